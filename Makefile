@@ -1,0 +1,41 @@
+# diffsynth.h build. `make` builds the CLI, `make test` builds and runs every test.
+CC      ?= cc
+CXX     ?= c++
+ARCH    ?= -march=native
+OPT     ?= -O2
+WARN    := -Wall -Wextra -Wpedantic
+CFLAGS  ?= $(OPT) $(ARCH) -std=c99 $(WARN)
+LDLIBS  := -lm -lpthread
+ifeq ($(SAN),1)
+  CFLAGS  := -O1 -g $(ARCH) -std=c99 $(WARN) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDLIBS  += -fsanitize=address,undefined
+  BUILD   := build/san
+else
+  BUILD   := build
+endif
+
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRCS))
+TOOL_SRCS := $(filter-out tools/diffsynth.c,$(wildcard tools/*.c))
+TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
+
+.PHONY: all test clean
+all: $(BUILD)/diffsynth $(TOOL_BINS)
+
+$(BUILD)/diffsynth: tools/diffsynth.c diffsynth.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/%: tools/%.c diffsynth.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/test_%: tests/test_%.c diffsynth.h tests/ds_test.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+test: $(BUILD)/diffsynth $(TEST_BINS)
+	@sh tests/run.sh $(BUILD) $(TEST_BINS)
+
+clean:
+	rm -rf build
