@@ -30,6 +30,7 @@
        >>config      build options, allocator, platform macros
        >>platform    files, mmap, threads, timer
        >>util        errors, logging, small helpers, JSON
+       >>zlib        deflate and inflate (PNG, gzip, video)
        >>numeric     fp16 / bf16 / fp8 conversions
        >>quant       ggml block formats: layouts, dequantize, quantize
        >>threadpool  parallel_for
@@ -47,6 +48,7 @@
        >>wan         Wan2.1 DiT
        >>wan_vae     Wan2.1 causal 3D VAE
        >>sched       flow-matching schedules and samplers
+       >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
        >>forward     ds_forward: one component on named inputs
        >>license
 
@@ -251,6 +253,17 @@ DS_API ds_result ds_sampler_create(ds_ctx *ctx, ds_sampler_kind kind, const floa
 DS_API ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x);
 DS_API int       ds_sampler_index(const ds_sampler *s);      /* steps taken so far */
 DS_API void      ds_sampler_destroy(ds_sampler *s);
+
+/* Images: 8-bit RGB, row-major, interleaved. Writers produce the whole file or none. */
+typedef struct ds_image { int width, height; uint8_t *rgb; } ds_image;
+DS_API ds_result ds_image_load(ds_ctx *ctx, const char *path, ds_image *out);   /* PNG (8-bit) or PPM */
+DS_API void      ds_image_free(ds_ctx *ctx, ds_image *img);
+DS_API ds_result ds_png_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, const char *const *text_kv, uint8_t **out, size_t *out_n);
+DS_API ds_result ds_png_write(ds_ctx *ctx, const char *path, const uint8_t *rgb, int w, int h,
+                              const char *const *text_kv /* tEXt key,value,...,NULL or NULL */);
+DS_API ds_result ds_jpeg_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, int quality, uint8_t **out, size_t *out_n);
+/* MJPEG AVI: frames holds n images of h*w*3 bytes. */
+DS_API ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *frames, int n, int w, int h, int fps, int quality);
 
 /* torch.randn(shape, generator=torch.Generator(dev).manual_seed(seed)) bit for bit.
    generator: 0 = CPU (mt19937), 1 = CUDA (Philox4x32-10). */
@@ -643,6 +656,233 @@ static int ds__json_int(ds__json *j, int64_t *v) {
     if (!digits || x > (uint64_t)INT64_MAX) return 0;
     *v = neg ? -(int64_t)x : (int64_t)x;
     return 1;
+}
+
+// >>zlib
+/* Deflate (RFC 1951) both ways, for PNG, gzip'd vocabularies and the video writers.
+   The compressor uses fixed Huffman codes with hash-chain LZ77: simple, and within ~10-20% of zlib
+   on images. The decompressor handles stored, fixed and dynamic blocks and checks every bound. */
+typedef struct ds__buf { uint8_t *p; size_t n, cap; int oom; const ds_ctx *ctx; } ds__buf;
+
+static void ds__buf_put(ds__buf *b, const void *src, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096; uint8_t *np;
+        while (nc < b->n + n) nc *= 2;
+        np = (uint8_t *)ds__malloc(b->ctx, nc);
+        if (!np) { b->oom = 1; return; }
+        if (b->n) memcpy(np, b->p, b->n);
+        ds__free(b->ctx, b->p); b->p = np; b->cap = nc;
+    }
+    memcpy(b->p + b->n, src, n); b->n += n;
+}
+static void ds__buf_u8(ds__buf *b, unsigned v) { uint8_t c = (uint8_t)v; ds__buf_put(b, &c, 1); }
+static void ds__buf_be32(ds__buf *b, uint32_t v) { uint8_t c[4]; c[0] = (uint8_t)(v >> 24); c[1] = (uint8_t)(v >> 16); c[2] = (uint8_t)(v >> 8); c[3] = (uint8_t)v; ds__buf_put(b, c, 4); }
+static void ds__buf_le32(ds__buf *b, uint32_t v) { uint8_t c[4]; c[0] = (uint8_t)v; c[1] = (uint8_t)(v >> 8); c[2] = (uint8_t)(v >> 16); c[3] = (uint8_t)(v >> 24); ds__buf_put(b, c, 4); }
+static void ds__buf_le16(ds__buf *b, unsigned v) { uint8_t c[2]; c[0] = (uint8_t)v; c[1] = (uint8_t)(v >> 8); ds__buf_put(b, c, 2); }
+
+static uint32_t ds__crc32(uint32_t crc, const uint8_t *p, size_t n) {
+    static const uint32_t t[16] = { /* nibble table of the reflected polynomial 0xEDB88320 */
+        0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
+        0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C, 0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C };
+    size_t i;
+    crc = ~crc;
+    for (i = 0; i < n; i++) { crc = (crc >> 4) ^ t[(crc ^ p[i]) & 15]; crc = (crc >> 4) ^ t[(crc ^ (p[i] >> 4)) & 15]; }
+    return ~crc;
+}
+static uint32_t ds__adler32(uint32_t a, const uint8_t *p, size_t n) {
+    uint32_t s1 = a & 0xFFFF, s2 = a >> 16;
+    while (n) { size_t k = n < 5552 ? n : 5552; n -= k; while (k--) { s1 += *p++; s2 += s1; } s1 %= 65521; s2 %= 65521; }
+    return (s2 << 16) | s1;
+}
+
+static const uint16_t ds__len_base[29] = {3,4,5,6,7,8,9,10,11,13,15,17,19,23,27,31,35,43,51,59,67,83,99,115,131,163,195,227,258};
+static const uint8_t  ds__len_extra[29] = {0,0,0,0,0,0,0,0,1,1,1,1,2,2,2,2,3,3,3,3,4,4,4,4,5,5,5,5,0};
+static const uint16_t ds__dist_base[30] = {1,2,3,4,5,7,9,13,17,25,33,49,65,97,129,193,257,385,513,769,1025,1537,2049,3073,4097,6145,8193,12289,16385,24577};
+static const uint8_t  ds__dist_extra[30] = {0,0,0,0,1,1,2,2,3,3,4,4,5,5,6,6,7,7,8,8,9,9,10,10,11,11,12,12,13,13};
+
+typedef struct ds__bits { ds__buf *out; uint32_t acc; int n; } ds__bits;
+static void ds__bits_put(ds__bits *b, uint32_t v, int n) {   /* LSB first */
+    b->acc |= v << b->n; b->n += n;
+    while (b->n >= 8) { ds__buf_u8(b->out, b->acc & 0xFF); b->acc >>= 8; b->n -= 8; }
+}
+static void ds__bits_huff(ds__bits *b, uint32_t code, int len) {   /* Huffman codes go MSB first */
+    uint32_t r = 0; int i;
+    for (i = 0; i < len; i++) r |= ((code >> i) & 1u) << (len - 1 - i);
+    ds__bits_put(b, r, len);
+}
+static void ds__fixed_lit(ds__bits *b, int sym) {
+    if (sym < 144) ds__bits_huff(b, 0x30 + (uint32_t)sym, 8);
+    else if (sym < 256) ds__bits_huff(b, 0x190 + (uint32_t)(sym - 144), 9);
+    else if (sym < 280) ds__bits_huff(b, (uint32_t)(sym - 256), 7);
+    else ds__bits_huff(b, 0xC0 + (uint32_t)(sym - 280), 8);
+}
+
+/* zlib stream (RFC 1950) of src into out. */
+static ds_result ds__zlib_compress(const ds_ctx *ctx, ds__buf *out, const uint8_t *src, size_t n) {
+    enum { HBITS = 15, WIN = 32768, CHAIN = 24 };
+    int32_t *head = (int32_t *)ds__malloc(ctx, sizeof(int32_t) << HBITS);
+    int32_t *prev = (int32_t *)ds__malloc(ctx, sizeof(int32_t) * WIN);
+    ds__bits bits; size_t i = 0;
+    if (!head || !prev) { ds__free(ctx, head); ds__free(ctx, prev); return DS_ERR_OUT_OF_MEMORY; }
+    memset(head, 0xFF, sizeof(int32_t) << HBITS);
+    bits.out = out; bits.acc = 0; bits.n = 0;
+    ds__buf_u8(out, 0x78); ds__buf_u8(out, 0x01);
+    ds__bits_put(&bits, 1, 1); ds__bits_put(&bits, 1, 2);        /* one final block, fixed codes */
+    while (i < n) {
+        int best = 0; size_t best_d = 0;
+        if (i + 3 <= n) {
+            uint32_t h = ((uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2]) * 2654435761u >> (32 - HBITS);
+            int32_t c = head[h]; int chain = CHAIN;
+            while (c >= 0 && i - (size_t)c <= WIN - 1 && chain--) {
+                int l = 0, maxl = (int)DS__MIN((size_t)258, n - i);
+                while (l < maxl && src[(size_t)c + (size_t)l] == src[i + (size_t)l]) l++;
+                if (l > best) { best = l; best_d = i - (size_t)c; if (l == maxl) break; }
+                c = prev[(size_t)c & (WIN - 1)];
+            }
+            prev[i & (WIN - 1)] = head[h]; head[h] = (int32_t)i;
+        }
+        if (best >= 3) {
+            int lc = 28, dc = 29; size_t k;
+            while (ds__len_base[lc] > best) lc--;
+            while (ds__dist_base[dc] > best_d) dc--;
+            ds__fixed_lit(&bits, 257 + lc);
+            ds__bits_put(&bits, (uint32_t)(best - ds__len_base[lc]), ds__len_extra[lc]);
+            ds__bits_huff(&bits, (uint32_t)dc, 5);
+            ds__bits_put(&bits, (uint32_t)(best_d - ds__dist_base[dc]), ds__dist_extra[dc]);
+            for (k = 1; k < (size_t)best; k++) {   /* keep the hash chains complete inside the match */
+                size_t j = i + k;
+                if (j + 3 <= n) {
+                    uint32_t h = ((uint32_t)src[j] << 16 | (uint32_t)src[j + 1] << 8 | src[j + 2]) * 2654435761u >> (32 - HBITS);
+                    prev[j & (WIN - 1)] = head[h]; head[h] = (int32_t)j;
+                }
+            }
+            i += (size_t)best;
+        } else ds__fixed_lit(&bits, src[i++]);
+    }
+    ds__fixed_lit(&bits, 256);
+    if (bits.n) ds__bits_put(&bits, 0, 8 - bits.n);
+    ds__buf_be32(out, ds__adler32(1, src, n));
+    ds__free(ctx, head); ds__free(ctx, prev);
+    return out->oom ? DS_ERR_OUT_OF_MEMORY : DS_SUCCESS;
+}
+
+/* --- inflate ---------------------------------------------------------------------------- */
+typedef struct ds__huff { uint16_t count[16], sym[288]; } ds__huff;
+typedef struct ds__inf { const uint8_t *p; size_t n, pos; uint32_t acc; int bits; ds__buf *out; } ds__inf;
+
+static int ds__inf_bits(ds__inf *s, int need, uint32_t *v) {
+    while (s->bits < need) {
+        if (s->pos >= s->n) return 0;
+        s->acc |= (uint32_t)s->p[s->pos++] << s->bits; s->bits += 8;
+    }
+    *v = s->acc & ((1u << need) - 1); s->acc >>= need; s->bits -= need;
+    return 1;
+}
+static int ds__huff_build(ds__huff *h, const uint8_t *lens, int n) {
+    uint16_t offs[16]; int i, left = 1;
+    memset(h->count, 0, sizeof h->count);
+    for (i = 0; i < n; i++) h->count[lens[i]]++;
+    h->count[0] = 0;
+    for (i = 1; i < 16; i++) { left <<= 1; left -= h->count[i]; if (left < 0) return 0; }   /* over-subscribed */
+    offs[1] = 0;
+    for (i = 1; i < 15; i++) offs[i + 1] = (uint16_t)(offs[i] + h->count[i]);
+    for (i = 0; i < n; i++) if (lens[i]) h->sym[offs[lens[i]]++] = (uint16_t)i;
+    return 1;
+}
+static int ds__huff_decode(ds__inf *s, const ds__huff *h) {
+    int code = 0, first = 0, index = 0, len; uint32_t b;
+    for (len = 1; len < 16; len++) {
+        if (!ds__inf_bits(s, 1, &b)) return -1;
+        code |= (int)b;
+        if (code - h->count[len] < first) return h->sym[index + (code - first)];
+        index += h->count[len]; first += h->count[len]; first <<= 1; code <<= 1;
+    }
+    return -1;
+}
+/* Raw deflate stream -> out (appended). max_out bounds the output (hostile input). 1 = ok. */
+static int ds__inflate_raw(ds__inf *s, size_t max_out) {
+    uint32_t final = 0, type, v;
+    do {
+        if (!ds__inf_bits(s, 1, &final) || !ds__inf_bits(s, 2, &type)) return 0;
+        if (type == 0) {
+            size_t len;
+            s->acc = 0; s->bits = 0;   /* byte align */
+            if (s->pos + 4 > s->n) return 0;
+            len = (size_t)s->p[s->pos] | (size_t)s->p[s->pos + 1] << 8;
+            if ((len ^ 0xFFFF) != ((size_t)s->p[s->pos + 2] | (size_t)s->p[s->pos + 3] << 8)) return 0;
+            s->pos += 4;
+            if (s->pos + len > s->n || s->out->n + len > max_out) return 0;
+            ds__buf_put(s->out, s->p + s->pos, len); s->pos += len;
+        } else if (type == 1 || type == 2) {
+            ds__huff lit, dist; uint8_t lens[320];
+            int sym, i;
+            if (type == 1) {
+                for (i = 0; i < 288; i++) lens[i] = (uint8_t)(i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8);
+                for (i = 0; i < 30; i++) lens[288 + i] = 5;
+                ds__huff_build(&lit, lens, 288); ds__huff_build(&dist, lens + 288, 30);
+            } else {
+                static const uint8_t ord[19] = {16,17,18,0,8,7,9,6,10,5,11,4,12,3,13,2,14,1,15};
+                uint32_t hlit, hdist, hclen; ds__huff cl; uint8_t cll[19];
+                if (!ds__inf_bits(s, 5, &hlit) || !ds__inf_bits(s, 5, &hdist) || !ds__inf_bits(s, 4, &hclen)) return 0;
+                hlit += 257; hdist += 1; hclen += 4;
+                if (hlit > 286 || hdist > 30) return 0;
+                memset(cll, 0, sizeof cll);
+                for (i = 0; i < (int)hclen; i++) { if (!ds__inf_bits(s, 3, &v)) return 0; cll[ord[i]] = (uint8_t)v; }
+                if (!ds__huff_build(&cl, cll, 19)) return 0;
+                for (i = 0; i < (int)(hlit + hdist);) {
+                    int c = ds__huff_decode(s, &cl), rep = 0; uint8_t val = 0;
+                    if (c < 0) return 0;
+                    if (c < 16) { lens[i++] = (uint8_t)c; continue; }
+                    if (c == 16) { if (i == 0 || !ds__inf_bits(s, 2, &v)) return 0; val = lens[i - 1]; rep = 3 + (int)v; }
+                    else if (c == 17) { if (!ds__inf_bits(s, 3, &v)) return 0; rep = 3 + (int)v; }
+                    else { if (!ds__inf_bits(s, 7, &v)) return 0; rep = 11 + (int)v; }
+                    if (i + rep > (int)(hlit + hdist)) return 0;
+                    while (rep--) lens[i++] = val;
+                }
+                if (!ds__huff_build(&lit, lens, (int)hlit) || !ds__huff_build(&dist, lens + hlit, (int)hdist)) return 0;
+            }
+            for (;;) {
+                sym = ds__huff_decode(s, &lit);
+                if (sym < 0) return 0;
+                if (sym < 256) { if (s->out->n + 1 > max_out) return 0; ds__buf_u8(s->out, (unsigned)sym); }
+                else if (sym == 256) break;
+                else {
+                    int lc = sym - 257, dc; size_t len, d, k;
+                    if (lc >= 29 || !ds__inf_bits(s, ds__len_extra[lc], &v)) return 0;
+                    len = ds__len_base[lc] + v;
+                    dc = ds__huff_decode(s, &dist);
+                    if (dc < 0 || dc >= 30 || !ds__inf_bits(s, ds__dist_extra[dc], &v)) return 0;
+                    d = ds__dist_base[dc] + v;
+                    if (d > s->out->n || s->out->n + len > max_out) return 0;
+                    for (k = 0; k < len; k++) { uint8_t c = s->out->p[s->out->n - d]; ds__buf_put(s->out, &c, 1); if (s->out->oom) return 0; }
+                }
+            }
+        } else return 0;
+        if (s->out->oom) return 0;
+    } while (!final);
+    return 1;
+}
+/* zlib (RFC 1950) or gzip (RFC 1952) -> out. */
+static ds_result ds__inflate(ds_ctx *ctx, const uint8_t *p, size_t n, ds__buf *out, size_t max_out) {
+    ds__inf s; memset(&s, 0, sizeof s);
+    s.p = p; s.n = n; s.out = out;
+    if (n >= 10 && p[0] == 0x1F && p[1] == 0x8B) {              /* gzip member */
+        unsigned flg = p[3]; size_t pos = 10;
+        if (p[2] != 8) return ds__err(ctx, DS_ERR_BAD_FORMAT, "gzip: unknown method %u", p[2]);
+        if (flg & 4) { if (pos + 2 > n) goto bad; pos += 2 + ((size_t)p[pos] | (size_t)p[pos + 1] << 8); }
+        if (flg & 8) { while (pos < n && p[pos]) pos++; pos++; }
+        if (flg & 16) { while (pos < n && p[pos]) pos++; pos++; }
+        if (flg & 2) pos += 2;
+        if (pos > n) goto bad;
+        s.pos = pos;
+    } else if (n >= 2 && (p[0] & 15) == 8 && ((unsigned)p[0] << 8 | p[1]) % 31 == 0) {
+        s.pos = 2;
+    } else return ds__err(ctx, DS_ERR_BAD_FORMAT, "not a zlib or gzip stream");
+    if (!ds__inflate_raw(&s, max_out)) goto bad;
+    return DS_SUCCESS;
+bad:
+    return ds__err(ctx, out->oom ? DS_ERR_OUT_OF_MEMORY : DS_ERR_BAD_FORMAT, "corrupt or truncated deflate stream (input byte %llu)", (unsigned long long)s.pos);
 }
 
 // >>numeric
@@ -2090,6 +2330,362 @@ DS__DEF ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x) {
     }
     s->index++;
     return DS_SUCCESS;
+}
+
+// >>image
+/* 8-bit RGB images (row-major, interleaved) in and out: PNG (write with tEXt chunks; read 8-bit
+   gray/RGB/RGBA/palette, non-interlaced), binary PPM, baseline JPEG encoding, and MJPEG AVI video.
+   Every writer goes through "<path>.tmp" and a rename, so a failure never leaves a partial file. */
+static ds_result ds__write_whole(ds_ctx *ctx, const char *path, const uint8_t *p, size_t n) {
+    char tmp[4096]; FILE *f;
+    if (strlen(path) + 5 > sizeof tmp) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (!f) return ds__err(ctx, DS_ERR_IO, "%s: cannot create", tmp);
+    if (fwrite(p, 1, n, f) != n) { fclose(f); remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); }
+    if (fclose(f) != 0) { remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); }
+#if defined(_WIN32)
+    remove(path);
+#endif
+    if (rename(tmp, path) != 0) { remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: cannot rename into place", path); }
+    return DS_SUCCESS;
+}
+
+static void ds__png_chunk(ds__buf *b, const char *type, const uint8_t *data, size_t n) {
+    uint32_t crc;
+    ds__buf_be32(b, (uint32_t)n);
+    ds__buf_put(b, type, 4);
+    if (n) ds__buf_put(b, data, n);
+    crc = ds__crc32(0, (const uint8_t *)type, 4);
+    crc = ds__crc32(crc, data, n);
+    ds__buf_be32(b, crc);
+}
+
+DS__DEF ds_result ds_png_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, const char *const *text_kv, uint8_t **out, size_t *out_n) {
+    ds__buf b, raw, z; int y, x, i; size_t stride = (size_t)w * 3; uint8_t ihdr[13];
+    ds_result r;
+    if (!rgb || w <= 0 || h <= 0 || w > (1 << 24) || h > (1 << 24) || !out || !out_n) return ds__err(ctx, DS_ERR_INVALID_ARGS, "png: bad image");
+    memset(&b, 0, sizeof b); memset(&raw, 0, sizeof raw); memset(&z, 0, sizeof z);
+    b.ctx = raw.ctx = z.ctx = ctx;
+    /* filter each row with the type that minimises the sum of |residual| (the usual heuristic) */
+    for (y = 0; y < h; y++) {
+        const uint8_t *row = rgb + (size_t)y * stride, *up = y ? row - stride : NULL;
+        uint8_t best_f = 0; long best_s = -1; int f;
+        for (f = 0; f < 5; f++) {
+            long s = 0;
+            for (x = 0; x < (int)stride; x++) {
+                int a = x >= 3 ? row[x - 3] : 0, u = up ? up[x] : 0, c = (x >= 3 && up) ? up[x - 3] : 0, pr, v;
+                int pa, pb, pc, p;
+                switch (f) {
+                case 0: pr = 0; break; case 1: pr = a; break; case 2: pr = u; break; case 3: pr = (a + u) >> 1; break;
+                default: p = a + u - c; pa = abs(p - a); pb = abs(p - u); pc = abs(p - c);
+                    pr = (pa <= pb && pa <= pc) ? a : (pb <= pc ? u : c);
+                }
+                v = (int8_t)(uint8_t)(row[x] - pr); s += abs(v);
+            }
+            if (best_s < 0 || s < best_s) { best_s = s; best_f = (uint8_t)f; }
+        }
+        ds__buf_u8(&raw, best_f);
+        for (x = 0; x < (int)stride; x++) {
+            int a = x >= 3 ? row[x - 3] : 0, u = up ? up[x] : 0, c = (x >= 3 && up) ? up[x - 3] : 0, pr, p, pa, pb, pc;
+            switch (best_f) {
+            case 0: pr = 0; break; case 1: pr = a; break; case 2: pr = u; break; case 3: pr = (a + u) >> 1; break;
+            default: p = a + u - c; pa = abs(p - a); pb = abs(p - u); pc = abs(p - c);
+                pr = (pa <= pb && pa <= pc) ? a : (pb <= pc ? u : c);
+            }
+            ds__buf_u8(&raw, (uint8_t)(row[x] - pr));
+        }
+    }
+    if (raw.oom) { r = DS_ERR_OUT_OF_MEMORY; goto done; }
+    if ((r = ds__zlib_compress(ctx, &z, raw.p, raw.n)) != DS_SUCCESS) goto done;
+    ds__buf_put(&b, "\x89PNG\r\n\x1a\n", 8);
+    for (i = 0; i < 4; i++) { ihdr[i] = (uint8_t)((uint32_t)w >> (24 - 8 * i)); ihdr[4 + i] = (uint8_t)((uint32_t)h >> (24 - 8 * i)); }
+    ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;   /* 8-bit RGB */
+    ds__png_chunk(&b, "IHDR", ihdr, 13);
+    for (i = 0; text_kv && text_kv[i] && text_kv[i + 1]; i += 2) {      /* tEXt: keyword \0 text */
+        ds__buf t; memset(&t, 0, sizeof t); t.ctx = ctx;
+        ds__buf_put(&t, text_kv[i], DS__MIN(strlen(text_kv[i]), (size_t)79)); ds__buf_u8(&t, 0);
+        ds__buf_put(&t, text_kv[i + 1], strlen(text_kv[i + 1]));
+        if (!t.oom) ds__png_chunk(&b, "tEXt", t.p, t.n); else b.oom = 1;
+        ds__free(ctx, t.p);
+    }
+    ds__png_chunk(&b, "IDAT", z.p, z.n);
+    ds__png_chunk(&b, "IEND", NULL, 0);
+    if (b.oom) { r = DS_ERR_OUT_OF_MEMORY; goto done; }
+    *out = b.p; *out_n = b.n; b.p = NULL;
+done:
+    ds__free(ctx, b.p); ds__free(ctx, raw.p); ds__free(ctx, z.p);
+    return r == DS_ERR_OUT_OF_MEMORY ? ds__err(ctx, r, "png: out of memory") : r;
+}
+
+DS__DEF ds_result ds_png_write(ds_ctx *ctx, const char *path, const uint8_t *rgb, int w, int h, const char *const *text_kv) {
+    uint8_t *p = NULL; size_t n = 0; ds_result r = ds_png_encode(ctx, rgb, w, h, text_kv, &p, &n);
+    if (r == DS_SUCCESS) r = ds__write_whole(ctx, path, p, n);
+    ds__free(ctx, p);
+    return r;
+}
+
+static uint32_t ds__be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+static ds_result ds__png_decode(ds_ctx *ctx, const uint8_t *p, size_t n, ds_image *img) {
+    uint32_t w = 0, h = 0; int depth = 0, ctype = -1, ch = 0, interlace = 0; size_t pos = 8, x, y, bpp, stride;
+    uint8_t pal[768]; int npal = 0; ds__buf idat, raw; ds_result r = DS_SUCCESS;
+    memset(&idat, 0, sizeof idat); memset(&raw, 0, sizeof raw); idat.ctx = raw.ctx = ctx;
+    while (pos + 12 <= n) {
+        uint32_t len = ds__be32(p + pos); const uint8_t *type = p + pos + 4, *d = p + pos + 8;
+        if (len > n - pos - 12) { r = ds__err(ctx, DS_ERR_BAD_FORMAT, "png: chunk at %llu runs past the end", (unsigned long long)pos); goto done; }
+        if (!memcmp(type, "IHDR", 4) && len >= 13) {
+            w = ds__be32(d); h = ds__be32(d + 4); depth = d[8]; ctype = d[9]; interlace = d[12];
+        } else if (!memcmp(type, "PLTE", 4)) { npal = (int)DS__MIN(len / 3, 256u); memcpy(pal, d, (size_t)npal * 3); }
+        else if (!memcmp(type, "IDAT", 4)) ds__buf_put(&idat, d, len);
+        else if (!memcmp(type, "IEND", 4)) break;
+        pos += 12 + len;
+    }
+    ch = ctype == 0 ? 1 : ctype == 2 ? 3 : ctype == 3 ? 1 : ctype == 4 ? 2 : ctype == 6 ? 4 : 0;
+    if (!w || !h || w > (1u << 15) || h > (1u << 15) || depth != 8 || !ch || interlace) {
+        r = ds__err(ctx, DS_ERR_UNSUPPORTED, "png: only 8-bit non-interlaced images up to 32768 px are read (got %ux%u, depth %d, color type %d%s)", w, h, depth, ctype, interlace ? ", interlaced" : "");
+        goto done;
+    }
+    if (idat.oom) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "png"); goto done; }
+    bpp = (size_t)ch; stride = (size_t)w * bpp;
+    if ((r = ds__inflate(ctx, idat.p, idat.n, &raw, (stride + 1) * h)) != DS_SUCCESS) goto done;
+    if (raw.n != (stride + 1) * h) { r = ds__err(ctx, DS_ERR_BAD_FORMAT, "png: image data has %llu bytes, expected %llu", (unsigned long long)raw.n, (unsigned long long)((stride + 1) * h)); goto done; }
+    img->width = (int)w; img->height = (int)h;
+    img->rgb = (uint8_t *)ds__malloc(ctx, (size_t)w * h * 3);
+    if (!img->rgb) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "png: %ux%u", w, h); goto done; }
+    for (y = 0; y < h; y++) {   /* unfilter in place */
+        uint8_t *row = raw.p + y * (stride + 1) + 1, *up = y ? row - (stride + 1) : NULL; int f = row[-1];
+        for (x = 0; x < stride; x++) {
+            int a = x >= bpp ? row[x - bpp] : 0, u = up ? up[x] : 0, c = (x >= bpp && up) ? up[x - bpp] : 0, pr, pp, pa, pb, pc;
+            switch (f) {
+            case 0: pr = 0; break; case 1: pr = a; break; case 2: pr = u; break; case 3: pr = (a + u) >> 1; break;
+            case 4: pp = a + u - c; pa = abs(pp - a); pb = abs(pp - u); pc = abs(pp - c); pr = (pa <= pb && pa <= pc) ? a : (pb <= pc ? u : c); break;
+            default: r = ds__err(ctx, DS_ERR_BAD_FORMAT, "png: bad filter %d on row %llu", f, (unsigned long long)y); goto done;
+            }
+            row[x] = (uint8_t)(row[x] + pr);
+        }
+        for (x = 0; x < w; x++) {
+            uint8_t *o = img->rgb + (y * w + x) * 3; const uint8_t *s = row + x * bpp;
+            if (ctype == 3) { int k = s[0] < npal ? s[0] : 0; o[0] = pal[3 * k]; o[1] = pal[3 * k + 1]; o[2] = pal[3 * k + 2]; }
+            else if (ch <= 2) o[0] = o[1] = o[2] = s[0];
+            else { o[0] = s[0]; o[1] = s[1]; o[2] = s[2]; }
+        }
+    }
+done:
+    if (r != DS_SUCCESS && img->rgb) { ds__free(ctx, img->rgb); img->rgb = NULL; }
+    ds__free(ctx, idat.p); ds__free(ctx, raw.p);
+    return r;
+}
+
+/* Load a PNG or binary PPM (P6) as 8-bit RGB. */
+DS__DEF ds_result ds_image_load(ds_ctx *ctx, const char *path, ds_image *img) {
+    ds__map m; ds_result r;
+    if (!img) return DS_ERR_INVALID_ARGS;
+    memset(img, 0, sizeof *img);
+    DS__TRY(ds__map_file(ctx, path, &m));
+    if (m.size >= 8 && !memcmp(m.data, "\x89PNG\r\n\x1a\n", 8)) r = ds__png_decode(ctx, m.data, (size_t)m.size, img);
+    else if (m.size >= 2 && m.data[0] == 'P' && m.data[1] == '6') {
+        long v[3]; int k = 0; size_t pos = 2;
+        while (k < 3 && pos < m.size) {
+            while (pos < m.size && (m.data[pos] == ' ' || m.data[pos] == '\n' || m.data[pos] == '\r' || m.data[pos] == '\t' || m.data[pos] == '#')) {
+                if (m.data[pos] == '#') while (pos < m.size && m.data[pos] != '\n') pos++; else pos++;
+            }
+            v[k] = 0;
+            while (pos < m.size && m.data[pos] >= '0' && m.data[pos] <= '9' && v[k] < 100000) v[k] = v[k] * 10 + (m.data[pos++] - '0');
+            k++;
+        }
+        pos++;
+        if (k < 3 || v[0] <= 0 || v[1] <= 0 || v[0] > 32768 || v[1] > 32768 || v[2] != 255 || pos + (size_t)v[0] * (size_t)v[1] * 3 > m.size)
+            r = ds__err(ctx, DS_ERR_BAD_FORMAT, "%s: bad or truncated PPM", path);
+        else {
+            img->width = (int)v[0]; img->height = (int)v[1];
+            img->rgb = (uint8_t *)ds__malloc(ctx, (size_t)v[0] * (size_t)v[1] * 3);
+            if (!img->rgb) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s", path);
+            else { memcpy(img->rgb, m.data + pos, (size_t)v[0] * (size_t)v[1] * 3); r = DS_SUCCESS; }
+        }
+    } else r = ds__err(ctx, DS_ERR_UNSUPPORTED, "%s: not a PNG or PPM image", path);
+    ds__unmap(ctx, &m);
+    return r;
+}
+DS__DEF void ds_image_free(ds_ctx *ctx, ds_image *img) { if (img) { ds__free(ctx, img->rgb); memset(img, 0, sizeof *img); } }
+
+/* --- baseline JPEG encoder (4:2:0, the standard Annex K Huffman tables) ---------------------- */
+static const uint8_t ds__jpg_zigzag[64] = {0,1,8,16,9,2,3,10,17,24,32,25,18,11,4,5,12,19,26,33,40,48,41,34,27,20,13,6,7,14,21,28,
+    35,42,49,56,57,50,43,36,29,22,15,23,30,37,44,51,58,59,52,45,38,31,39,46,53,60,61,54,47,55,62,63};
+static const uint8_t ds__jpg_qlum[64] = {16,11,10,16,24,40,51,61,12,12,14,19,26,58,60,55,14,13,16,24,40,57,69,56,14,17,22,29,51,87,80,62,
+    18,22,37,56,68,109,103,77,24,35,55,64,81,104,113,92,49,64,78,87,103,121,120,101,72,92,95,98,112,100,103,99};
+static const uint8_t ds__jpg_qchr[64] = {17,18,24,47,99,99,99,99,18,21,26,66,99,99,99,99,24,26,56,99,99,99,99,99,47,66,99,99,99,99,99,99,
+    99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99,99};
+static const uint8_t ds__jpg_dc_bits[2][16] = {{0,1,5,1,1,1,1,1,1,0,0,0,0,0,0,0},{0,3,1,1,1,1,1,1,1,1,1,0,0,0,0,0}};
+static const uint8_t ds__jpg_dc_vals[12] = {0,1,2,3,4,5,6,7,8,9,10,11};
+static const uint8_t ds__jpg_ac_bits[2][16] = {{0,2,1,3,3,2,4,3,5,5,4,4,0,0,1,0x7d},{0,2,1,2,4,4,3,4,7,5,4,4,0,1,2,0x77}};
+static const uint8_t ds__jpg_ac_vals[2][162] = {
+    {0x01,0x02,0x03,0x00,0x04,0x11,0x05,0x12,0x21,0x31,0x41,0x06,0x13,0x51,0x61,0x07,0x22,0x71,0x14,0x32,0x81,0x91,0xa1,0x08,
+     0x23,0x42,0xb1,0xc1,0x15,0x52,0xd1,0xf0,0x24,0x33,0x62,0x72,0x82,0x09,0x0a,0x16,0x17,0x18,0x19,0x1a,0x25,0x26,0x27,0x28,
+     0x29,0x2a,0x34,0x35,0x36,0x37,0x38,0x39,0x3a,0x43,0x44,0x45,0x46,0x47,0x48,0x49,0x4a,0x53,0x54,0x55,0x56,0x57,0x58,0x59,
+     0x5a,0x63,0x64,0x65,0x66,0x67,0x68,0x69,0x6a,0x73,0x74,0x75,0x76,0x77,0x78,0x79,0x7a,0x83,0x84,0x85,0x86,0x87,0x88,0x89,
+     0x8a,0x92,0x93,0x94,0x95,0x96,0x97,0x98,0x99,0x9a,0xa2,0xa3,0xa4,0xa5,0xa6,0xa7,0xa8,0xa9,0xaa,0xb2,0xb3,0xb4,0xb5,0xb6,
+     0xb7,0xb8,0xb9,0xba,0xc2,0xc3,0xc4,0xc5,0xc6,0xc7,0xc8,0xc9,0xca,0xd2,0xd3,0xd4,0xd5,0xd6,0xd7,0xd8,0xd9,0xda,0xe1,0xe2,
+     0xe3,0xe4,0xe5,0xe6,0xe7,0xe8,0xe9,0xea,0xf1,0xf2,0xf3,0xf4,0xf5,0xf6,0xf7,0xf8,0xf9,0xfa},
+    {0x00,0x01,0x02,0x03,0x11,0x04,0x05,0x21,0x31,0x06,0x12,0x41,0x51,0x07,0x61,0x71,0x13,0x22,0x32,0x81,0x08,0x14,0x42,0x91,
+     0xa1,0xb1,0xc1,0x09,0x23,0x33,0x52,0xf0,0x15,0x62,0x72,0xd1,0x0a,0x16,0x24,0x34,0xe1,0x25,0xf1,0x17,0x18,0x19,0x1a,0x26,
+     0x27,0x28,0x29,0x2a,0x35,0x36,0x37,0x38,0x39,0x3a,0x43,0x44,0x45,0x46,0x47,0x48,0x49,0x4a,0x53,0x54,0x55,0x56,0x57,0x58,
+     0x59,0x5a,0x63,0x64,0x65,0x66,0x67,0x68,0x69,0x6a,0x73,0x74,0x75,0x76,0x77,0x78,0x79,0x7a,0x82,0x83,0x84,0x85,0x86,0x87,
+     0x88,0x89,0x8a,0x92,0x93,0x94,0x95,0x96,0x97,0x98,0x99,0x9a,0xa2,0xa3,0xa4,0xa5,0xa6,0xa7,0xa8,0xa9,0xaa,0xb2,0xb3,0xb4,
+     0xb5,0xb6,0xb7,0xb8,0xb9,0xba,0xc2,0xc3,0xc4,0xc5,0xc6,0xc7,0xc8,0xc9,0xca,0xd2,0xd3,0xd4,0xd5,0xd6,0xd7,0xd8,0xd9,0xda,
+     0xe2,0xe3,0xe4,0xe5,0xe6,0xe7,0xe8,0xe9,0xea,0xf2,0xf3,0xf4,0xf5,0xf6,0xf7,0xf8,0xf9,0xfa}};
+
+typedef struct ds__jpg { ds__buf *out; uint32_t acc; int n; uint16_t code[4][256]; uint8_t len[4][256]; } ds__jpg;
+
+static void ds__jpg_bits(ds__jpg *j, uint32_t v, int n) {   /* MSB first, 0xFF stuffed */
+    j->acc = (j->acc << n) | (v & ((1u << n) - 1)); j->n += n;
+    while (j->n >= 8) {
+        uint8_t c = (uint8_t)(j->acc >> (j->n - 8));
+        ds__buf_u8(j->out, c); if (c == 0xFF) ds__buf_u8(j->out, 0);
+        j->n -= 8;
+    }
+}
+static void ds__jpg_table(ds__jpg *j, int t, const uint8_t *bits, const uint8_t *vals) {
+    int k = 0, l, i; uint16_t code = 0;
+    for (l = 1; l <= 16; l++) { for (i = 0; i < bits[l - 1]; i++) { j->code[t][vals[k]] = code++; j->len[t][vals[k]] = (uint8_t)l; k++; } code <<= 1; }
+}
+/* 8x8 forward DCT (straight separable form, float) + quantisation + Huffman coding of one block. */
+static int ds__jpg_block(ds__jpg *j, const float *blk, const float *q, int dc_prev, int tdc, int tac) {
+    float tmp[64], co[64]; int i, u, v, x, zi[64], dc, diff, run = 0, last = 0;
+    static const double pi = 3.14159265358979323846;
+    for (u = 0; u < 8; u++) for (x = 0; x < 8; x++) {
+        double s = 0; for (i = 0; i < 8; i++) s += blk[x * 8 + i] * cos((2 * i + 1) * u * pi / 16);
+        tmp[x * 8 + u] = (float)(s * (u ? 0.5 : 0.35355339059327373));
+    }
+    for (v = 0; v < 8; v++) for (u = 0; u < 8; u++) {
+        double s = 0; for (i = 0; i < 8; i++) s += tmp[i * 8 + u] * cos((2 * i + 1) * v * pi / 16);
+        co[v * 8 + u] = (float)(s * (v ? 0.5 : 0.35355339059327373));
+    }
+    for (i = 0; i < 64; i++) { float c = co[ds__jpg_zigzag[i]] / q[i]; zi[i] = (int)(c < 0 ? c - 0.5f : c + 0.5f); }
+    dc = zi[0]; diff = dc - dc_prev;
+    {   /* DC: category + magnitude bits */
+        int a = diff < 0 ? -diff : diff, nb = 0; while (a) { nb++; a >>= 1; }
+        ds__jpg_bits(j, j->code[tdc][nb], j->len[tdc][nb]);
+        if (nb) ds__jpg_bits(j, (uint32_t)(diff < 0 ? diff - 1 : diff), nb);
+    }
+    for (i = 63; i > 0; i--) if (zi[i]) { last = i; break; }
+    for (i = 1; i <= last; i++) {
+        if (!zi[i]) { run++; continue; }
+        while (run >= 16) { ds__jpg_bits(j, j->code[tac][0xF0], j->len[tac][0xF0]); run -= 16; }
+        {
+            int a = zi[i] < 0 ? -zi[i] : zi[i], nb = 0, sym; while (a) { nb++; a >>= 1; }
+            sym = (run << 4) | nb;
+            ds__jpg_bits(j, j->code[tac][sym], j->len[tac][sym]);
+            ds__jpg_bits(j, (uint32_t)(zi[i] < 0 ? zi[i] - 1 : zi[i]), nb);
+        }
+        run = 0;
+    }
+    if (last < 63) ds__jpg_bits(j, j->code[tac][0], j->len[tac][0]);   /* EOB */
+    return dc;
+}
+
+DS__DEF ds_result ds_jpeg_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, int quality, uint8_t **out, size_t *out_n) {
+    ds__buf b; ds__jpg j; float ql[64], qc[64]; uint8_t qlb[64], qcb[64]; int i, bx, by, dcy = 0, dcb = 0, dcr = 0, scale;
+    if (!rgb || w <= 0 || h <= 0 || w > 65535 || h > 65535 || !out || !out_n) return ds__err(ctx, DS_ERR_INVALID_ARGS, "jpeg: bad image");
+    quality = quality < 1 ? 1 : quality > 100 ? 100 : quality;
+    scale = quality < 50 ? 5000 / quality : 200 - quality * 2;          /* the IJG quality scaling */
+    for (i = 0; i < 64; i++) {
+        int a = (ds__jpg_qlum[ds__jpg_zigzag[i]] * scale + 50) / 100, c = (ds__jpg_qchr[ds__jpg_zigzag[i]] * scale + 50) / 100;
+        qlb[i] = (uint8_t)(a < 1 ? 1 : a > 255 ? 255 : a); qcb[i] = (uint8_t)(c < 1 ? 1 : c > 255 ? 255 : c);
+        ql[i] = qlb[i]; qc[i] = qcb[i];
+    }
+    memset(&b, 0, sizeof b); b.ctx = ctx; memset(&j, 0, sizeof j); j.out = &b;
+    ds__jpg_table(&j, 0, ds__jpg_dc_bits[0], ds__jpg_dc_vals); ds__jpg_table(&j, 1, ds__jpg_dc_bits[1], ds__jpg_dc_vals);
+    ds__jpg_table(&j, 2, ds__jpg_ac_bits[0], ds__jpg_ac_vals[0]); ds__jpg_table(&j, 3, ds__jpg_ac_bits[1], ds__jpg_ac_vals[1]);
+    ds__buf_put(&b, "\xFF\xD8", 2);
+    ds__buf_put(&b, "\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00", 18);
+    ds__buf_put(&b, "\xFF\xDB\x00\x84\x00", 5); ds__buf_put(&b, qlb, 64); ds__buf_u8(&b, 1); ds__buf_put(&b, qcb, 64);
+    {   /* SOF0: 3 components, Y sampled 2x2 */
+        uint8_t sof[19] = {0xFF,0xC0,0,17,8,0,0,0,0,3, 1,0x22,0, 2,0x11,1, 3,0x11,1};
+        sof[5] = (uint8_t)(h >> 8); sof[6] = (uint8_t)h; sof[7] = (uint8_t)(w >> 8); sof[8] = (uint8_t)w;
+        ds__buf_put(&b, sof, 19);
+    }
+    for (i = 0; i < 4; i++) {   /* DHT: DC0, DC1, AC0, AC1 */
+        int t = i < 2 ? i : i - 2, ac = i >= 2, nv = 0, k;
+        const uint8_t *bits = ac ? ds__jpg_ac_bits[t] : ds__jpg_dc_bits[t];
+        for (k = 0; k < 16; k++) nv += bits[k];
+        ds__buf_put(&b, "\xFF\xC4", 2); ds__buf_u8(&b, (unsigned)(19 + nv) >> 8); ds__buf_u8(&b, (unsigned)(19 + nv) & 0xFF);
+        ds__buf_u8(&b, (unsigned)((ac << 4) | t)); ds__buf_put(&b, bits, 16);
+        ds__buf_put(&b, ac ? ds__jpg_ac_vals[t] : ds__jpg_dc_vals, (size_t)nv);
+    }
+    ds__buf_put(&b, "\xFF\xDA\x00\x0C\x03\x01\x00\x02\x11\x03\x11\x00\x3F\x00", 14);
+    for (by = 0; by < h; by += 16) for (bx = 0; bx < w; bx += 16) {   /* one MCU: 4 Y blocks, Cb, Cr */
+        float Y[256], Cb[64], Cr[64], blk[64]; int x, y, k;
+        memset(Cb, 0, sizeof Cb); memset(Cr, 0, sizeof Cr);
+        for (y = 0; y < 16; y++) for (x = 0; x < 16; x++) {
+            int sx = DS__MIN(bx + x, w - 1), sy = DS__MIN(by + y, h - 1);
+            const uint8_t *p = rgb + ((size_t)sy * (size_t)w + (size_t)sx) * 3;
+            float r = p[0], g = p[1], bl = p[2];
+            Y[y * 16 + x] = 0.299f * r + 0.587f * g + 0.114f * bl - 128.0f;
+            Cb[(y / 2) * 8 + x / 2] += 0.25f * (-0.168736f * r - 0.331264f * g + 0.5f * bl);
+            Cr[(y / 2) * 8 + x / 2] += 0.25f * (0.5f * r - 0.418688f * g - 0.081312f * bl);
+        }
+        for (k = 0; k < 4; k++) {
+            for (y = 0; y < 8; y++) for (x = 0; x < 8; x++) blk[y * 8 + x] = Y[((k / 2) * 8 + y) * 16 + (k % 2) * 8 + x];
+            dcy = ds__jpg_block(&j, blk, ql, dcy, 0, 2);
+        }
+        dcb = ds__jpg_block(&j, Cb, qc, dcb, 1, 3);
+        dcr = ds__jpg_block(&j, Cr, qc, dcr, 1, 3);
+    }
+    if (j.n) ds__jpg_bits(&j, 0x7F, 8 - j.n);   /* pad with ones */
+    ds__buf_put(&b, "\xFF\xD9", 2);
+    if (b.oom) { ds__free(ctx, b.p); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "jpeg"); }
+    *out = b.p; *out_n = b.n;
+    return DS_SUCCESS;
+}
+
+static void ds__put_le32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
+
+/* MJPEG AVI (RIFF, one video stream, idx1 index). frames: n * h * w * 3 bytes. */
+DS__DEF ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *frames, int n, int w, int h, int fps, int quality) {
+    ds__buf b, idx; size_t movi_start, riff_size_at, movi_size_at, max_frame = 0; int i; ds_result r = DS_SUCCESS;
+    size_t max_at;
+    if (!frames || n <= 0 || w <= 0 || h <= 0 || fps <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "avi: bad video");
+    memset(&b, 0, sizeof b); memset(&idx, 0, sizeof idx); b.ctx = idx.ctx = ctx;
+    ds__buf_put(&b, "RIFF", 4); riff_size_at = b.n; ds__buf_le32(&b, 0); ds__buf_put(&b, "AVI ", 4);
+    ds__buf_put(&b, "LIST", 4); ds__buf_le32(&b, 4 + 8 + 56 + 8 + 4 + 8 + 56 + 8 + 40); ds__buf_put(&b, "hdrl", 4);
+    ds__buf_put(&b, "avih", 4); ds__buf_le32(&b, 56);
+    ds__buf_le32(&b, (uint32_t)(1000000 / fps)); max_at = b.n; ds__buf_le32(&b, 0); ds__buf_le32(&b, 0); ds__buf_le32(&b, 0x10); /* HASINDEX */
+    ds__buf_le32(&b, (uint32_t)n); ds__buf_le32(&b, 0); ds__buf_le32(&b, 1); ds__buf_le32(&b, 0);
+    ds__buf_le32(&b, (uint32_t)w); ds__buf_le32(&b, (uint32_t)h); ds__buf_le32(&b, 0); ds__buf_le32(&b, 0); ds__buf_le32(&b, 0); ds__buf_le32(&b, 0);
+    ds__buf_put(&b, "LIST", 4); ds__buf_le32(&b, 4 + 8 + 56 + 8 + 40); ds__buf_put(&b, "strl", 4);
+    ds__buf_put(&b, "strh", 4); ds__buf_le32(&b, 56); ds__buf_put(&b, "vidsMJPG", 8);
+    ds__buf_le32(&b, 0); ds__buf_le32(&b, 0); ds__buf_le32(&b, 0);                 /* flags, priority+language, initial frames */
+    ds__buf_le32(&b, 1); ds__buf_le32(&b, (uint32_t)fps); ds__buf_le32(&b, 0); ds__buf_le32(&b, (uint32_t)n);   /* scale, rate, start, length */
+    ds__buf_le32(&b, 0); ds__buf_le32(&b, 0xFFFFFFFFu); ds__buf_le32(&b, 0);        /* buffer size, quality, sample size */
+    ds__buf_le16(&b, 0); ds__buf_le16(&b, 0); ds__buf_le16(&b, (unsigned)w); ds__buf_le16(&b, (unsigned)h);
+    ds__buf_put(&b, "strf", 4); ds__buf_le32(&b, 40);                               /* BITMAPINFOHEADER */
+    ds__buf_le32(&b, 40); ds__buf_le32(&b, (uint32_t)w); ds__buf_le32(&b, (uint32_t)h); ds__buf_le16(&b, 1); ds__buf_le16(&b, 24);
+    ds__buf_put(&b, "MJPG", 4); ds__buf_le32(&b, (uint32_t)w * (uint32_t)h * 3); ds__buf_le32(&b, 0); ds__buf_le32(&b, 0); ds__buf_le32(&b, 0); ds__buf_le32(&b, 0);
+    ds__buf_put(&b, "LIST", 4); movi_size_at = b.n; ds__buf_le32(&b, 0); ds__buf_put(&b, "movi", 4);
+    movi_start = b.n - 4;
+    for (i = 0; i < n && r == DS_SUCCESS; i++) {
+        uint8_t *jp = NULL; size_t jn = 0;
+        r = ds_jpeg_encode(ctx, frames + (size_t)i * (size_t)w * (size_t)h * 3, w, h, quality, &jp, &jn);
+        if (r != DS_SUCCESS) break;
+        ds__buf_put(&idx, "00dc", 4); ds__buf_le32(&idx, 0x10); ds__buf_le32(&idx, (uint32_t)(b.n - movi_start)); ds__buf_le32(&idx, (uint32_t)jn);
+        ds__buf_put(&b, "00dc", 4); ds__buf_le32(&b, (uint32_t)jn); ds__buf_put(&b, jp, jn);
+        if (jn & 1) ds__buf_u8(&b, 0);
+        if (jn > max_frame) max_frame = jn;
+        ds__free(ctx, jp);
+    }
+    if (r == DS_SUCCESS) {
+        ds__buf_put(&b, "idx1", 4); ds__buf_le32(&b, (uint32_t)idx.n); ds__buf_put(&b, idx.p, idx.n);
+        if (b.oom || idx.oom) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "avi");
+        else {   /* patch the sizes now known: RIFF, movi LIST, max bytes per second */
+            ds__put_le32(b.p + riff_size_at, (uint32_t)(b.n - 8));
+            ds__put_le32(b.p + movi_size_at, (uint32_t)(b.n - 8 - idx.n - movi_size_at - 4));
+            ds__put_le32(b.p + max_at, (uint32_t)(max_frame * (size_t)fps));
+            r = ds__write_whole(ctx, path, b.p, b.n);
+        }
+    }
+    ds__free(ctx, b.p); ds__free(ctx, idx.p);
+    return r;
 }
 
 // >>forward
