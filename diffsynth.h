@@ -1797,6 +1797,8 @@ static const ds__arch_rule ds__arch_rules[] = {
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "hf",        "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight", NULL, NULL },
     { DS_ARCH_T5,       "t5",       "xxl",     "hf",        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", NULL, NULL },
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "wan",       "blocks.0.pos_embedding.embedding.weight", "token_embedding.weight", NULL },
+    { DS_ARCH_UMT5,     "umt5",     "xxl",     "gguf",      "enc.blk.1.attn_rel_b.weight", "token_embd.weight", NULL },
+    { DS_ARCH_T5,       "t5",       "xxl",     "gguf",      "enc.blk.0.attn_rel_b.weight", "token_embd.weight", NULL },
 };
 /* Prefixes checkpoints put in front of the canonical names (ComfyUI, diffusers bundles, ...). */
 static const char *const ds__arch_prefixes[] = {
