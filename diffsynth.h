@@ -2060,6 +2060,8 @@ static const ds__arch_rule ds__arch_rules[] = {
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "hf",        "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight", NULL, NULL },
     { DS_ARCH_T5,       "t5",       "xxl",     "hf",        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", NULL, NULL },
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "wan",       "blocks.0.pos_embedding.embedding.weight", "token_embedding.weight", NULL },
+    { DS_ARCH_UMT5,     "umt5",     "xxl",     "gguf",      "enc.blk.1.attn_rel_b.weight", "token_embd.weight", NULL },
+    { DS_ARCH_T5,       "t5",       "xxl",     "gguf",      "enc.blk.0.attn_rel_b.weight", "token_embd.weight", NULL },
 };
 /* Prefixes checkpoints put in front of the canonical names (ComfyUI, diffusers bundles, ...). */
 static const char *const ds__arch_prefixes[] = {
@@ -2137,17 +2139,413 @@ DS__DEF void ds_outputs_free(ds_ctx *ctx, ds_outputs *o) {
 /* @@TOKENIZER */
 
 // >>clip
-/* @@CLIP */
+/* CLIP text encoder: transformers CLIPTextModel (the CLIP-L tower FLUX uses for its pooled vector).
+     x = token_embedding[ids] + position_embedding[0..L)
+     per layer (pre-LN):  x += out_proj(attn(layer_norm1(x)))     causal, scale head_dim^-0.5
+                          x += fc2(quick_gelu(fc1(layer_norm2(x))))
+     last_hidden_state = final_layer_norm(x)
+   Facts: LayerNorm eps 1e-5. CLIP-L's config says hidden_act "quick_gelu" (x * sigmoid(1.702 x)).
+   The head dim is 64 in every OpenAI/OpenCLIP text tower (L: 768 = 12 x 64), so heads = D / 64.
+   hidden_states[-2] ("penultimate", what SD-style pipelines call clip skip 2) is the residual stream
+   after the second-to-last layer, before the final LN. The pooled vector is the final-LN row at
+   argmax(input_ids): the eos token has the highest id in the CLIP vocabulary (49407), and torch's
+   argmax takes the first maximum, i.e. the first eos. */
+#define DS__CLIP_HEAD_DIM   64
+#define DS__CLIP_MAX_LAYERS 64
+
+typedef struct ds__clip_layer {
+    const ds_tensor *ln1_w, *ln1_b;                /* [D]              */
+    const ds_tensor *q_w, *k_w, *v_w, *o_w;        /* [D, D]           */
+    const ds_tensor *q_b, *k_b, *v_b, *o_b;        /* [D]              */
+    const ds_tensor *ln2_w, *ln2_b;                /* [D]              */
+    const ds_tensor *fc1_w, *fc1_b;                /* [F, D], [F]      */
+    const ds_tensor *fc2_w, *fc2_b;                /* [D, F], [D]      */
+} ds__clip_layer;
+
+typedef struct ds__clip_text {
+    int dim, heads, ffn, n_layers, n_ctx, vocab;   /* CLIP-L: 768, 12, 3072, 12, 77, 49408 */
+    const ds_tensor *tok_emb;                      /* [vocab, D] */
+    const ds_tensor *pos_emb;                      /* [n_ctx, D] */
+    const ds_tensor *lnf_w, *lnf_b;                /* [D]        */
+    ds__clip_layer layers[DS__CLIP_MAX_LAYERS];
+} ds__clip_text;
+
+/* Bind the weights under `prefix` (transformers names; a "text_model." level under it is optional,
+   as in CLIPTextModel checkpoints, SD "cond_stage_model.transformer." and ComfyUI
+   "text_encoders.clip_l.transformer."). Config comes from the shapes. */
+static ds_result ds__clip_text_load(ds_ctx *ctx, ds__clip_text *m, const ds_weights *w, const char *prefix) {
+    char pre[128]; int i, D, F;
+    memset(m, 0, sizeof *m);
+    snprintf(pre, sizeof pre, "%s", prefix ? prefix : "");
+    if (!ds__wopt(w, pre, "embeddings.token_embedding.weight") && ds__wopt(w, pre, "text_model.embeddings.token_embedding.weight"))
+        snprintf(pre, sizeof pre, "%stext_model.", prefix ? prefix : "");
+    if (!(m->tok_emb = ds__wget(ctx, w, pre, "embeddings.token_embedding.weight"))) return DS_ERR_MISSING_TENSOR;
+    if (!(m->pos_emb = ds__wget(ctx, w, pre, "embeddings.position_embedding.weight"))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->tok_emb, 2, -1, -1));
+    m->vocab = (int)m->tok_emb->shape[0]; m->dim = D = (int)m->tok_emb->shape[1];
+    if (D <= 0 || D % DS__CLIP_HEAD_DIM) return ds__err(ctx, DS_ERR_SHAPE, "%s: width %d is not a multiple of %d", m->tok_emb->name, D, DS__CLIP_HEAD_DIM);
+    m->heads = D / DS__CLIP_HEAD_DIM;
+    DS__TRY(ds__check_shape(ctx, m->pos_emb, 2, -1, D));
+    m->n_ctx = (int)m->pos_emb->shape[0];
+    while (m->n_layers < DS__CLIP_MAX_LAYERS && ds__wopt(w, pre, "encoder.layers.%d.self_attn.q_proj.weight", m->n_layers)) m->n_layers++;
+    if (m->n_layers < 2) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "missing tensor '%sencoder.layers.%d.self_attn.q_proj.weight'", pre, m->n_layers);
+    if (ds__wopt(w, pre, "encoder.layers.%d.self_attn.q_proj.weight", m->n_layers)) return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip: more than %d layers", DS__CLIP_MAX_LAYERS);
+    if (!(m->lnf_w = ds__wget(ctx, w, pre, "final_layer_norm.weight")) || !(m->lnf_b = ds__wget(ctx, w, pre, "final_layer_norm.bias"))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->lnf_w, 1, D)); DS__TRY(ds__check_shape(ctx, m->lnf_b, 1, D));
+    {   /* ffn width from layer 0 */
+        const ds_tensor *t = ds__wget(ctx, w, pre, "encoder.layers.0.mlp.fc1.weight");
+        if (!t) return DS_ERR_MISSING_TENSOR;
+        DS__TRY(ds__check_shape(ctx, t, 2, -1, D));
+        m->ffn = F = (int)t->shape[0];
+    }
+    for (i = 0; i < m->n_layers; i++) {
+        ds__clip_layer *L = &m->layers[i];
+        /* name suffix, slot, dims: one table instead of 16 hand-written lookups */
+        const struct { const char *name; const ds_tensor **slot; int d0, d1; } t[] = {
+            { "layer_norm1.weight", &L->ln1_w, D, 0 },     { "layer_norm1.bias", &L->ln1_b, D, 0 },
+            { "self_attn.q_proj.weight", &L->q_w, D, D },  { "self_attn.q_proj.bias", &L->q_b, D, 0 },
+            { "self_attn.k_proj.weight", &L->k_w, D, D },  { "self_attn.k_proj.bias", &L->k_b, D, 0 },
+            { "self_attn.v_proj.weight", &L->v_w, D, D },  { "self_attn.v_proj.bias", &L->v_b, D, 0 },
+            { "self_attn.out_proj.weight", &L->o_w, D, D },{ "self_attn.out_proj.bias", &L->o_b, D, 0 },
+            { "layer_norm2.weight", &L->ln2_w, D, 0 },     { "layer_norm2.bias", &L->ln2_b, D, 0 },
+            { "mlp.fc1.weight", &L->fc1_w, F, D },         { "mlp.fc1.bias", &L->fc1_b, F, 0 },
+            { "mlp.fc2.weight", &L->fc2_w, D, F },         { "mlp.fc2.bias", &L->fc2_b, D, 0 },
+        };
+        int k;
+        for (k = 0; k < DS__ARRLEN(t); k++) {
+            if (!(*t[k].slot = ds__wget(ctx, w, pre, "encoder.layers.%d.%s", i, t[k].name))) return DS_ERR_MISSING_TENSOR;
+            if (t[k].d1) DS__TRY(ds__check_shape(ctx, *t[k].slot, 2, t[k].d0, t[k].d1));
+            else DS__TRY(ds__check_shape(ctx, *t[k].slot, 1, t[k].d0));
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* ids[n_ctx] -> last [n_ctx, D], penult [n_ctx, D], pooled [D]; any output may be NULL. */
+static ds_result ds__clip_text_forward(ds_ctx *ctx, const ds__clip_text *m, const int *ids,
+                                       float *last, float *penult, float *pooled) {
+    const int64_t L = m->n_ctx, D = m->dim, F = m->ffn, H = m->heads;
+    float *buf, *x, *h, *q, *k, *v, *a, *f, *mask;
+    const float *g, *b;
+    int64_t i, j, hh, eos = 0;
+    int l;
+    ds_result r = DS_SUCCESS;
+    for (i = 0; i < L; i++) {
+        if (ids[i] < 0 || ids[i] >= m->vocab) return ds__err(ctx, DS_ERR_INVALID_ARGS, "clip: token %lld has id %d, vocabulary is %d", (long long)i, ids[i], m->vocab);
+        if (ids[i] > ids[eos]) eos = i;
+    }
+    buf = ds__falloc(ctx, L * (6 * D + F) + H * L * L);
+    if (!buf) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip: activations for %lld tokens", (long long)L);
+    x = buf; h = x + L * D; q = h + L * D; k = q + L * D; v = k + L * D; a = v + L * D; f = a + L * D; mask = f + L * F;
+
+    /* x [L, D] = token_embedding[ids] + position_embedding */
+    for (i = 0; i < L; i++) {
+        ds__tensor_to_f32(x + i * D, m->tok_emb, (int64_t)ids[i] * D, D);
+        ds__tensor_to_f32(h, m->pos_emb, i * D, D);
+        ds__add(x + i * D, h, D);
+    }
+    /* causal mask as an additive bias [H, L, L]: key j > query i is hidden */
+    for (hh = 0; hh < H; hh++)
+        for (i = 0; i < L; i++)
+            for (j = 0; j < L; j++) mask[(hh * L + i) * L + j] = j > i ? -INFINITY : 0.0f;
+
+    for (l = 0; l < m->n_layers && r == DS_SUCCESS; l++) {
+        const ds__clip_layer *ly = &m->layers[l];
+        /* x += out_proj(attn(ln1(x))) */
+        if (!(g = ds__f32(ctx, ly->ln1_w)) || !(b = ds__f32(ctx, ly->ln1_b))) { r = DS_ERR_OUT_OF_MEMORY; break; }
+        ds__layernorm(h, x, L, D, g, b, 1e-5f);
+        if ((r = ds__linear(ctx, q, h, L, ly->q_w, ly->q_b)) != DS_SUCCESS) break;
+        if ((r = ds__linear(ctx, k, h, L, ly->k_w, ly->k_b)) != DS_SUCCESS) break;
+        if ((r = ds__linear(ctx, v, h, L, ly->v_w, ly->v_b)) != DS_SUCCESS) break;
+        r = ds__attention(ctx, a, q, k, v, L, L, (int)H, DS__CLIP_HEAD_DIM, D, D, mask, NULL, 1.0f / sqrtf((float)DS__CLIP_HEAD_DIM));
+        if (r != DS_SUCCESS || (r = ds__linear(ctx, h, a, L, ly->o_w, ly->o_b)) != DS_SUCCESS) break;
+        ds__add(x, h, L * D);
+        /* x += fc2(quick_gelu(fc1(ln2(x)))) */
+        if (!(g = ds__f32(ctx, ly->ln2_w)) || !(b = ds__f32(ctx, ly->ln2_b))) { r = DS_ERR_OUT_OF_MEMORY; break; }
+        ds__layernorm(h, x, L, D, g, b, 1e-5f);
+        if ((r = ds__linear(ctx, f, h, L, ly->fc1_w, ly->fc1_b)) != DS_SUCCESS) break;
+        ds__quick_gelu(f, L * F);
+        if ((r = ds__linear(ctx, h, f, L, ly->fc2_w, ly->fc2_b)) != DS_SUCCESS) break;
+        ds__add(x, h, L * D);
+        if (l == m->n_layers - 2 && penult) memcpy(penult, x, (size_t)(L * D) * sizeof(float));
+    }
+    if (r == DS_SUCCESS && (last || pooled)) {
+        if (!(g = ds__f32(ctx, m->lnf_w)) || !(b = ds__f32(ctx, m->lnf_b))) r = DS_ERR_OUT_OF_MEMORY;
+        else {
+            ds__layernorm(x, x, L, D, g, b, 1e-5f);
+            if (last) memcpy(last, x, (size_t)(L * D) * sizeof(float));
+            if (pooled) memcpy(pooled, x + eos * D, (size_t)D * sizeof(float));
+        }
+    }
+    ds__free(ctx, buf);
+    return r;
+}
+
+/* Token ids stored as floats (the io files keep ids as F32) -> ints, checked. */
+static ds_result ds__ids_from_f32(ds_ctx *ctx, int *ids, const float *v, int64_t n, const char *what) {
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        if (!(v[i] >= 0 && v[i] < 2147483647.0f) || v[i] != floorf(v[i]))
+            return ds__err(ctx, DS_ERR_INVALID_ARGS, "%s[%lld] = %g is not a token id", what, (long long)i, (double)v[i]);
+        ids[i] = (int)v[i];
+    }
+    return DS_SUCCESS;
+}
+
+/* ds_forward: input_ids [1, n_ctx] -> last_hidden_state, penultimate [1, n_ctx, D], pooled [1, D]. */
 static ds_result ds__clip_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
-    DS__UNUSED(w); DS__UNUSED(ai); DS__UNUSED(io); DS__UNUSED(out);
-    return ds__err(ctx, DS_ERR_UNSUPPORTED, "component clip-text is not supported yet");
+    ds__clip_text m; float *idf = NULL, *last = NULL, *pen = NULL, *pool = NULL; int *ids = NULL;
+    int nd; int64_t shape[DS_MAX_DIMS], L, D; ds_result r;
+    DS__TRY(ds__clip_text_load(ctx, &m, w, ai->prefix));
+    DS__TRY(ds__input_f32(ctx, io, "input_ids", &nd, shape, &idf));
+    L = m.n_ctx; D = m.dim;
+    if (!((nd == 2 && shape[0] == 1 && shape[1] == L) || (nd == 1 && shape[0] == L))) {
+        ds__free(ctx, idf);
+        return ds__err(ctx, DS_ERR_SHAPE, "input_ids: expected [1, %lld] tokens", (long long)L);
+    }
+    ids = (int *)ds__malloc(ctx, (size_t)L * sizeof(int));
+    last = ds__falloc(ctx, L * D); pen = ds__falloc(ctx, L * D); pool = ds__falloc(ctx, D);
+    if (!ids || !last || !pen || !pool) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip outputs");
+    else if ((r = ds__ids_from_f32(ctx, ids, idf, L, "input_ids")) == DS_SUCCESS)
+        r = ds__clip_text_forward(ctx, &m, ids, last, pen, pool);
+    ds__free(ctx, idf); ds__free(ctx, ids);
+    if (r == DS_SUCCESS) {
+        int64_t s3[3], s2[2];
+        s3[0] = 1; s3[1] = L; s3[2] = D; s2[0] = 1; s2[1] = D;
+        r = ds__output_add(ctx, out, "last_hidden_state", last, 3, s3); last = NULL;
+        if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "penultimate", pen, 3, s3); pen = NULL; }
+        if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "pooled", pool, 2, s2); pool = NULL; }
+    }
+    ds__free(ctx, last); ds__free(ctx, pen); ds__free(ctx, pool);
+    return r;
 }
 
 // >>t5
-/* @@T5 */
+/* T5 / umT5 encoder: transformers T5EncoderModel (FLUX's T5-XXL v1.1), UMT5EncoderModel and Wan's
+   own T5Encoder (umT5-XXL). One model, three namings.
+     x = embed[ids]                                           (no scaling, no absolute positions)
+     per layer:  x += o(attn(rms(x) * ln1))                    no 1/sqrt(d) scaling (folded into
+                                                               the init), bias = rel. position bias
+                 x += wo(gelu_tanh(wi_0(h)) * wi_1(h)),  h = rms(x) * ln2     ("gated-gelu")
+     out = rms(x) * final_norm                                 T5LayerNorm: no mean, no bias, eps 1e-6
+   Relative position bias: bias[h, i, j] = E[bucket(j - i), h], E: [32 buckets, H], bidirectional,
+   max distance 128. T5 has E only in block 0 and every layer reuses it; umT5 (HF and Wan) has one
+   E per block. Both follow from the data: a layer without its own E uses the last one seen.
+   Bucket (HF and Wan agree): half the buckets per direction, keys after the query (j > i) in the
+   upper half; |d| < 8 is exact, beyond it 8 + trunc(log(|d| / 8) / log(128 / 8) * 8), capped at 15.
+   torch computes the log part in float32; doing the same reproduces its buckets exactly.
+   Mask: HF adds finfo.min to masked keys, Wan masked_fill's finfo.min into the bias; either way a
+   masked key's softmax weight is exactly 0 for every query row, the same as an additive -inf key mask
+   (queries at padded positions still attend to the real keys and produce values; Wan's pipeline
+   then cuts the sequence at the mask length). */
+#define DS__T5_MAX_LAYERS 64
+#define DS__T5_MAX_DIST   128
+
+/* Checkpoint namings; %d is the layer. The first row whose layer-0 q weight exists is used. */
+typedef struct ds__t5_names {
+    const char *layout;
+    const char *embed, *embed_alt, *final_norm;
+    const char *ln1, *q, *k, *v, *o, *rel_bias, *ln2, *wi_gate, *wi_up, *wo;
+} ds__t5_names;
+static const ds__t5_names ds__t5_namings[] = {
+    { "hf", "encoder.embed_tokens.weight", "shared.weight", "encoder.final_layer_norm.weight",
+      "encoder.block.%d.layer.0.layer_norm.weight",
+      "encoder.block.%d.layer.0.SelfAttention.q.weight", "encoder.block.%d.layer.0.SelfAttention.k.weight",
+      "encoder.block.%d.layer.0.SelfAttention.v.weight", "encoder.block.%d.layer.0.SelfAttention.o.weight",
+      "encoder.block.%d.layer.0.SelfAttention.relative_attention_bias.weight",
+      "encoder.block.%d.layer.1.layer_norm.weight",
+      "encoder.block.%d.layer.1.DenseReluDense.wi_0.weight", "encoder.block.%d.layer.1.DenseReluDense.wi_1.weight",
+      "encoder.block.%d.layer.1.DenseReluDense.wo.weight" },
+    { "wan", "token_embedding.weight", NULL, "norm.weight",
+      "blocks.%d.norm1.weight",
+      "blocks.%d.attn.q.weight", "blocks.%d.attn.k.weight", "blocks.%d.attn.v.weight", "blocks.%d.attn.o.weight",
+      "blocks.%d.pos_embedding.embedding.weight",
+      "blocks.%d.norm2.weight",
+      "blocks.%d.ffn.gate.0.weight", "blocks.%d.ffn.fc1.weight", "blocks.%d.ffn.fc2.weight" },
+    /* llama.cpp GGUF (T5ENCODER: city96's t5 / umt5 encoder GGUFs): gate = wi_0, up = wi_1 */
+    { "gguf", "token_embd.weight", NULL, "enc.output_norm.weight",
+      "enc.blk.%d.attn_norm.weight",
+      "enc.blk.%d.attn_q.weight", "enc.blk.%d.attn_k.weight", "enc.blk.%d.attn_v.weight", "enc.blk.%d.attn_o.weight",
+      "enc.blk.%d.attn_rel_b.weight",
+      "enc.blk.%d.ffn_norm.weight",
+      "enc.blk.%d.ffn_gate.weight", "enc.blk.%d.ffn_up.weight", "enc.blk.%d.ffn_down.weight" },
+};
+
+typedef struct ds__t5_layer {
+    const ds_tensor *ln1;                 /* [D]                                    */
+    const ds_tensor *q, *k, *v;           /* [inner, D]                             */
+    const ds_tensor *o;                   /* [D, inner]                             */
+    const ds_tensor *rel_bias;            /* [buckets, H]; NULL: reuse the previous */
+    const ds_tensor *ln2;                 /* [D]                                    */
+    const ds_tensor *wi_gate, *wi_up;     /* [F, D]                                 */
+    const ds_tensor *wo;                  /* [D, F]                                 */
+} ds__t5_layer;
+
+typedef struct ds__t5 {
+    int dim, inner, heads, head_dim, ffn, n_layers, buckets, vocab;   /* T5-XXL: 4096, 4096, 64, 64, 10240, 24, 32, 32128 */
+    const char *layout;
+    const ds_tensor *embed;               /* [vocab, D] */
+    const ds_tensor *final_norm;          /* [D]        */
+    ds__t5_layer layers[DS__T5_MAX_LAYERS];
+} ds__t5;
+
+static ds_result ds__t5_load(ds_ctx *ctx, ds__t5 *m, const ds_weights *w, const char *prefix) {
+    const ds__t5_names *nm = NULL; int i, D, I, F, H, nb = 0;
+    memset(m, 0, sizeof *m);
+    for (i = 0; i < DS__ARRLEN(ds__t5_namings) && !nm; i++)
+        if (ds__wopt(w, prefix, ds__t5_namings[i].q, 0)) nm = &ds__t5_namings[i];
+    if (!nm) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "t5: no layer-0 query weight under prefix '%s' (tried %s, ...)", prefix, ds__t5_namings[0].q);
+    m->layout = nm->layout;
+    m->embed = ds__wopt(w, prefix, "%s", nm->embed);
+    if (!m->embed && nm->embed_alt) m->embed = ds__wopt(w, prefix, "%s", nm->embed_alt);
+    if (!m->embed) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "missing tensor '%s%s'", prefix, nm->embed);
+    DS__TRY(ds__check_shape(ctx, m->embed, 2, -1, -1));
+    m->vocab = (int)m->embed->shape[0]; m->dim = D = (int)m->embed->shape[1];
+    if (!(m->final_norm = ds__wget(ctx, w, prefix, "%s", nm->final_norm))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->final_norm, 1, D));
+    while (m->n_layers < DS__T5_MAX_LAYERS && ds__wopt(w, prefix, nm->q, m->n_layers)) m->n_layers++;
+    if (ds__wopt(w, prefix, nm->q, m->n_layers)) return ds__err(ctx, DS_ERR_UNSUPPORTED, "t5: more than %d layers", DS__T5_MAX_LAYERS);
+    /* config from layer 0: inner width from q, heads and buckets from the bias table, ffn from wi_gate */
+    {
+        const ds_tensor *q = ds__wget(ctx, w, prefix, nm->q, 0), *rb = ds__wget(ctx, w, prefix, nm->rel_bias, 0);
+        const ds_tensor *g = ds__wget(ctx, w, prefix, nm->wi_gate, 0);
+        if (!q || !rb || !g) return DS_ERR_MISSING_TENSOR;
+        DS__TRY(ds__check_shape(ctx, q, 2, -1, D));
+        DS__TRY(ds__check_shape(ctx, rb, 2, -1, -1));
+        DS__TRY(ds__check_shape(ctx, g, 2, -1, D));
+        m->inner = I = (int)q->shape[0]; m->buckets = nb = (int)rb->shape[0]; m->heads = H = (int)rb->shape[1];
+        m->ffn = F = (int)g->shape[0];
+        if (H <= 0 || I % H || nb < 4) return ds__err(ctx, DS_ERR_SHAPE, "%s: %d buckets x %d heads do not fit attention width %d", rb->name, nb, H, I);
+        m->head_dim = I / H;
+    }
+    for (i = 0; i < m->n_layers; i++) {
+        ds__t5_layer *L = &m->layers[i];
+        const struct { const char *fmt; const ds_tensor **slot; int d0, d1; } t[] = {
+            { nm->ln1, &L->ln1, D, 0 }, { nm->q, &L->q, I, D }, { nm->k, &L->k, I, D }, { nm->v, &L->v, I, D },
+            { nm->o, &L->o, D, I }, { nm->ln2, &L->ln2, D, 0 },
+            { nm->wi_gate, &L->wi_gate, F, D }, { nm->wi_up, &L->wi_up, F, D }, { nm->wo, &L->wo, D, F },
+        };
+        int k;
+        for (k = 0; k < DS__ARRLEN(t); k++) {
+            if (!(*t[k].slot = ds__wget(ctx, w, prefix, t[k].fmt, i))) return DS_ERR_MISSING_TENSOR;
+            if (t[k].d1) DS__TRY(ds__check_shape(ctx, *t[k].slot, 2, t[k].d0, t[k].d1));
+            else DS__TRY(ds__check_shape(ctx, *t[k].slot, 1, t[k].d0));
+        }
+        if ((L->rel_bias = ds__wopt(w, prefix, nm->rel_bias, i)) != NULL) DS__TRY(ds__check_shape(ctx, L->rel_bias, 2, nb, H));
+    }
+    return DS_SUCCESS;
+}
+
+/* Bucket of relative distance d = key - query (bidirectional), the way torch computes it. */
+static int ds__t5_bucket(int64_t d, int num_buckets, int max_dist) {
+    int half = num_buckets / 2, exact = half / 2, b = d > 0 ? half : 0, large;
+    int64_t a = d < 0 ? -d : d;
+    if (a < exact) return b + (int)a;
+    large = exact + (int)(logf((float)a / (float)exact) / (float)log((double)max_dist / exact) * (float)(half - exact));
+    return b + DS__MIN(large, half - 1);
+}
+
+/* bias [H, L, L] from the table E [buckets, H] */
+static ds_result ds__t5_position_bias(ds_ctx *ctx, float *bias, const ds__t5 *m, const ds_tensor *E, int64_t L) {
+    const float *e = ds__f32(ctx, E);
+    int64_t h, i, j; const int H = m->heads;
+    if (!e) return DS_ERR_OUT_OF_MEMORY;
+    for (i = 0; i < L; i++)
+        for (j = 0; j < L; j++) {
+            const float *row = e + (int64_t)ds__t5_bucket(j - i, m->buckets, DS__T5_MAX_DIST) * H;
+            for (h = 0; h < H; h++) bias[(h * L + i) * L + j] = row[h];
+        }
+    return DS_SUCCESS;
+}
+
+/* ids[n] (mask[n]: 1 = token, 0 = padding; NULL = all tokens) -> out [n, D]. */
+static ds_result ds__t5_forward(ds_ctx *ctx, const ds__t5 *m, const int *ids, int64_t n, const int *mask, float *out) {
+    const int64_t L = n, D = m->dim, I = m->inner, F = m->ffn, H = m->heads;
+    float *buf, *x, *h, *q, *k, *v, *a, *g, *u, *bias, *kmask = NULL;
+    const float *ln;
+    const ds_tensor *E = NULL;
+    int64_t i; int l, kept = 0;
+    ds_result r = DS_SUCCESS;
+    if (n <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "t5: no tokens");
+    for (i = 0; i < L; i++) {
+        if (ids[i] < 0 || ids[i] >= m->vocab) return ds__err(ctx, DS_ERR_INVALID_ARGS, "t5: token %lld has id %d, vocabulary is %d", (long long)i, ids[i], m->vocab);
+        kept += !mask || mask[i];
+    }
+    if (!kept) return ds__err(ctx, DS_ERR_INVALID_ARGS, "t5: the attention mask hides every token");
+    buf = ds__falloc(ctx, L * (2 * D + 4 * I + 2 * F + 1) + H * L * L);
+    if (!buf) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "t5: activations for %lld tokens", (long long)L);
+    x = buf; h = x + L * D; q = h + L * D; k = q + L * I; v = k + L * I; a = v + L * I;
+    g = a + L * I; u = g + L * F; bias = u + L * F;
+    if (mask) {
+        kmask = bias + H * L * L;
+        for (i = 0; i < L; i++) kmask[i] = mask[i] ? 0.0f : -INFINITY;
+    }
+    /* x [L, D] = embed[ids] */
+    for (i = 0; i < L; i++) ds__tensor_to_f32(x + i * D, m->embed, (int64_t)ids[i] * D, D);
+
+    for (l = 0; l < m->n_layers && r == DS_SUCCESS; l++) {
+        const ds__t5_layer *ly = &m->layers[l];
+        if (ly->rel_bias && ly->rel_bias != E) {       /* bias [H, L, L]: once (T5) or per layer (umT5) */
+            E = ly->rel_bias;
+            if ((r = ds__t5_position_bias(ctx, bias, m, E, L)) != DS_SUCCESS) break;
+        }
+        if (!E) { r = ds__err(ctx, DS_ERR_MISSING_TENSOR, "t5: layer %d has no relative position bias", l); break; }
+        /* x += o(attn(rms(x))) */
+        if (!(ln = ds__f32(ctx, ly->ln1))) { r = DS_ERR_OUT_OF_MEMORY; break; }
+        ds__rmsnorm(h, x, L, D, ln, 1e-6f);
+        if ((r = ds__linear(ctx, q, h, L, ly->q, NULL)) != DS_SUCCESS) break;
+        if ((r = ds__linear(ctx, k, h, L, ly->k, NULL)) != DS_SUCCESS) break;
+        if ((r = ds__linear(ctx, v, h, L, ly->v, NULL)) != DS_SUCCESS) break;
+        r = ds__attention(ctx, a, q, k, v, L, L, (int)H, m->head_dim, I, I, bias, kmask, 1.0f);
+        if (r != DS_SUCCESS || (r = ds__linear(ctx, h, a, L, ly->o, NULL)) != DS_SUCCESS) break;
+        ds__add(x, h, L * D);
+        /* x += wo(gelu_tanh(wi_0(h)) * wi_1(h)), h = rms(x) */
+        if (!(ln = ds__f32(ctx, ly->ln2))) { r = DS_ERR_OUT_OF_MEMORY; break; }
+        ds__rmsnorm(h, x, L, D, ln, 1e-6f);
+        if ((r = ds__linear(ctx, g, h, L, ly->wi_gate, NULL)) != DS_SUCCESS) break;
+        if ((r = ds__linear(ctx, u, h, L, ly->wi_up, NULL)) != DS_SUCCESS) break;
+        ds__gelu_tanh(g, L * F);
+        for (i = 0; i < L * F; i++) g[i] *= u[i];
+        if ((r = ds__linear(ctx, h, g, L, ly->wo, NULL)) != DS_SUCCESS) break;
+        ds__add(x, h, L * D);
+    }
+    if (r == DS_SUCCESS) {
+        if (!(ln = ds__f32(ctx, m->final_norm))) r = DS_ERR_OUT_OF_MEMORY;
+        else ds__rmsnorm(out, x, L, D, ln, 1e-6f);
+    }
+    ds__free(ctx, buf);
+    return r;
+}
+
+/* ds_forward: input_ids [1, L], optional attention_mask [1, L] -> last_hidden_state [1, L, D]. */
 static ds_result ds__t5_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
-    DS__UNUSED(w); DS__UNUSED(ai); DS__UNUSED(io); DS__UNUSED(out);
-    return ds__err(ctx, DS_ERR_UNSUPPORTED, "component t5/umt5 is not supported yet");
+    ds__t5 m; float *idf = NULL, *mf = NULL, *res = NULL; int *ids = NULL, *mask = NULL;
+    int nd, mnd; int64_t shape[DS_MAX_DIMS], mshape[DS_MAX_DIMS], L, i; ds_result r;
+    DS__TRY(ds__t5_load(ctx, &m, w, ai->prefix));
+    DS__TRY(ds__input_f32(ctx, io, "input_ids", &nd, shape, &idf));
+    L = shape[nd - 1];
+    if (!((nd == 2 && shape[0] == 1) || nd == 1) || L <= 0) { ds__free(ctx, idf); return ds__err(ctx, DS_ERR_SHAPE, "input_ids: expected [1, L]"); }
+    if (ds_weights_find(io, "attention_mask")) {
+        if ((r = ds__input_f32(ctx, io, "attention_mask", &mnd, mshape, &mf)) != DS_SUCCESS) { ds__free(ctx, idf); return r; }
+        if (mnd != nd || mshape[nd - 1] != L) { ds__free(ctx, idf); ds__free(ctx, mf); return ds__err(ctx, DS_ERR_SHAPE, "attention_mask: expected the shape of input_ids"); }
+    }
+    ids = (int *)ds__malloc(ctx, (size_t)L * sizeof(int));
+    mask = mf ? (int *)ds__malloc(ctx, (size_t)L * sizeof(int)) : NULL;
+    res = ds__falloc(ctx, L * m.dim);
+    if (!ids || !res || (mf && !mask)) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "t5 outputs");
+    else {
+        if (mf) for (i = 0; i < L; i++) mask[i] = mf[i] != 0.0f;
+        r = ds__ids_from_f32(ctx, ids, idf, L, "input_ids");
+        if (r == DS_SUCCESS) r = ds__t5_forward(ctx, &m, ids, L, mask, res);
+    }
+    ds__free(ctx, idf); ds__free(ctx, mf); ds__free(ctx, ids); ds__free(ctx, mask);
+    if (r == DS_SUCCESS) {
+        int64_t s3[3];
+        s3[0] = 1; s3[1] = L; s3[2] = m.dim;
+        return ds__output_add(ctx, out, "last_hidden_state", res, 3, s3);
+    }
+    ds__free(ctx, res);
+    return r;
 }
 
 // >>flux
