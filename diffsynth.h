@@ -2287,11 +2287,43 @@ static void ds__flux_qk_rows(void *arg, int64_t i0, int64_t i1, int tid) {
     }
 }
 
-/* x[M, C] += gate[C] * t[M, C] */
-static void ds__flux_gated_add(float *x, const float *t, int64_t M, int64_t C, const float *gate) {
-    int64_t m, c;
-    for (m = 0; m < M; m++)
-        for (c = 0; c < C; c++) x[m * C + c] += gate[c] * t[m * C + c];
+/* Row-parallel element-wise steps: memory bound, but GELU's tanh over S x F values is not free. */
+typedef struct ds__flux_gate_job { float *x; const float *t, *gate; int64_t H; } ds__flux_gate_job;
+
+static void ds__flux_gated_add_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const ds__flux_gate_job *j = (const ds__flux_gate_job *)arg;
+    int64_t r, c;
+    DS__UNUSED(tid);
+    for (r = r0; r < r1; r++)
+        for (c = 0; c < j->H; c++) j->x[r * j->H + c] += j->gate[c] * j->t[r * j->H + c];
+}
+/* x[M, H] += gate[H] * t[M, H] */
+static void ds__flux_gated_add(ds_ctx *ctx, float *x, const float *t, int64_t M, int64_t H, const float *gate) {
+    ds__flux_gate_job j;
+    j.x = x; j.t = t; j.gate = gate; j.H = H;
+    ds__parallel_for(ctx, M, ds__flux_gated_add_rows, &j);
+}
+
+typedef struct ds__flux_cat_job { float *y; const float *attn, *mlp; int64_t H, F, mlp_stride; } ds__flux_cat_job;
+
+static void ds__flux_cat_gelu_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const ds__flux_cat_job *j = (const ds__flux_cat_job *)arg;
+    int64_t r;
+    DS__UNUSED(tid);
+    for (r = r0; r < r1; r++) {
+        float *yr = j->y + r * (j->H + j->F);
+        const float *mr = j->mlp + r * j->mlp_stride;
+        if (j->H) memcpy(yr, j->attn + r * j->H, (size_t)j->H * sizeof(float));
+        if (yr + j->H != mr) memcpy(yr + j->H, mr, (size_t)j->F * sizeof(float));   /* not when in place */
+        ds__gelu_tanh(yr + j->H, j->F);
+    }
+}
+/* y[M, H + F] = [attn[M, H] | gelu_tanh(mlp)], mlp: M rows of F values at row stride mlp_stride.
+   H = 0, y = mlp, mlp_stride = F: GELU in place. */
+static void ds__flux_cat_gelu(ds_ctx *ctx, float *y, const float *attn, int64_t H, const float *mlp, int64_t mlp_stride, int64_t M, int64_t F) {
+    ds__flux_cat_job j;
+    j.y = y; j.attn = attn; j.mlp = mlp; j.H = H; j.F = F; j.mlp_stride = mlp_stride;
+    ds__parallel_for(ctx, M, ds__flux_cat_gelu_rows, &j);
 }
 
 /* --- forward ------------------------------------------------------------------------------- */
@@ -2312,12 +2344,11 @@ typedef struct ds__flux_run {
     float *mod;     /* [2, 6H]     modulation of the two streams                           */
 } ds__flux_run;
 
-static ds_result ds__flux_qk(ds__flux_run *r, float *qkv, int64_t stride, int64_t row0, int64_t n, const float *qn, const float *kn) {
+static void ds__flux_qk(ds__flux_run *r, float *qkv, int64_t stride, int64_t row0, int64_t n, const float *qn, const float *kn) {
     ds__flux_qk_job j;
     j.qkv = qkv; j.stride = stride; j.row0 = row0; j.hidden = r->m->c.hidden;
     j.qn = qn; j.kn = kn; j.cs = r->cs; j.sn = r->sn;
     ds__parallel_for(r->ctx, n, ds__flux_qk_rows, &j);
-    return DS_SUCCESS;
 }
 
 static ds_result ds__flux_attention(ds__flux_run *r, const float *qkv, int64_t stride) {
@@ -2342,7 +2373,7 @@ static ds_result ds__flux_double_forward(ds__flux_run *r, const ds__flux_double 
         if (!n[s]) continue;
         ds__flux_modnorm(ctx, r->h, r->x + row0[s] * H, n[s], H, mod, mod + H);               /* [n, H]  */
         DS__TRY(ds__flux_linear(ctx, r->qkv + row0[s] * H3, r->h, n[s], &st[s]->qkv, r->part)); /* [n, 3H] */
-        DS__TRY(ds__flux_qk(r, r->qkv, H3, row0[s], n[s], st[s]->q_norm, st[s]->k_norm));
+        ds__flux_qk(r, r->qkv, H3, row0[s], n[s], st[s]->q_norm, st[s]->k_norm);
     }
     DS__TRY(ds__flux_attention(r, r->qkv, H3));                                              /* [S, H] */
     for (s = 0; s < 2; s++) {
@@ -2350,12 +2381,12 @@ static ds_result ds__flux_double_forward(ds__flux_run *r, const ds__flux_double 
         float *xs = r->x + row0[s] * H;
         if (!n[s]) continue;
         DS__TRY(ds__flux_linear(ctx, r->tmp, r->attn + row0[s] * H, n[s], &st[s]->proj, r->part));
-        ds__flux_gated_add(xs, r->tmp, n[s], H, mod + 2 * H);
+        ds__flux_gated_add(ctx, xs, r->tmp, n[s], H, mod + 2 * H);
         ds__flux_modnorm(ctx, r->h, xs, n[s], H, mod + 3 * H, mod + 4 * H);
         DS__TRY(ds__flux_linear(ctx, r->qkv, r->h, n[s], &st[s]->mlp0, r->part));              /* [n, F] */
-        ds__gelu_tanh(r->qkv, n[s] * r->m->c.mlp);
+        ds__flux_cat_gelu(ctx, r->qkv, NULL, 0, r->qkv, r->m->c.mlp, n[s], r->m->c.mlp);
         DS__TRY(ds__flux_linear(ctx, r->tmp, r->qkv, n[s], &st[s]->mlp2, r->part));           /* [n, H] */
-        ds__flux_gated_add(xs, r->tmp, n[s], H, mod + 5 * H);
+        ds__flux_gated_add(ctx, xs, r->tmp, n[s], H, mod + 5 * H);
     }
     return DS_SUCCESS;
 }
@@ -2365,20 +2396,14 @@ static ds_result ds__flux_single_forward(ds__flux_run *r, const ds__flux_single 
     ds_ctx *ctx = r->ctx;
     const int64_t H = r->m->c.hidden, F = r->m->c.mlp, W1 = 3 * H + F, S = r->S;
     const float *mod = r->mod;   /* shift, scale, gate */
-    int64_t i;
     DS__TRY(ds__flux_linear(ctx, r->mod, r->svec, 1, &b->mod, r->part));
     ds__flux_modnorm(ctx, r->h, r->x, S, H, mod, mod + H);                        /* [S, H]      */
     DS__TRY(ds__flux_linear(ctx, r->qkv, r->h, S, &b->linear1, r->part));        /* [S, 3H + F] */
-    DS__TRY(ds__flux_qk(r, r->qkv, W1, 0, S, b->q_norm, b->k_norm));
+    ds__flux_qk(r, r->qkv, W1, 0, S, b->q_norm, b->k_norm);
     DS__TRY(ds__flux_attention(r, r->qkv, W1));                                   /* [S, H]      */
-    for (i = 0; i < S; i++) {                                                      /* [S, H + F]  */
-        float *hr = r->h + i * (H + F);
-        memcpy(hr, r->attn + i * H, (size_t)H * sizeof(float));
-        memcpy(hr + H, r->qkv + i * W1 + 3 * H, (size_t)F * sizeof(float));
-        ds__gelu_tanh(hr + H, F);
-    }
+    ds__flux_cat_gelu(ctx, r->h, r->attn, H, r->qkv + 3 * H, W1, S, F);          /* [S, H + F]  */
     DS__TRY(ds__flux_linear(ctx, r->tmp, r->h, S, &b->linear2, r->part));        /* [S, H]      */
-    ds__flux_gated_add(r->x, r->tmp, S, H, mod + 2 * H);
+    ds__flux_gated_add(ctx, r->x, r->tmp, S, H, mod + 2 * H);
     return DS_SUCCESS;
 }
 
