@@ -1435,39 +1435,215 @@ static void ds__transpose(float *DS__RESTRICT y, const float *DS__RESTRICT x, in
    q: [Lq, q_stride] with head h at columns h*D..; k, v: [Lk, kv_stride] likewise; out: [Lq, H*D].
    bias: optional [H, Lq, Lk] added to the scores (T5 relative position bias).
    kmask: optional [Lk] additive key mask (0 or -inf).
-   Streams keys in blocks with an online softmax: memory is O(Lk) per thread, never Lq x Lk. */
+   Flash-attention on the CPU: a task is (head, block of DS__ATT_BQ queries); keys stream through in
+   blocks of DS__ATT_BK with an online softmax (running max m, running sum l, rescaled output), so
+   memory is O(BQ*BK) per thread and no Lq x Lk matrix exists. S = Q K^T runs on a packed K^T block
+   (keys along the vector lanes), O += P V on row blocks sharing each V load. ds__attention_ref is
+   the scalar reference the SIMD path is tested against. */
+#define DS__ATT_BQ 32
+#define DS__ATT_BK 64
+
+/* exp(x) for x <= 0 (softmax arguments): Cody-Waite range reduction + degree-6 polynomial, relative
+   error < 2e-7. The scalar version is the reference of the SIMD ones (same constants, same order). */
+static DS__INLINE float ds__exp_neg(float x) {
+    float n, r, p; int32_t i; uint32_t u; float s;
+    if (x < -87.0f) return 0.0f;
+    n = floorf(x * 1.44269504088896341f + 0.5f);
+    r = x - n * 0.693359375f; r = r - n * -2.12194440e-4f;
+    p = 1.9875691500e-4f; p = p * r + 1.3981999507e-3f; p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f; p = p * r + 1.6666665459e-1f; p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    i = (int32_t)n; u = (uint32_t)(i + 127) << 23; memcpy(&s, &u, 4);
+    return p * s;
+}
+#if defined(DS__HAS_AVX512)
+static DS__INLINE __m512 ds__exp_neg512(__m512 x) {
+    __m512 n, r, p; __m512i e;
+    __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
+    n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x); r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f)); p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f)); p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps((__mmask16)~tiny, p, _mm512_castsi512_ps(e));
+}
+#elif defined(DS__HAS_AVX2)
+static DS__INLINE __m256 ds__exp_neg256(__m256 x) {
+    __m256 n, r, p, tiny; __m256i e;
+    tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+    n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x); r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f)); p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f)); p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+#endif
+/* x[i] = exp(x[i] - mx), returns the sum. */
+static float ds__exp_sub_sum(float *x, int n, float mx) {
+    int i = 0; float s = 0;
+#if defined(DS__HAS_AVX512)
+    __m512 acc = _mm512_setzero_ps(), m = _mm512_set1_ps(mx);
+    for (; i + 16 <= n; i += 16) { __m512 e = ds__exp_neg512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m)); _mm512_storeu_ps(x + i, e); acc = _mm512_add_ps(acc, e); }
+    s = _mm512_reduce_add_ps(acc);
+#elif defined(DS__HAS_AVX2)
+    __m256 acc = _mm256_setzero_ps(), m = _mm256_set1_ps(mx);
+    for (; i + 8 <= n; i += 8) { __m256 e = ds__exp_neg256(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)); _mm256_storeu_ps(x + i, e); acc = _mm256_add_ps(acc, e); }
+    { float t[8]; int k; _mm256_storeu_ps(t, acc); for (k = 0; k < 8; k++) s += t[k]; }
+#endif
+    for (; i < n; i++) { x[i] = ds__exp_neg(x[i] - mx); s += x[i]; }
+    return s;
+}
+
+/* S[BQ][BK] = Q[BQ][D] KT[D][BK] for rq rows and all BK (multiple of 16) columns. */
+static void ds__att_qk(float *DS__RESTRICT S, const float *DS__RESTRICT Q, const float *DS__RESTRICT KT, int rq, int D) {
+    int r = 0, c, d;
+#if defined(DS__HAS_AVX512)
+    for (; r + 4 <= rq; r += 4)
+        for (c = 0; c < DS__ATT_BK; c += 32) {
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            const float *q0 = Q + r * D, *q1 = q0 + D, *q2 = q1 + D, *q3 = q2 + D;
+            for (d = 0; d < D; d++) {
+                __m512 k0 = _mm512_loadu_ps(KT + d * DS__ATT_BK + c), k1 = _mm512_loadu_ps(KT + d * DS__ATT_BK + c + 16), b;
+                b = _mm512_set1_ps(q0[d]); a00 = _mm512_fmadd_ps(b, k0, a00); a01 = _mm512_fmadd_ps(b, k1, a01);
+                b = _mm512_set1_ps(q1[d]); a10 = _mm512_fmadd_ps(b, k0, a10); a11 = _mm512_fmadd_ps(b, k1, a11);
+                b = _mm512_set1_ps(q2[d]); a20 = _mm512_fmadd_ps(b, k0, a20); a21 = _mm512_fmadd_ps(b, k1, a21);
+                b = _mm512_set1_ps(q3[d]); a30 = _mm512_fmadd_ps(b, k0, a30); a31 = _mm512_fmadd_ps(b, k1, a31);
+            }
+            _mm512_storeu_ps(S + r * DS__ATT_BK + c, a00); _mm512_storeu_ps(S + r * DS__ATT_BK + c + 16, a01);
+            _mm512_storeu_ps(S + (r + 1) * DS__ATT_BK + c, a10); _mm512_storeu_ps(S + (r + 1) * DS__ATT_BK + c + 16, a11);
+            _mm512_storeu_ps(S + (r + 2) * DS__ATT_BK + c, a20); _mm512_storeu_ps(S + (r + 2) * DS__ATT_BK + c + 16, a21);
+            _mm512_storeu_ps(S + (r + 3) * DS__ATT_BK + c, a30); _mm512_storeu_ps(S + (r + 3) * DS__ATT_BK + c + 16, a31);
+        }
+#elif defined(DS__HAS_AVX2)
+    for (; r + 4 <= rq; r += 4)
+        for (c = 0; c < DS__ATT_BK; c += 16) {
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            const float *q0 = Q + r * D, *q1 = q0 + D, *q2 = q1 + D, *q3 = q2 + D;
+            for (d = 0; d < D; d++) {
+                __m256 k0 = _mm256_loadu_ps(KT + d * DS__ATT_BK + c), k1 = _mm256_loadu_ps(KT + d * DS__ATT_BK + c + 8), b;
+                b = _mm256_set1_ps(q0[d]); a00 = _mm256_fmadd_ps(b, k0, a00); a01 = _mm256_fmadd_ps(b, k1, a01);
+                b = _mm256_set1_ps(q1[d]); a10 = _mm256_fmadd_ps(b, k0, a10); a11 = _mm256_fmadd_ps(b, k1, a11);
+                b = _mm256_set1_ps(q2[d]); a20 = _mm256_fmadd_ps(b, k0, a20); a21 = _mm256_fmadd_ps(b, k1, a21);
+                b = _mm256_set1_ps(q3[d]); a30 = _mm256_fmadd_ps(b, k0, a30); a31 = _mm256_fmadd_ps(b, k1, a31);
+            }
+            _mm256_storeu_ps(S + r * DS__ATT_BK + c, a00); _mm256_storeu_ps(S + r * DS__ATT_BK + c + 8, a01);
+            _mm256_storeu_ps(S + (r + 1) * DS__ATT_BK + c, a10); _mm256_storeu_ps(S + (r + 1) * DS__ATT_BK + c + 8, a11);
+            _mm256_storeu_ps(S + (r + 2) * DS__ATT_BK + c, a20); _mm256_storeu_ps(S + (r + 2) * DS__ATT_BK + c + 8, a21);
+            _mm256_storeu_ps(S + (r + 3) * DS__ATT_BK + c, a30); _mm256_storeu_ps(S + (r + 3) * DS__ATT_BK + c + 8, a31);
+        }
+#endif
+    for (; r < rq; r++)
+        for (c = 0; c < DS__ATT_BK; c++) {
+            float s = 0;
+            for (d = 0; d < D; d++) s += Q[r * D + d] * KT[d * DS__ATT_BK + c];
+            S[r * DS__ATT_BK + c] = s;
+        }
+}
+
+/* O[r][:] += sum_j P[r][j] V[j][:] for rq rows, nk keys; V rows at stride vs. */
+static void ds__att_pv(float *DS__RESTRICT O, const float *DS__RESTRICT P, const float *DS__RESTRICT V, int64_t vs, int rq, int nk, int D) {
+    int r = 0, d0 = 0, j, d;
+#if defined(DS__HAS_AVX512)
+    if (D % 64 == 0) {
+        for (; r + 4 <= rq; r += 4)
+            for (d0 = 0; d0 < D; d0 += 64) {
+                __m512 acc[4][4]; int a, b;
+                for (a = 0; a < 4; a++) for (b = 0; b < 4; b++) acc[a][b] = _mm512_loadu_ps(O + (r + a) * D + d0 + 16 * b);
+                for (j = 0; j < nk; j++) {
+                    const float *vr = V + j * vs + d0;
+                    __m512 v0 = _mm512_loadu_ps(vr), v1 = _mm512_loadu_ps(vr + 16), v2 = _mm512_loadu_ps(vr + 32), v3 = _mm512_loadu_ps(vr + 48);
+                    for (a = 0; a < 4; a++) {
+                        __m512 p = _mm512_set1_ps(P[(r + a) * DS__ATT_BK + j]);
+                        acc[a][0] = _mm512_fmadd_ps(p, v0, acc[a][0]); acc[a][1] = _mm512_fmadd_ps(p, v1, acc[a][1]);
+                        acc[a][2] = _mm512_fmadd_ps(p, v2, acc[a][2]); acc[a][3] = _mm512_fmadd_ps(p, v3, acc[a][3]);
+                    }
+                }
+                for (a = 0; a < 4; a++) for (b = 0; b < 4; b++) _mm512_storeu_ps(O + (r + a) * D + d0 + 16 * b, acc[a][b]);
+            }
+    }
+#elif defined(DS__HAS_AVX2)
+    if (D % 32 == 0) {
+        for (; r + 4 <= rq; r += 4)
+            for (d0 = 0; d0 < D; d0 += 32) {
+                __m256 acc[4][4]; int a, b;
+                for (a = 0; a < 4; a++) for (b = 0; b < 4; b++) acc[a][b] = _mm256_loadu_ps(O + (r + a) * D + d0 + 8 * b);
+                for (j = 0; j < nk; j++) {
+                    const float *vr = V + j * vs + d0;
+                    __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8), v2 = _mm256_loadu_ps(vr + 16), v3 = _mm256_loadu_ps(vr + 24);
+                    for (a = 0; a < 4; a++) {
+                        __m256 p = _mm256_set1_ps(P[(r + a) * DS__ATT_BK + j]);
+                        acc[a][0] = _mm256_fmadd_ps(p, v0, acc[a][0]); acc[a][1] = _mm256_fmadd_ps(p, v1, acc[a][1]);
+                        acc[a][2] = _mm256_fmadd_ps(p, v2, acc[a][2]); acc[a][3] = _mm256_fmadd_ps(p, v3, acc[a][3]);
+                    }
+                }
+                for (a = 0; a < 4; a++) for (b = 0; b < 4; b++) _mm256_storeu_ps(O + (r + a) * D + d0 + 8 * b, acc[a][b]);
+            }
+    }
+#endif
+    DS__UNUSED(d0);
+    for (; r < rq; r++)
+        for (j = 0; j < nk; j++) {
+            float p = P[r * DS__ATT_BK + j]; const float *vr = V + j * vs; float *o = O + r * D;
+            for (d = 0; d < D; d++) o[d] += p * vr[d];
+        }
+}
+
 typedef struct ds__attn_job {
     float *out; const float *q, *k, *v; int64_t Lq, Lk; int H, D;
     int64_t q_stride, kv_stride; const float *bias, *kmask; float scale;
-    float *scratch;  /* per thread: Lk floats */
+    float *scratch;  /* per thread: ds__att_scratch(D) floats */
+    int64_t per_thread;
 } ds__attn_job;
 
-static void ds__attn_part(void *arg, int64_t i0, int64_t i1, int tid) {
+static int64_t ds__att_scratch(int D) { return (int64_t)DS__ATT_BQ * D * 2 + (int64_t)D * DS__ATT_BK + (int64_t)DS__ATT_BQ * DS__ATT_BK + 2 * DS__ATT_BQ; }
+
+static void ds__attn_part(void *arg, int64_t t0, int64_t t1, int tid) {
     ds__attn_job *j = (ds__attn_job *)arg;
-    float *s = j->scratch + (size_t)tid * (size_t)(j->Lk + j->D);
-    float *acc = s + j->Lk;
-    int64_t idx, t, d;
-    for (idx = i0; idx < i1; idx++) {
-        int64_t h = idx / j->Lq, qi = idx % j->Lq;
-        const float *qr = j->q + qi * j->q_stride + h * j->D;
-        const float *br = j->bias ? j->bias + (h * j->Lq + qi) * j->Lk : NULL;
-        float mx = -INFINITY; double sum = 0; float inv;
-        for (t = 0; t < j->Lk; t++) {
-            float v = ds__dot_f32(qr, j->k + t * j->kv_stride + h * j->D, j->D) * j->scale;
-            if (br) v += br[t];
-            if (j->kmask) v += j->kmask[t];
-            s[t] = v; if (v > mx) mx = v;
+    const int D = j->D;
+    float *Q = j->scratch + (size_t)tid * (size_t)j->per_thread, *O = Q + DS__ATT_BQ * D, *KT = O + DS__ATT_BQ * D;
+    float *S = KT + (size_t)D * DS__ATT_BK, *m = S + DS__ATT_BQ * DS__ATT_BK, *l = m + DS__ATT_BQ;
+    int64_t nqb = (j->Lq + DS__ATT_BQ - 1) / DS__ATT_BQ, t;
+    for (t = t0; t < t1; t++) {
+        int64_t h = t / nqb, q0 = (t % nqb) * DS__ATT_BQ, kb;
+        int rq = (int)DS__MIN((int64_t)DS__ATT_BQ, j->Lq - q0), r, c, d;
+        for (r = 0; r < rq; r++) {
+            const float *qr = j->q + (q0 + r) * j->q_stride + h * D;
+            for (d = 0; d < D; d++) Q[r * D + d] = qr[d] * j->scale;
+            m[r] = -INFINITY; l[r] = 0;
         }
-        for (d = 0; d < j->D; d++) acc[d] = 0;
-        if (mx > -INFINITY)
-            for (t = 0; t < j->Lk; t++) {
-                float p = expf(s[t] - mx);
-                const float *vr = j->v + t * j->kv_stride + h * j->D;
-                sum += p;
-                for (d = 0; d < j->D; d++) acc[d] += p * vr[d];
+        memset(O, 0, sizeof(float) * (size_t)rq * (size_t)D);
+        for (kb = 0; kb < j->Lk; kb += DS__ATT_BK) {
+            int nk = (int)DS__MIN((int64_t)DS__ATT_BK, j->Lk - kb);
+            for (c = 0; c < nk; c++) {                /* pack K^T: keys along the lanes */
+                const float *kr = j->k + (kb + c) * j->kv_stride + h * D;
+                for (d = 0; d < D; d++) KT[d * DS__ATT_BK + c] = kr[d];
             }
-        inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
-        for (d = 0; d < j->D; d++) j->out[qi * (int64_t)j->H * j->D + h * j->D + d] = acc[d] * inv;
+            for (; c < DS__ATT_BK; c++) for (d = 0; d < D; d++) KT[d * DS__ATT_BK + c] = 0;
+            ds__att_qk(S, Q, KT, rq, D);
+            for (r = 0; r < rq; r++) {                /* online softmax over this key block */
+                float *s = S + r * DS__ATT_BK, mx = m[r], alpha;
+                if (j->bias) { const float *br = j->bias + (h * j->Lq + q0 + r) * j->Lk + kb; for (c = 0; c < nk; c++) s[c] += br[c]; }
+                if (j->kmask) for (c = 0; c < nk; c++) s[c] += j->kmask[kb + c];
+                for (c = 0; c < nk; c++) if (s[c] > mx) mx = s[c];
+                if (mx == -INFINITY) { for (c = 0; c < nk; c++) s[c] = 0; continue; }   /* all masked so far */
+                alpha = m[r] == -INFINITY ? 0.0f : ds__exp_neg(m[r] - mx);
+                l[r] = l[r] * alpha + ds__exp_sub_sum(s, nk, mx);
+                m[r] = mx;
+                if (alpha != 1.0f) for (d = 0; d < D; d++) O[r * D + d] *= alpha;
+            }
+            ds__att_pv(O, S, j->v + kb * j->kv_stride + h * D, j->kv_stride, rq, nk, D);
+        }
+        for (r = 0; r < rq; r++) {
+            float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f, *o = j->out + (q0 + r) * (int64_t)j->H * D + h * D;
+            for (d = 0; d < D; d++) o[d] = O[r * D + d] * inv;
+        }
     }
 }
 
@@ -1475,13 +1651,37 @@ static ds_result ds__attention(ds_ctx *ctx, float *out, const float *q, const fl
                                int64_t Lq, int64_t Lk, int H, int D, int64_t q_stride, int64_t kv_stride,
                                const float *bias, const float *kmask, float scale) {
     ds__attn_job j;
+    if (Lq <= 0 || Lk <= 0 || H <= 0 || D <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "attention: empty shape");
     j.out = out; j.q = q; j.k = k; j.v = v; j.Lq = Lq; j.Lk = Lk; j.H = H; j.D = D;
     j.q_stride = q_stride; j.kv_stride = kv_stride; j.bias = bias; j.kmask = kmask; j.scale = scale;
-    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * (Lk + D));
-    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "attention scratch (%lld keys)", (long long)Lk);
-    ds__parallel_for(ctx, (int64_t)H * Lq, ds__attn_part, &j);
+    j.per_thread = (ds__att_scratch(D) + 15) & ~(int64_t)15;
+    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * j.per_thread);
+    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "attention scratch (head dim %d)", D);
+    ds__parallel_for(ctx, (int64_t)H * ((Lq + DS__ATT_BQ - 1) / DS__ATT_BQ), ds__attn_part, &j);
     ds__free(ctx, j.scratch);
     return DS_SUCCESS;
+}
+
+/* Scalar reference: one query row at a time, full score row, double accumulation. */
+static void ds__attention_ref(float *out, const float *q, const float *k, const float *v, int64_t Lq, int64_t Lk, int H, int D,
+                              int64_t q_stride, int64_t kv_stride, const float *bias, const float *kmask, float scale, float *srow) {
+    int64_t h, i, t; int d;
+    for (h = 0; h < H; h++)
+        for (i = 0; i < Lq; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (t = 0; t < Lk; t++) {
+                double s = 0;
+                for (d = 0; d < D; d++) s += (double)q[i * q_stride + h * D + d] * k[t * kv_stride + h * D + d];
+                s = s * scale + (bias ? bias[(h * Lq + i) * Lk + t] : 0) + (kmask ? kmask[t] : 0);
+                srow[t] = (float)s; if (s > mx) mx = s;
+            }
+            for (t = 0; t < Lk; t++) { srow[t] = mx == -INFINITY ? 0.0f : (float)exp(srow[t] - mx); sum += srow[t]; }
+            for (d = 0; d < D; d++) {
+                double a = 0;
+                for (t = 0; t < Lk; t++) a += (double)srow[t] * v[t * kv_stride + h * D + d];
+                out[i * (int64_t)H * D + h * D + d] = sum > 0 ? (float)(a / sum) : 0.0f;
+            }
+        }
 }
 
 /* --- convolution (2-D and 3-D) via im2col tiles + linear ------------------------------
