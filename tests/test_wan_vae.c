@@ -69,8 +69,8 @@ static void test_normalize(void) {
     CHECK(ds__wan_vae_latent_mean[0] == -0.7571f && ds__wan_vae_latent_std[15] == 1.9160f, "Wan2.1 latent tables");
 }
 
-/* Spatially tiled decode (tests/fixtures/wan_vae_tiled.io.safetensors, tools/wan_vae_tiled_ref.py: Wan's
-   WanVAE_ decoding tiles of 6x8 latents every 4x4, blended the DiffSynth way) and its error vs untiled.
+/* Spatially tiled decode and encode (tests/fixtures/wan_vae_tiled.io.safetensors, tools/wan_vae_tiled_ref.py:
+   Wan's WanVAE_ on tiles of 6x8 latents every 4x4, blended the DiffSynth way) and their error vs untiled.
    Tiling is an approximation (attention and receptive fields cross tile borders; random weights and tiny
    tiles make it large here); a tile covering the whole latent is exact. */
 static void test_tiling(ds_ctx *ctx, const ds__wan_vae *m) {
@@ -95,6 +95,24 @@ static void test_tiling(ds_ctx *ctx, const ds__wan_vae *m) {
     CHECK(ds__wan_vae_decode_tiled(ctx, m, z, zs[2], zs[3], zs[4], 34, 34, 18, 16, tiled) == DS_SUCCESS
           && memcmp(tiled, full, (size_t)n * sizeof(float)) == 0, "one tile covering the latent == untiled");
     CHECK(ds__wan_vae_decode_tiled(ctx, m, z, zs[2], zs[3], zs[4], 6, 8, 6, 4, tiled) == DS_ERR_INVALID_ARGS, "stride >= tile rejected");
+    {   /* tiled encode */
+        int64_t vs[5], ms[5], nm;
+        float *v = ref_of(ctx, io, "video", vs), *mref = ref_of(ctx, io, "mu_tiled", ms), *mu = NULL, *mu_full = NULL;
+        CHECK(v && mref && ms[2] == 1 + (vs[2] - 1) / 4 && ms[3] == vs[3] / 8, "tiled encode fixture tensors");
+        if (v && mref) {
+            nm = 16 * ms[2] * ms[3] * ms[4];
+            mu = (float *)malloc((size_t)nm * sizeof(float)); mu_full = (float *)malloc((size_t)nm * sizeof(float));
+            CHECK(ds__wan_vae_encode_tiled(ctx, m, v, vs[2], vs[3], vs[4], 6, 8, 4, 4, mu) == DS_SUCCESS, "tiled encode: %s", ds_ctx_last_error(ctx));
+            CHECK(ds__wan_vae_encode(ctx, m, v, vs[2], vs[3], vs[4], mu_full) == DS_SUCCESS, "untiled encode");
+            {
+                double e = ds_test_rel_l2(mu, mref, nm), eu = ds_test_rel_l2(mu, mu_full, nm);
+                CHECK(e < 1e-4, "tiled encode vs reference: rel L2 %.3g", e);
+                printf("  tiled encode (video %lldx%lld, tile 6x8, stride 4x4 latents): rel L2 %.3g vs reference, %.3g vs untiled\n",
+                       (long long)vs[3], (long long)vs[4], e, eu);
+            }
+        }
+        free(v); free(mref); free(mu); free(mu_full);
+    }
 done:
     free(z); free(ref); free(full); free(tiled);
     ds_weights_close(io);
