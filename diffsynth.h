@@ -1289,10 +1289,136 @@ static void ds__upsample2x(float *y, const float *x, int64_t C, int64_t H, int64
 }
 
 // >>rng
-/* @@RNG: torch-compatible generators go here. */
+/* torch.randn(n, generator=torch.Generator(dev).manual_seed(seed)) in f32, from a fresh generator.
+
+   CPU (aten/src/ATen/native/cpu/DistributionTemplates.h, normal_kernel):
+   - mt19937 seeded with the low 32 bits of the seed (the standard init_genrand).
+   - n >= 16: all n values are first drawn as float uniforms u = (r & 0xFFFFFF) * 2^-24 (one 32-bit
+     draw each); each block of 16 is then Box-Muller'd in place, pairing j with j + 8 (j < 8):
+     radius = sqrt(-2 log(1 - u[j])), theta = 2 pi u[j + 8], out[j] = radius cos, out[j + 8] = radius
+     sin. When n % 16 != 0 the LAST 16 slots are drawn again (16 more uniforms) and transformed as
+     one more block, overwriting the tail of the previous block. (The AVX2 build uses cephes-style
+     log/sincos: it differs from libm by an ulp or so.)
+   - n < 16: at::normal_distribution<double>, one value at a time: u1, u2 are 53-bit doubles from a
+     64-bit draw (first 32-bit output in the high half), r = sqrt(-2 log1p(-u2)), theta = 2 pi u1;
+     the value is r cos(theta) and r sin(theta) is cached for the next element.
+   CUDA (aten/src/ATen/native/cuda/DistributionTemplates.h, distribution_nullary_kernel with
+   curand_normal4, unroll 4):
+   - grid-stride launch of 256-thread blocks; grid = min(ceil(n / 256), SMs x (max threads per SM /
+     256)), so values depend on the GPU once n > 256 x that cap (H100/H200: 1056 blocks, A100: 864,
+     RTX 4090: 768, RTX 3090: 492). stride S = 256 x grid.
+   - thread t runs curand_init(seed, subsequence t, offset 0): Philox4x32-10 with key = seed and
+     counter (c, 0, t) for its c-th curand_normal4 call. That call yields 4 values from one 128-bit
+     block: Box-Muller on words (x, y) and (z, w): u = x 2^-32 + 2^-33, v = y 2^-32 2pi + 2^-32 pi,
+     s = sqrt(-2 log u) -> (s sin v, s cos v). Element li takes thread li % S, call li / (4 S),
+     component (li / S) % 4.
+   - DS_RNG_CUDA_MAX_BLOCKS sets the cap (0 = no cap: every element is component 0 of its own
+     thread, the convention of webui / stable-diffusion.cpp's "cuda" RNG, equal to torch on every
+     GPU as long as n <= 256 x its cap). Tensors over 2^31 elements (split launches) are not exact. */
+#ifndef DS_RNG_CUDA_MAX_BLOCKS
+#define DS_RNG_CUDA_MAX_BLOCKS 0
+#endif
+
+typedef struct ds__mt19937 { uint32_t s[624]; int i; } ds__mt19937;
+static void ds__mt_seed(ds__mt19937 *m, uint32_t seed) {
+    int i;
+    m->s[0] = seed;
+    for (i = 1; i < 624; i++) m->s[i] = 1812433253u * (m->s[i - 1] ^ (m->s[i - 1] >> 30)) + (uint32_t)i;
+    m->i = 624;
+}
+static uint32_t ds__mt_next(ds__mt19937 *m) {
+    uint32_t y;
+    if (m->i >= 624) {
+        int k;
+        for (k = 0; k < 624; k++) {
+            y = (m->s[k] & 0x80000000u) | (m->s[(k + 1) % 624] & 0x7FFFFFFFu);
+            m->s[k] = m->s[(k + 397) % 624] ^ (y >> 1) ^ ((y & 1) ? 0x9908B0DFu : 0);
+        }
+        m->i = 0;
+    }
+    y = m->s[m->i++];
+    y ^= y >> 11; y ^= (y << 7) & 0x9D2C5680u; y ^= (y << 15) & 0xEFC60000u; y ^= y >> 18;
+    return y;
+}
+static float ds__mt_uniform_f(ds__mt19937 *m) { return (float)(ds__mt_next(m) & 0xFFFFFFu) * (1.0f / 16777216.0f); }
+static double ds__mt_uniform_d(ds__mt19937 *m) {
+    uint64_t hi = ds__mt_next(m), lo = ds__mt_next(m);
+    return (double)(((hi << 32) | lo) & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
+}
+static void ds__randn_block16(float *d) {
+    int j;
+    for (j = 0; j < 8; j++) {
+        float radius = sqrtf(-2.0f * logf(1.0f - d[j])), theta = (float)(6.283185307179586 * (double)d[j + 8]);
+        d[j] = radius * cosf(theta);
+        d[j + 8] = radius * sinf(theta);
+    }
+}
+static void ds__randn_cpu(uint64_t seed, float *out, int64_t n) {
+    ds__mt19937 *m = (ds__mt19937 *)DS_MALLOC(sizeof *m);   /* 2.5 KB: keep it off small stacks */
+    int64_t i;
+    ds__mt19937 local;
+    if (!m) m = &local;
+    ds__mt_seed(m, (uint32_t)seed);
+    if (n >= 16) {
+        for (i = 0; i < n; i++) out[i] = ds__mt_uniform_f(m);
+        for (i = 0; i + 16 <= n; i += 16) ds__randn_block16(out + i);
+        if (n % 16) {
+            for (i = n - 16; i < n; i++) out[i] = ds__mt_uniform_f(m);
+            ds__randn_block16(out + n - 16);
+        }
+    } else {
+        double cached = 0; int have = 0;
+        for (i = 0; i < n; i++) {
+            if (have) { out[i] = (float)cached; have = 0; continue; }
+            {
+                double u1 = ds__mt_uniform_d(m), u2 = ds__mt_uniform_d(m);
+                double r = sqrt(-2.0 * log1p(-u2)), theta = 2.0 * 3.14159265358979323846 * u1;
+                cached = r * sin(theta); have = 1;
+                out[i] = (float)(r * cos(theta));
+            }
+        }
+    }
+    if (m != &local) DS_FREE(m);
+}
+
+/* Philox4x32-10 of counter c[4] under key (k0, k1). */
+static void ds__philox(uint32_t c[4], uint32_t k0, uint32_t k1) {
+    int r;
+    for (r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c[0], p1 = (uint64_t)0xCD9E8D57u * c[2];
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
+        c[1] = (uint32_t)p1; c[3] = (uint32_t)p0; c[0] = n0; c[2] = n2;
+        k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
+    }
+}
+static void ds__randn_cuda(uint64_t seed, float *out, int64_t n, int64_t max_blocks) {
+    int64_t blocks = (n + 255) / 256, S, t;
+    if (max_blocks > 0 && blocks > max_blocks) blocks = max_blocks;
+    S = blocks * 256;
+    for (t = 0; t < S && t < n; t++) {
+        uint64_t call;
+        for (call = 0; (int64_t)call * 4 * S + t < n; call++) {
+            uint32_t c[4]; int k;
+            c[0] = (uint32_t)call; c[1] = (uint32_t)(call >> 32); c[2] = (uint32_t)t; c[3] = (uint32_t)((uint64_t)t >> 32);
+            ds__philox(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+            for (k = 0; k < 2; k++) {
+                const float inv32 = 2.3283064e-10f, inv32_2pi = 2.3283064e-10f * 6.2831855f;
+                float u = (float)c[2 * k] * inv32 + inv32 / 2.0f, v = (float)c[2 * k + 1] * inv32_2pi + inv32_2pi / 2.0f;
+                float s = sqrtf(-2.0f * logf(u));
+                int64_t li = (int64_t)call * 4 * S + (2 * k) * S + t;
+                if (li < n) out[li] = s * sinf(v);
+                if (li + S < n) out[li + S] = s * cosf(v);
+            }
+        }
+    }
+}
+
 DS__DEF ds_result ds_randn(ds_rng_kind kind, uint64_t seed, float *out, int64_t n) {
-    DS__UNUSED(kind); DS__UNUSED(seed); DS__UNUSED(out); DS__UNUSED(n);
-    return DS_ERR_UNSUPPORTED;
+    if (n < 0 || (n > 0 && !out)) return DS_ERR_INVALID_ARGS;
+    if (kind == DS_RNG_CPU) ds__randn_cpu(seed, out, n);
+    else if (kind == DS_RNG_CUDA) ds__randn_cuda(seed, out, n, DS_RNG_CUDA_MAX_BLOCKS);
+    else return DS_ERR_INVALID_ARGS;
+    return DS_SUCCESS;
 }
 
 // >>safetensors
