@@ -1717,6 +1717,14 @@ static uint32_t ds__rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p
 static uint32_t ds__rd32(const uint8_t *p) { return ds__rd16(p) | ds__rd16(p + 2) << 16; }
 static uint64_t ds__rd64(const uint8_t *p) { return (uint64_t)ds__rd32(p) | (uint64_t)ds__rd32(p + 4) << 32; }
 
+/* The kernels read elements in place, so a tensor must start at a multiple of its element's
+   alignment (ggml blocks: 2, for their f16 scales). torch.save and GGUF writers align far more. */
+static uint64_t ds__dtype_align(ds_dtype dt) {
+    size_t b = ds__traits[dt].bytes;
+    if (ds__traits[dt].is_quant) return 2;
+    return b >= 8 ? 8 : b;
+}
+
 typedef struct ds__gg { const uint8_t *p, *end; } ds__gg;
 static int ds__gg_take(ds__gg *g, uint64_t n, const uint8_t **at) {
     if ((uint64_t)(g->end - g->p) < n) return 0;
@@ -1854,6 +1862,7 @@ static ds_result ds__gguf_load(ds_weights *w, int file) {
         if (ti[i].off % align) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s': offset %llu is not aligned to %llu", path, tl, tn, (unsigned long long)ti[i].off, (unsigned long long)align); goto out; }
         nb = ds__dtype_nbytes((ds_dtype)dt, numel);
         if (!ds__add_ok(base, ti[i].off, &abs0)) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s': offset overflows", path, tl, tn); goto out; }
+        if (abs0 % ds__dtype_align((ds_dtype)dt)) { r = ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: tensor '%.*s' at file offset %llu is not aligned for %s", path, tl, tn, (unsigned long long)abs0, ds__traits[dt].name); goto out; }
         r = ds__weights_push(w, file, tn, (size_t)tl, (ds_dtype)dt, (int)ti[i].n_dims, shape, abs0, nb);
         if (r != DS_SUCCESS) goto out;
     }
@@ -2159,6 +2168,9 @@ static ds_result ds__pth_tensor(ds__pk *u, int64_t tv, ds_dtype *dt, int *ndim, 
         return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: tensor [offset %lld, %lld elements of %s] exceeds its storage '%.*s' (%llu bytes)", u->path,
                        (long long)t->i, (long long)numel, ds_dtype_name(*dt), (int)ze->name_len, ze->name, (unsigned long long)ze->size);
     *off = ze->off + first; *nbytes = need;
+    if (*off % ds__dtype_align(*dt))   /* a zip re-packed without torch's 64-byte padding */
+        return ds__err(u->ctx, DS_ERR_UNSUPPORTED, "%s: tensor data at file offset %llu is not aligned for %s; re-save the checkpoint with torch.save",
+                       u->path, (unsigned long long)*off, ds_dtype_name(*dt));
     return DS_SUCCESS;
 }
 
