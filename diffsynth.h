@@ -2177,23 +2177,83 @@ static ds_result ds__flux_vae_load(ds_ctx *ctx, const ds_weights *w, const ds_ar
 }
 
 /* --- forward ----------------------------------------------------------------------------- */
+/* GroupNorm statistics shared between passes. Tiles normalised with their own statistics drift
+   apart (each tile is pushed to mean 0 / variance 1 on its own), so tiled passes first record the
+   statistics of every GroupNorm call, in call order, and then normalise every tile with them. */
+typedef struct ds__flux_vae_gn {
+    int     mode;        /* 0: per-call statistics, 1: also accumulate them, 2: use the stored ones */
+    int     k, n;        /* next call, calls stored                                             */
+    int     cap;
+    double *acc;         /* [cap][G][3]: sum, sum of squares, count (mode 1)                     */
+    float  *mean, *rstd; /* [cap][G] (mode 2, after ds__flux_vae_gn_finish)                      */
+} ds__flux_vae_gn;
+
+static ds_result ds__flux_vae_gn_init(ds_ctx *ctx, ds__flux_vae_gn *gn, const ds__flux_vae_config *c) {
+    memset(gn, 0, sizeof *gn);
+    gn->cap = 2 * (c->n_levels * (c->num_res_blocks + 1) + 4);   /* two per res block, mid attn, norm_out */
+    gn->acc = (double *)ds__calloc(ctx, (size_t)gn->cap * DS__FLUX_VAE_GROUPS * 3 * sizeof(double));
+    gn->mean = ds__falloc(ctx, (int64_t)gn->cap * DS__FLUX_VAE_GROUPS * 2);
+    gn->rstd = gn->mean ? gn->mean + gn->cap * DS__FLUX_VAE_GROUPS : NULL;
+    if (!gn->acc || !gn->mean) { ds__free(ctx, gn->acc); ds__free(ctx, gn->mean); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux-vae norm statistics"); }
+    gn->mode = 1;
+    return DS_SUCCESS;
+}
+static void ds__flux_vae_gn_finish(ds__flux_vae_gn *gn) {   /* accumulated sums -> mean, 1/std */
+    int i;
+    for (i = 0; i < gn->n * DS__FLUX_VAE_GROUPS; i++) {
+        const double *a = gn->acc + 3 * i;
+        double mean = a[2] > 0 ? a[0] / a[2] : 0, var = a[2] > 0 ? a[1] / a[2] - mean * mean : 1;
+        gn->mean[i] = (float)mean;
+        gn->rstd[i] = (float)(1.0 / sqrt(DS__MAX(var, 0.0) + DS__FLUX_VAE_EPS));
+    }
+    gn->mode = 2;
+}
+static void ds__flux_vae_gn_free(ds_ctx *ctx, ds__flux_vae_gn *gn) { ds__free(ctx, gn->acc); ds__free(ctx, gn->mean); memset(gn, 0, sizeof *gn); }
+
 /* y = GroupNorm(32, eps 1e-6)(x) [then swish], x [C, S]; parallel over groups. y may alias x. */
-typedef struct ds__flux_vae_gn_job { float *y; const float *x; int64_t cg, S; const float *g, *b; int swish; } ds__flux_vae_gn_job;
+typedef struct ds__flux_vae_gn_job {
+    float *y; const float *x; int64_t cg, S; const float *g, *b; int swish;
+    const float *mean, *rstd;   /* given statistics or NULL   */
+    double *stats;              /* out: [G][3] when not given */
+} ds__flux_vae_gn_job;
 static void ds__flux_vae_gn_part(void *arg, int64_t g0, int64_t g1, int tid) {
-    ds__flux_vae_gn_job *j = (ds__flux_vae_gn_job *)arg; int64_t g, off;
+    ds__flux_vae_gn_job *j = (ds__flux_vae_gn_job *)arg; int64_t gi, c, s, n = j->cg * j->S;
     DS__UNUSED(tid);
-    for (g = g0; g < g1; g++) {
-        off = g * j->cg * j->S;
-        ds__groupnorm(j->y + off, j->x + off, j->cg, j->S, 1, j->g + g * j->cg, j->b + g * j->cg, DS__FLUX_VAE_EPS);
-        if (j->swish) ds__silu(j->y + off, j->cg * j->S);
+    for (gi = g0; gi < g1; gi++) {
+        const float *xg = j->x + gi * n; float *yg = j->y + gi * n; float mean, rstd;
+        if (j->mean) { mean = j->mean[gi]; rstd = j->rstd[gi]; }
+        else {   /* two passes for the variance, as torch does */
+            double sum = 0, m, var = 0;
+            for (s = 0; s < n; s++) sum += xg[s];
+            m = sum / (double)n;
+            for (s = 0; s < n; s++) { double d = xg[s] - m; var += d * d; }
+            j->stats[3 * gi] = sum; j->stats[3 * gi + 1] = var + (double)n * m * m; j->stats[3 * gi + 2] = (double)n;
+            mean = (float)m; rstd = (float)(1.0 / sqrt(var / (double)n + DS__FLUX_VAE_EPS));
+        }
+        for (c = 0; c < j->cg; c++) {
+            float a = rstd * j->g[gi * j->cg + c], b = j->b[gi * j->cg + c] - mean * a;
+            const float *xr = xg + c * j->S; float *yr = yg + c * j->S;
+            for (s = 0; s < j->S; s++) yr[s] = xr[s] * a + b;
+        }
+        if (j->swish) ds__silu(yg, n);
     }
 }
-static ds_result ds__flux_vae_norm(ds_ctx *ctx, float *y, const float *x, int64_t C, int64_t S, const ds_tensor *g, const ds_tensor *b, int swish) {
-    ds__flux_vae_gn_job j;
-    j.y = y; j.x = x; j.cg = C / DS__FLUX_VAE_GROUPS; j.S = S; j.swish = swish;
+static ds_result ds__flux_vae_norm(ds_ctx *ctx, ds__flux_vae_gn *gn, float *y, const float *x, int64_t C, int64_t S,
+                                   const ds_tensor *g, const ds_tensor *b, int swish) {
+    ds__flux_vae_gn_job j; double stats[DS__FLUX_VAE_GROUPS * 3]; int k = gn ? gn->k++ : 0, i;
+    j.y = y; j.x = x; j.cg = C / DS__FLUX_VAE_GROUPS; j.S = S; j.swish = swish; j.stats = stats; j.mean = j.rstd = NULL;
     j.g = ds__f32(ctx, g); j.b = ds__f32(ctx, b);
     if (!j.g || !j.b) return DS_ERR_OUT_OF_MEMORY;
+    if (gn && gn->mode && k >= gn->cap) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux-vae: more norm layers than recorded");
+    if (gn && gn->mode == 2) {
+        if (k >= gn->n) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux-vae: norm %d has no recorded statistics", k);
+        j.mean = gn->mean + k * DS__FLUX_VAE_GROUPS; j.rstd = gn->rstd + k * DS__FLUX_VAE_GROUPS;
+    }
     ds__parallel_for(ctx, DS__FLUX_VAE_GROUPS, ds__flux_vae_gn_part, &j);
+    if (gn && gn->mode == 1) {
+        for (i = 0; i < DS__FLUX_VAE_GROUPS * 3; i++) gn->acc[k * DS__FLUX_VAE_GROUPS * 3 + i] += stats[i];
+        if (k >= gn->n) gn->n = k + 1;
+    }
     return DS_SUCCESS;
 }
 /* A new [O, Ho, Wo] buffer = conv(x); 3x3 convs pad 1, 1x1 convs pad 0. NULL on failure (error set). */
@@ -2206,15 +2266,15 @@ static float *ds__flux_vae_conv(ds_ctx *ctx, const float *x, int64_t C, int64_t 
 }
 
 /* ResnetBlock: *px [cin, H, W] is consumed and replaced by [cout, H, W]. */
-static ds_result ds__flux_vae_resnet(ds_ctx *ctx, const ds__flux_vae_res *rb, float **px, int64_t H, int64_t W) {
+static ds_result ds__flux_vae_resnet(ds_ctx *ctx, ds__flux_vae_gn *gn, const ds__flux_vae_res *rb, float **px, int64_t H, int64_t W) {
     int64_t S = H * W; float *x = *px, *t, *h;
     t = ds__falloc(ctx, rb->cin * S);
     if (!t) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: activations", rb->norm1_w->name);
-    if (ds__flux_vae_norm(ctx, t, x, rb->cin, S, rb->norm1_w, rb->norm1_b, 1) != DS_SUCCESS) { ds__free(ctx, t); return DS_ERR_OUT_OF_MEMORY; }
+    if (ds__flux_vae_norm(ctx, gn, t, x, rb->cin, S, rb->norm1_w, rb->norm1_b, 1) != DS_SUCCESS) { ds__free(ctx, t); return DS_ERR_OUT_OF_MEMORY; }
     h = ds__flux_vae_conv(ctx, t, rb->cin, H, W, rb->conv1_w, rb->conv1_b);          /* [cout, S] */
     ds__free(ctx, t);
     if (!h) return DS_ERR_OUT_OF_MEMORY;
-    if (ds__flux_vae_norm(ctx, h, h, rb->cout, S, rb->norm2_w, rb->norm2_b, 1) != DS_SUCCESS) { ds__free(ctx, h); return DS_ERR_OUT_OF_MEMORY; }
+    if (ds__flux_vae_norm(ctx, gn, h, h, rb->cout, S, rb->norm2_w, rb->norm2_b, 1) != DS_SUCCESS) { ds__free(ctx, h); return DS_ERR_OUT_OF_MEMORY; }
     t = ds__flux_vae_conv(ctx, h, rb->cout, H, W, rb->conv2_w, rb->conv2_b);         /* [cout, S] */
     ds__free(ctx, h);
     if (!t) return DS_ERR_OUT_OF_MEMORY;
@@ -2230,11 +2290,11 @@ static ds_result ds__flux_vae_resnet(ds_ctx *ctx, const ds__flux_vae_res *rb, fl
 }
 
 /* AttnBlock: x [C, S] += proj_out(attention(q, k, v)) over S positions, one head of width C. */
-static ds_result ds__flux_vae_attention(ds_ctx *ctx, const ds__flux_vae_attn *a, float *x, int64_t S) {
+static ds_result ds__flux_vae_attention(ds_ctx *ctx, ds__flux_vae_gn *gn, const ds__flux_vae_attn *a, float *x, int64_t S) {
     int64_t C = a->c; ds_result r = DS_ERR_OUT_OF_MEMORY;
     float *t = ds__falloc(ctx, C * S), *xt = ds__falloc(ctx, S * C), *q = NULL, *k = NULL, *v = NULL;
     if (!t || !xt) goto out;
-    if ((r = ds__flux_vae_norm(ctx, t, x, C, S, a->norm_w, a->norm_b, 0)) != DS_SUCCESS) goto out;
+    if ((r = ds__flux_vae_norm(ctx, gn, t, x, C, S, a->norm_w, a->norm_b, 0)) != DS_SUCCESS) goto out;
     ds__transpose(xt, t, C, S);                                                      /* [S, C] tokens */
     q = ds__falloc(ctx, S * C); k = ds__falloc(ctx, S * C); v = ds__falloc(ctx, S * C);
     r = DS_ERR_OUT_OF_MEMORY;
@@ -2252,10 +2312,10 @@ out:
     return r;
 }
 
-static ds_result ds__flux_vae_mid(ds_ctx *ctx, const ds__flux_vae_coder *cd, float **px, int64_t H, int64_t W) {
-    DS__TRY(ds__flux_vae_resnet(ctx, &cd->mid1, px, H, W));
-    DS__TRY(ds__flux_vae_attention(ctx, &cd->mid_attn, *px, H * W));
-    return ds__flux_vae_resnet(ctx, &cd->mid2, px, H, W);
+static ds_result ds__flux_vae_mid(ds_ctx *ctx, ds__flux_vae_gn *gn, const ds__flux_vae_coder *cd, float **px, int64_t H, int64_t W) {
+    DS__TRY(ds__flux_vae_resnet(ctx, gn, &cd->mid1, px, H, W));
+    DS__TRY(ds__flux_vae_attention(ctx, gn, &cd->mid_attn, *px, H * W));
+    return ds__flux_vae_resnet(ctx, gn, &cd->mid2, px, H, W);
 }
 
 /* Encoder on img [img_channels, H, W] -> moments [2z, h, w] (caller's buffer; h, w from
@@ -2264,16 +2324,17 @@ static int64_t ds__flux_vae_latent_size(const ds__flux_vae *m, int64_t n) {
     int i; for (i = 1; i < m->cfg.n_levels; i++) n = n >= 2 ? (n - 2) / 2 + 1 : 0;   /* pad 1 right, 3x3 stride 2 */
     return n;
 }
-static ds_result ds__flux_vae_encode(ds_ctx *ctx, const ds__flux_vae *m, const float *img, int64_t H, int64_t W, float *moments) {
+static ds_result ds__flux_vae_encode_gn(ds_ctx *ctx, const ds__flux_vae *m, ds__flux_vae_gn *gn, const float *img, int64_t H, int64_t W, float *moments) {
     const ds__flux_vae_coder *e = &m->enc; const ds__flux_vae_config *c = &m->cfg;
     int i, j; int64_t C; float *x, *y; ds_result r = DS_SUCCESS;
     if (!e->present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no encoder");
+    if (gn) gn->k = 0;
     if (ds__flux_vae_latent_size(m, H) < 1 || ds__flux_vae_latent_size(m, W) < 1) return ds__err(ctx, DS_ERR_SHAPE, "flux-vae encode: image %lldx%lld is too small", (long long)H, (long long)W);
     x = ds__flux_vae_conv(ctx, img, c->img_channels, H, W, e->conv_in_w, e->conv_in_b);   /* [ch, H, W] */
     if (!x) return DS_ERR_OUT_OF_MEMORY;
     for (i = 0; i < c->n_levels && r == DS_SUCCESS; i++) {
         for (j = 0; j < c->num_res_blocks && r == DS_SUCCESS; j++) {
-            r = ds__aborted(ctx) ? DS_ABORTED : ds__flux_vae_resnet(ctx, &e->level[i][j], &x, H, W);
+            r = ds__aborted(ctx) ? DS_ABORTED : ds__flux_vae_resnet(ctx, gn, &e->level[i][j], &x, H, W);
         }
         if (r == DS_SUCCESS && e->resample_w[i]) {                                   /* Downsample */
             int64_t Ho = (H - 2) / 2 + 1, Wo = (W - 2) / 2 + 1;
@@ -2285,8 +2346,8 @@ static ds_result ds__flux_vae_encode(ds_ctx *ctx, const ds__flux_vae *m, const f
         }
     }
     C = c->ch * c->ch_mult[c->n_levels - 1];
-    if (r == DS_SUCCESS) r = ds__flux_vae_mid(ctx, e, &x, H, W);
-    if (r == DS_SUCCESS) r = ds__flux_vae_norm(ctx, x, x, C, H * W, e->norm_out_w, e->norm_out_b, 1);
+    if (r == DS_SUCCESS) r = ds__flux_vae_mid(ctx, gn, e, &x, H, W);
+    if (r == DS_SUCCESS) r = ds__flux_vae_norm(ctx, gn, x, x, C, H * W, e->norm_out_w, e->norm_out_b, 1);
     if (r == DS_SUCCESS) r = ds__conv2d(ctx, moments, x, C, H, W, e->conv_out_w, e->conv_out_b, 1, 1, 1, 1, 1);
     if (r == DS_SUCCESS && m->quant_w) {
         C = 2 * c->z_channels;
@@ -2301,11 +2362,12 @@ static ds_result ds__flux_vae_encode(ds_ctx *ctx, const ds__flux_vae *m, const f
 
 /* Decoder on z [z_channels, h, w] (already unscaled: see ds__flux_vae_scale_out) -> out
    [img_channels, h*factor, w*factor] (caller's buffer), raw (about [-1, 1], not clamped). */
-static ds_result ds__flux_vae_decode(ds_ctx *ctx, const ds__flux_vae *m, const float *z, int64_t H, int64_t W, float *out) {
+static ds_result ds__flux_vae_decode_gn(ds_ctx *ctx, const ds__flux_vae *m, ds__flux_vae_gn *gn, const float *z, int64_t H, int64_t W, float *out) {
     const ds__flux_vae_coder *d = &m->dec; const ds__flux_vae_config *c = &m->cfg;
     int i, j; int64_t C; float *x, *pq = NULL, *y; ds_result r = DS_SUCCESS;
     if (!d->present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no decoder");
     if (H < 1 || W < 1) return ds__err(ctx, DS_ERR_SHAPE, "flux-vae decode: empty latent %lldx%lld", (long long)H, (long long)W);
+    if (gn) gn->k = 0;
     if (m->post_quant_w) {
         pq = ds__flux_vae_conv(ctx, z, c->z_channels, H, W, m->post_quant_w, m->post_quant_b);
         if (!pq) return DS_ERR_OUT_OF_MEMORY;
@@ -2314,10 +2376,10 @@ static ds_result ds__flux_vae_decode(ds_ctx *ctx, const ds__flux_vae *m, const f
     x = ds__flux_vae_conv(ctx, z, c->z_channels, H, W, d->conv_in_w, d->conv_in_b);   /* [ch*mult[L-1], h, w] */
     ds__free(ctx, pq);
     if (!x) return DS_ERR_OUT_OF_MEMORY;
-    r = ds__flux_vae_mid(ctx, d, &x, H, W);
+    r = ds__flux_vae_mid(ctx, gn, d, &x, H, W);
     for (i = c->n_levels - 1; i >= 0 && r == DS_SUCCESS; i--) {
         for (j = 0; j < c->num_res_blocks + 1 && r == DS_SUCCESS; j++)
-            r = ds__aborted(ctx) ? DS_ABORTED : ds__flux_vae_resnet(ctx, &d->level[i][j], &x, H, W);
+            r = ds__aborted(ctx) ? DS_ABORTED : ds__flux_vae_resnet(ctx, gn, &d->level[i][j], &x, H, W);
         if (r == DS_SUCCESS && d->resample_w[i]) {                                   /* Upsample */
             C = c->ch * c->ch_mult[i];
             y = ds__falloc(ctx, C * 4 * H * W);
@@ -2330,18 +2392,32 @@ static ds_result ds__flux_vae_decode(ds_ctx *ctx, const ds__flux_vae *m, const f
         }
     }
     C = c->ch * c->ch_mult[0];
-    if (r == DS_SUCCESS) r = ds__flux_vae_norm(ctx, x, x, C, H * W, d->norm_out_w, d->norm_out_b, 1);
+    if (r == DS_SUCCESS) r = ds__flux_vae_norm(ctx, gn, x, x, C, H * W, d->norm_out_w, d->norm_out_b, 1);
     if (r == DS_SUCCESS) r = ds__conv2d(ctx, out, x, C, H, W, d->conv_out_w, d->conv_out_b, 1, 1, 1, 1, 1);
     ds__free(ctx, x);
     return r;
+}
+
+static ds_result ds__flux_vae_encode(ds_ctx *ctx, const ds__flux_vae *m, const float *img, int64_t H, int64_t W, float *moments) {
+    return ds__flux_vae_encode_gn(ctx, m, NULL, img, H, W, moments);
+}
+static ds_result ds__flux_vae_decode(ds_ctx *ctx, const ds__flux_vae *m, const float *z, int64_t H, int64_t W, float *out) {
+    return ds__flux_vae_decode_gn(ctx, m, NULL, z, H, W, out);
 }
 
 /* --- tiling ------------------------------------------------------------------------------
    Large images go through in overlapping tiles so memory is bounded by the tile size. Tiles are
    laid out on the latent grid (`tile` cells, consecutive tiles `tile - overlap` apart, the last one
    flush with the end) and the tile outputs are blended with linear ramps across each overlap,
-   normalised by the summed weight. Not bit-identical to a whole-image pass: GroupNorm statistics
-   and the mid-block attention see one tile only. */
+   normalised by the summed weight. Not identical to a whole-image pass: a tile edge sees zero
+   padding where the whole image has neighbours (the decoder's receptive field is ~14 latent cells
+   in the test model, more in ae.safetensors), the mid-block attention sees one tile, and GroupNorm
+   statistics differ per tile. The last is fixed by DS__FLUX_VAE_NORM_SHARED: a first pass over all
+   tiles measures every GroupNorm's statistics, the second pass normalises every tile with them
+   (twice the compute, which next to the DiT steps is small). Tiles of 64 latent cells with 16 of
+   overlap are a sensible choice for a real model. */
+enum { DS__FLUX_VAE_NORM_TILE = 0, DS__FLUX_VAE_NORM_SHARED = 1 };
+
 static int64_t ds__flux_vae_tiles(int64_t n, int64_t tile, int64_t overlap, int64_t *start) {
     int64_t stride = tile - overlap, cnt, k;
     if (n <= tile) { start[0] = 0; return 1; }
@@ -2364,16 +2440,19 @@ static float ds__flux_vae_ramp(const int64_t *start, int64_t cnt, int64_t k, int
     return w;
 }
 
-typedef ds_result (*ds__flux_vae_fn)(ds_ctx *, const ds__flux_vae *, const float *, int64_t, int64_t, float *);
+typedef ds_result (*ds__flux_vae_fn)(ds_ctx *, const ds__flux_vae *, ds__flux_vae_gn *, const float *, int64_t, int64_t, float *);
 
-/* fn over tiles of in [cin, lh*fi, lw*fi], blended into out [cout, lh*fo, lw*fo]; lh, lw: latent grid. */
+/* fn over tiles of in [cin, lh*fi, lw*fi], blended into out [cout, lh*fo, lw*fo]; lh, lw: the latent
+   grid; norm: DS__FLUX_VAE_NORM_*. */
 static ds_result ds__flux_vae_tiled(ds_ctx *ctx, const ds__flux_vae *m, ds__flux_vae_fn fn,
                                     const float *in, int64_t cin, int64_t fi, float *out, int64_t cout, int64_t fo,
-                                    int64_t lh, int64_t lw, int64_t tile, int64_t overlap) {
+                                    int64_t lh, int64_t lw, int64_t tile, int64_t overlap, int norm) {
     int64_t *sy, *sx, ny, nx, th = DS__MIN(tile, lh), tw = DS__MIN(tile, lw), ty, tx, c, y, x;
     int64_t Hi = lh * fi, Wi = lw * fi, Ho = lh * fo, Wo = lw * fo, hi = th * fi, wi = tw * fi, ho = th * fo, wo = tw * fo;
-    float *crop, *tout, *wsum, *wy, *wx; ds_result r = DS_SUCCESS;
+    float *crop, *tout, *wsum, *wy, *wx; ds_result r = DS_SUCCESS; ds__flux_vae_gn gn; int pass;
     if (tile < 1 || overlap < 0 || overlap >= tile) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux-vae tiles: tile %lld, overlap %lld (need 0 <= overlap < tile)", (long long)tile, (long long)overlap);
+    memset(&gn, 0, sizeof gn);
+    if (norm == DS__FLUX_VAE_NORM_SHARED && (th < lh || tw < lw)) DS__TRY(ds__flux_vae_gn_init(ctx, &gn, &m->cfg));
     sy = (int64_t *)ds__malloc(ctx, (size_t)(lh + lw) * sizeof(int64_t)); sx = sy ? sy + lh : NULL;
     crop = ds__falloc(ctx, cin * hi * wi); tout = ds__falloc(ctx, cout * ho * wo);
     wsum = ds__falloc(ctx, Ho * Wo); wy = ds__falloc(ctx, ho + wo); wx = wy ? wy + ho : NULL;
@@ -2381,45 +2460,57 @@ static ds_result ds__flux_vae_tiled(ds_ctx *ctx, const ds__flux_vae *m, ds__flux
     ny = ds__flux_vae_tiles(lh, th, overlap, sy); nx = ds__flux_vae_tiles(lw, tw, overlap, sx);
     memset(out, 0, (size_t)(cout * Ho * Wo) * sizeof(float));
     memset(wsum, 0, (size_t)(Ho * Wo) * sizeof(float));
-    for (ty = 0; ty < ny && r == DS_SUCCESS; ty++)
-        for (tx = 0; tx < nx && r == DS_SUCCESS; tx++) {
-            int64_t y0 = sy[ty] * fi, x0 = sx[tx] * fi, oy = sy[ty] * fo, ox = sx[tx] * fo;
-            for (c = 0; c < cin; c++)
-                for (y = 0; y < hi; y++) memcpy(crop + (c * hi + y) * wi, in + (c * Hi + y0 + y) * Wi + x0, (size_t)wi * sizeof(float));
-            if ((r = fn(ctx, m, crop, hi, wi, tout)) != DS_SUCCESS) break;
-            for (y = 0; y < ho; y++) wy[y] = ds__flux_vae_ramp(sy, ny, ty, th, fo, y);
-            for (x = 0; x < wo; x++) wx[x] = ds__flux_vae_ramp(sx, nx, tx, tw, fo, x);
-            for (y = 0; y < ho; y++)
-                for (x = 0; x < wo; x++) wsum[(oy + y) * Wo + ox + x] += wy[y] * wx[x];
-            for (c = 0; c < cout; c++)
-                for (y = 0; y < ho; y++) {
-                    float *o = out + (c * Ho + oy + y) * Wo + ox; const float *t = tout + (c * ho + y) * wo;
-                    for (x = 0; x < wo; x++) o[x] += wy[y] * wx[x] * t[x];
-                }
-        }
+    for (pass = gn.mode ? 0 : 1; pass < 2 && r == DS_SUCCESS; pass++) {   /* pass 0 only measures */
+        for (ty = 0; ty < ny && r == DS_SUCCESS; ty++)
+            for (tx = 0; tx < nx && r == DS_SUCCESS; tx++) {
+                int64_t y0 = sy[ty] * fi, x0 = sx[tx] * fi, oy = sy[ty] * fo, ox = sx[tx] * fo;
+                for (c = 0; c < cin; c++)
+                    for (y = 0; y < hi; y++) memcpy(crop + (c * hi + y) * wi, in + (c * Hi + y0 + y) * Wi + x0, (size_t)wi * sizeof(float));
+                if ((r = fn(ctx, m, gn.mode ? &gn : NULL, crop, hi, wi, tout)) != DS_SUCCESS || pass == 0) continue;
+                for (y = 0; y < ho; y++) wy[y] = ds__flux_vae_ramp(sy, ny, ty, th, fo, y);
+                for (x = 0; x < wo; x++) wx[x] = ds__flux_vae_ramp(sx, nx, tx, tw, fo, x);
+                for (y = 0; y < ho; y++)
+                    for (x = 0; x < wo; x++) wsum[(oy + y) * Wo + ox + x] += wy[y] * wx[x];
+                for (c = 0; c < cout; c++)
+                    for (y = 0; y < ho; y++) {
+                        float *o = out + (c * Ho + oy + y) * Wo + ox; const float *t = tout + (c * ho + y) * wo;
+                        for (x = 0; x < wo; x++) o[x] += wy[y] * wx[x] * t[x];
+                    }
+            }
+        if (pass == 0) ds__flux_vae_gn_finish(&gn);
+    }
     if (r == DS_SUCCESS)
         for (c = 0; c < cout; c++)
             for (y = 0; y < Ho * Wo; y++) out[c * Ho * Wo + y] /= wsum[y];
 out:
     ds__free(ctx, sy); ds__free(ctx, crop); ds__free(ctx, tout); ds__free(ctx, wsum); ds__free(ctx, wy);
+    ds__flux_vae_gn_free(ctx, &gn);
     return r;
 }
 
 /* Tiled decode: z [z, h, w] -> out [img, h*factor, w*factor]; tile and overlap in latent cells
-   (e.g. 64 and 16: 512-pixel tiles). A tile >= h and w is one plain decode. */
+   (64 and 16: 512-pixel tiles); shared GroupNorm statistics. A tile >= h and w is one plain decode. */
+static ds_result ds__flux_vae_decode_tiled_ex(ds_ctx *ctx, const ds__flux_vae *m, const float *z, int64_t h, int64_t w,
+                                              int64_t tile, int64_t overlap, int norm, float *out) {
+    if (!m->dec.present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no decoder");
+    return ds__flux_vae_tiled(ctx, m, ds__flux_vae_decode_gn, z, m->cfg.z_channels, 1, out, m->cfg.img_channels, m->cfg.factor, h, w, tile, overlap, norm);
+}
 static ds_result ds__flux_vae_decode_tiled(ds_ctx *ctx, const ds__flux_vae *m, const float *z, int64_t h, int64_t w,
                                            int64_t tile, int64_t overlap, float *out) {
-    if (!m->dec.present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no decoder");
-    return ds__flux_vae_tiled(ctx, m, ds__flux_vae_decode, z, m->cfg.z_channels, 1, out, m->cfg.img_channels, m->cfg.factor, h, w, tile, overlap);
+    return ds__flux_vae_decode_tiled_ex(ctx, m, z, h, w, tile, overlap, DS__FLUX_VAE_NORM_SHARED, out);
 }
 /* Tiled encode: img [img, H, W] (H, W multiples of the factor) -> moments [2z, H/factor, W/factor];
    tile and overlap in latent cells. */
-static ds_result ds__flux_vae_encode_tiled(ds_ctx *ctx, const ds__flux_vae *m, const float *img, int64_t H, int64_t W,
-                                           int64_t tile, int64_t overlap, float *moments) {
+static ds_result ds__flux_vae_encode_tiled_ex(ds_ctx *ctx, const ds__flux_vae *m, const float *img, int64_t H, int64_t W,
+                                              int64_t tile, int64_t overlap, int norm, float *moments) {
     int64_t f = m->cfg.factor;
     if (!m->enc.present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no encoder");
     if (H % f || W % f || H < f || W < f) return ds__err(ctx, DS_ERR_SHAPE, "flux-vae tiled encode: image %lldx%lld is not a multiple of %lld", (long long)H, (long long)W, (long long)f);
-    return ds__flux_vae_tiled(ctx, m, ds__flux_vae_encode, img, m->cfg.img_channels, f, moments, 2 * m->cfg.z_channels, 1, H / f, W / f, tile, overlap);
+    return ds__flux_vae_tiled(ctx, m, ds__flux_vae_encode_gn, img, m->cfg.img_channels, f, moments, 2 * m->cfg.z_channels, 1, H / f, W / f, tile, overlap, norm);
+}
+static ds_result ds__flux_vae_encode_tiled(ds_ctx *ctx, const ds__flux_vae *m, const float *img, int64_t H, int64_t W,
+                                           int64_t tile, int64_t overlap, float *moments) {
+    return ds__flux_vae_encode_tiled_ex(ctx, m, img, H, W, tile, overlap, DS__FLUX_VAE_NORM_SHARED, moments);
 }
 
 /* ds_forward: z [1, z, h, w] -> "decoded" [1, img, h*8, w*8]; image [1, img, H, W] -> "moments"
