@@ -2008,16 +2008,16 @@ typedef struct ds__flux_vae_loader {
     ds_result r;                             /* first error; later lookups are skipped    */
 } ds__flux_vae_loader;
 
-/* "<prefix><base>.<leaf>" of shape [d0] (d1 < 0), [d0, d1, k, k] (k > 1) or, for k == 1, a 1x1 conv
-   [d0, d1, 1, 1] or a Linear [d0, d1]. Records the first failure in L->r. */
+/* "<prefix><base>.<leaf>" of shape [d0] (d1 < 0), a conv [d0, d1, k, k] (k > 0) or, for k == 0, a 1x1
+   conv [d0, d1, 1, 1] or a Linear [d0, d1] (attention projections). Records the first failure in L->r. */
 static const ds_tensor *ds__flux_vae_get(ds__flux_vae_loader *L, const char *base, const char *leaf, int d0, int d1, int k) {
     const ds_tensor *t; ds_result r;
     if (L->r != DS_SUCCESS) return NULL;
     t = ds__wget(L->ctx, L->w, L->prefix, "%s.%s", base, leaf);
     if (!t) { L->r = DS_ERR_MISSING_TENSOR; return NULL; }
     if (d1 < 0) r = ds__check_shape(L->ctx, t, 1, d0);
-    else if (k == 1 && t->ndim == 2) r = ds__check_shape(L->ctx, t, 2, d0, d1);
-    else r = ds__check_shape(L->ctx, t, 4, d0, d1, k, k);
+    else if (k == 0 && t->ndim == 2) r = ds__check_shape(L->ctx, t, 2, d0, d1);
+    else r = ds__check_shape(L->ctx, t, 4, d0, d1, k ? k : 1, k ? k : 1);
     if (r != DS_SUCCESS) { L->r = r; return NULL; }
     return t;
 }
@@ -2056,10 +2056,10 @@ static void ds__flux_vae_load_mid(ds__flux_vae_loader *L, ds__flux_vae_coder *cd
 #define DS__FLUX_VAE_ATTN_GET(field, name, wb, d1, k) \
     snprintf(leaf, sizeof leaf, "%s." wb, name); a->field = ds__flux_vae_get(L, base, leaf, c, d1, k)
     DS__FLUX_VAE_ATTN_GET(norm_w, nm->attn_norm, "weight", -1, 0); DS__FLUX_VAE_ATTN_GET(norm_b, nm->attn_norm, "bias", -1, 0);
-    DS__FLUX_VAE_ATTN_GET(q_w, nm->attn_q, "weight", c, 1);        DS__FLUX_VAE_ATTN_GET(q_b, nm->attn_q, "bias", -1, 0);
-    DS__FLUX_VAE_ATTN_GET(k_w, nm->attn_k, "weight", c, 1);        DS__FLUX_VAE_ATTN_GET(k_b, nm->attn_k, "bias", -1, 0);
-    DS__FLUX_VAE_ATTN_GET(v_w, nm->attn_v, "weight", c, 1);        DS__FLUX_VAE_ATTN_GET(v_b, nm->attn_v, "bias", -1, 0);
-    DS__FLUX_VAE_ATTN_GET(out_w, nm->attn_out, "weight", c, 1);    DS__FLUX_VAE_ATTN_GET(out_b, nm->attn_out, "bias", -1, 0);
+    DS__FLUX_VAE_ATTN_GET(q_w, nm->attn_q, "weight", c, 0);        DS__FLUX_VAE_ATTN_GET(q_b, nm->attn_q, "bias", -1, 0);
+    DS__FLUX_VAE_ATTN_GET(k_w, nm->attn_k, "weight", c, 0);        DS__FLUX_VAE_ATTN_GET(k_b, nm->attn_k, "bias", -1, 0);
+    DS__FLUX_VAE_ATTN_GET(v_w, nm->attn_v, "weight", c, 0);        DS__FLUX_VAE_ATTN_GET(v_b, nm->attn_v, "bias", -1, 0);
+    DS__FLUX_VAE_ATTN_GET(out_w, nm->attn_out, "weight", c, 0);    DS__FLUX_VAE_ATTN_GET(out_b, nm->attn_out, "bias", -1, 0);
 #undef DS__FLUX_VAE_ATTN_GET
 }
 
@@ -2521,11 +2521,12 @@ static ds_result ds__flux_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const
     static const char *const in_names[2] = { "z", "image" };
     DS__TRY(ds__flux_vae_load(ctx, w, ai, &m));
     for (k = 0; k < 2; k++) {   /* optional tiling scalars */
-        const ds_tensor *t = ds_weights_find(io, k ? "tile_overlap" : "tile");
-        float v;
-        if (!t || ds_tensor_numel(t) != 1 || ds__traits[t->dtype].is_quant) continue;
-        ds__tensor_to_f32(&v, t, 0, 1);
-        if (k) overlap = (int64_t)v; else tile = (int64_t)v;
+        const char *nm = k ? "tile_overlap" : "tile"; float *v;
+        if (!ds_weights_find(io, nm)) continue;
+        DS__TRY(ds__input_f32(ctx, io, nm, NULL, NULL, &v));
+        if (!(v[0] >= 0.0f && v[0] <= 65536.0f)) { ds__free(ctx, v); return ds__err(ctx, DS_ERR_INVALID_ARGS, "input '%s' must be a count of latent cells", nm); }
+        if (k) overlap = (int64_t)v[0]; else tile = (int64_t)v[0];
+        ds__free(ctx, v);
     }
     if (overlap < 0) overlap = tile / 4;
     for (k = 0; k < 2; k++) {
@@ -2533,9 +2534,9 @@ static ds_result ds__flux_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const
         if (!ds_weights_find(io, in_names[k])) continue;
         DS__TRY(ds__input_f32(ctx, io, in_names[k], &ndim, shape, &x));
         C = dec ? m.cfg.z_channels : m.cfg.img_channels;
-        if (ndim != 4 || shape[0] != 1 || shape[1] != C) {
+        if (ndim != 4 || shape[0] != 1 || shape[1] != C || shape[2] < 1 || shape[3] < 1 || shape[2] > 65536 || shape[3] > 65536) {
             ds__free(ctx, x);
-            return ds__err(ctx, DS_ERR_SHAPE, "input '%s': expected [1, %lld, H, W]", in_names[k], (long long)C);
+            return ds__err(ctx, DS_ERR_SHAPE, "input '%s': expected [1, %lld, H, W] (H, W <= 65536)", in_names[k], (long long)C);
         }
         H = shape[2]; W = shape[3];
         Ho = dec ? H * m.cfg.factor : ds__flux_vae_latent_size(&m, H);
