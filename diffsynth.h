@@ -2414,9 +2414,8 @@ static ds_result ds__flux_vae_decode(ds_ctx *ctx, const ds__flux_vae *m, const f
    in the test model, more in ae.safetensors), the mid-block attention sees one tile, and GroupNorm
    statistics differ per tile. The last is fixed by DS__FLUX_VAE_NORM_SHARED: a first pass over all
    tiles measures every GroupNorm's statistics (pooled over whole tiles, overlaps counted per tile),
-   the second pass normalises every tile with them
-   (twice the compute, which next to the DiT steps is small). Tiles of 64 latent cells with 16 of
-   overlap are a sensible choice for a real model. */
+   the second pass normalises every tile with them (twice the compute, small next to the DiT steps).
+   Tiles of 64 latent cells with 16 of overlap are a sensible choice for a real model. */
 enum { DS__FLUX_VAE_NORM_TILE = 0, DS__FLUX_VAE_NORM_SHARED = 1 };
 
 static int64_t ds__flux_vae_tiles(int64_t n, int64_t tile, int64_t overlap, int64_t *start) {
