@@ -1688,10 +1688,52 @@ static void ds__attention_ref(float *out, const float *q, const float *k, const 
    x: [C, T, H, W] (channel-first, one batch), w: [O, C, kt, kh, kw] (or [O, C, kh, kw]: kt = 1),
    y: [O, To, Ho, Wo]. Padding is zero padding given per side: pad[6] = {t0, t1, h0, h1, w0, w1}.
    Output rows are processed in chunks so the column buffer stays small. */
+typedef struct ds__im2col_job {
+    float *cols; const float *x; float *y; const float *tmp;
+    int64_t C, T, H, W, kt, kh, kw, Ho, Wo, K, P, O, p0, pn;
+    const int *stride, *pad;
+} ds__im2col_job;
+
+/* Rows [i0, i1) of the column matrix: one output position each, K = C*kt*kh*kw values. */
+static void ds__im2col_part(void *arg, int64_t i0, int64_t i1, int tid) {
+    const ds__im2col_job *j = (const ds__im2col_job *)arg;
+    int64_t pi;
+    DS__UNUSED(tid);
+    for (pi = i0; pi < i1; pi++) {
+        int64_t p = j->p0 + pi, to = p / (j->Ho * j->Wo), ho = (p / j->Wo) % j->Ho, wo = p % j->Wo;
+        int64_t w0 = wo * j->stride[2] - j->pad[4], c, a, bb, cc;
+        float *col = j->cols + pi * j->K;
+        int interior = w0 >= 0 && w0 + j->kw <= j->W;
+        for (c = 0; c < j->C; c++)
+            for (a = 0; a < j->kt; a++) {
+                int64_t ti = to * j->stride[0] - j->pad[0] + a;
+                for (bb = 0; bb < j->kh; bb++, col += j->kw) {
+                    int64_t hi = ho * j->stride[1] - j->pad[2] + bb;
+                    const float *xr;
+                    if (ti < 0 || ti >= j->T || hi < 0 || hi >= j->H) { for (cc = 0; cc < j->kw; cc++) col[cc] = 0.0f; continue; }
+                    xr = j->x + ((c * j->T + ti) * j->H + hi) * j->W;
+                    if (interior) for (cc = 0; cc < j->kw; cc++) col[cc] = xr[w0 + cc];
+                    else for (cc = 0; cc < j->kw; cc++) { int64_t wi = w0 + cc; col[cc] = (wi >= 0 && wi < j->W) ? xr[wi] : 0.0f; }
+                }
+            }
+    }
+}
+/* y[o, p0 + pi] = tmp[pi, o] for output channels [o0, o1). */
+static void ds__conv_scatter_part(void *arg, int64_t o0, int64_t o1, int tid) {
+    const ds__im2col_job *j = (const ds__im2col_job *)arg;
+    int64_t o, pi;
+    DS__UNUSED(tid);
+    for (o = o0; o < o1; o++) {
+        float *yr = j->y + o * j->P + j->p0;
+        for (pi = 0; pi < j->pn; pi++) yr[pi] = j->tmp[pi * j->O + o];
+    }
+}
+
 static ds_result ds__conv3d(ds_ctx *ctx, float *y, const float *x, int64_t C, int64_t T, int64_t H, int64_t W,
                             const ds_tensor *w, const ds_tensor *b, const int stride[3], const int pad[6]) {
     int64_t O, kt, kh, kw, To, Ho, Wo, K, P, chunk, p0;
     float *cols, *tmp;
+    ds__im2col_job j;
     ds_result r = DS_SUCCESS;
     if (w->ndim == 5) { kt = w->shape[2]; kh = w->shape[3]; kw = w->shape[4]; }
     else if (w->ndim == 4) { kt = 1; kh = w->shape[2]; kw = w->shape[3]; }
@@ -1708,29 +1750,15 @@ static ds_result ds__conv3d(ds_ctx *ctx, float *y, const float *x, int64_t C, in
     cols = ds__falloc(ctx, chunk * K);
     tmp = ds__falloc(ctx, chunk * O);
     if (!cols || !tmp) { ds__free(ctx, cols); ds__free(ctx, tmp); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: im2col", w->name); }
+    memset(&j, 0, sizeof j);
+    j.cols = cols; j.x = x; j.y = y; j.tmp = tmp; j.C = C; j.T = T; j.H = H; j.W = W; j.kt = kt; j.kh = kh; j.kw = kw;
+    j.Ho = Ho; j.Wo = Wo; j.P = P; j.O = O; j.stride = stride; j.pad = pad;
     for (p0 = 0; p0 < P && r == DS_SUCCESS; p0 += chunk) {
-        int64_t pn = DS__MIN(chunk, P - p0), pi, o;
-        for (pi = 0; pi < pn; pi++) {
-            int64_t p = p0 + pi, to = p / (Ho * Wo), ho = (p / Wo) % Ho, wo = p % Wo;
-            float *col = cols + pi * K;
-            int64_t c, a, bb, cc;
-            for (c = 0; c < C; c++)
-                for (a = 0; a < kt; a++) {
-                    int64_t ti = to * stride[0] - pad[0] + a;
-                    for (bb = 0; bb < kh; bb++) {
-                        int64_t hi = ho * stride[1] - pad[2] + bb;
-                        const float *xr = (ti >= 0 && ti < T && hi >= 0 && hi < H) ? x + ((c * T + ti) * H + hi) * W : NULL;
-                        for (cc = 0; cc < kw; cc++) {
-                            int64_t wi = wo * stride[2] - pad[4] + cc;
-                            *col++ = (xr && wi >= 0 && wi < W) ? xr[wi] : 0.0f;
-                        }
-                    }
-                }
-        }
+        int64_t pn = DS__MIN(chunk, P - p0);
+        j.p0 = p0; j.pn = pn; j.K = K;
+        ds__parallel_for(ctx, pn, ds__im2col_part, &j);
         r = ds__linear(ctx, tmp, cols, pn, w, b);
-        if (r == DS_SUCCESS)
-            for (o = 0; o < O; o++)
-                for (pi = 0; pi < pn; pi++) y[o * P + p0 + pi] = tmp[pi * O + o];
+        if (r == DS_SUCCESS) ds__parallel_for(ctx, O, ds__conv_scatter_part, &j);
     }
     ds__free(ctx, cols); ds__free(ctx, tmp);
     return r;
@@ -1890,6 +1918,7 @@ DS__DEF ds_result ds_randn(ds_rng_kind kind, uint64_t seed, float *out, int64_t 
 typedef struct ds__entry {
     ds_tensor t;
     float    *f32;      /* lazily converted copy (ds__f32), owned */
+    void     *aligned;  /* owned copy of data that the file stores misaligned for its type */
     int       file;     /* index into ds_weights.files */
 } ds__entry;
 
@@ -1956,6 +1985,15 @@ static ds_result ds__weights_push(ds_weights *w, int file, const char *name, siz
     e->t.dtype = dt; e->t.ndim = ndim;
     for (i = 0; i < ndim; i++) e->t.shape[i] = shape[i];
     e->t.data = f->map.data + off; e->t.nbytes = nbytes; e->file = file;
+    {   /* kernels read elements through typed pointers: give misaligned data an aligned copy */
+        size_t al = ds__traits[dt].is_quant ? 2 : DS__MIN(ds__traits[dt].bytes, (size_t)8);
+        if (al > 1 && ((uintptr_t)e->t.data % al) != 0 && nbytes) {
+            e->aligned = ds__malloc(w->ctx, (size_t)nbytes);
+            if (!e->aligned) { ds__free(w->ctx, (void *)e->t.name); return ds__err(w->ctx, DS_ERR_OUT_OF_MEMORY, "%s: aligned copy of '%s'", f->path, e->t.name); }
+            memcpy(e->aligned, e->t.data, (size_t)nbytes);
+            e->t.data = e->aligned;
+        }
+    }
     w->n++;
     return DS_SUCCESS;
 }
@@ -2984,7 +3022,7 @@ DS__DEF ds_result ds_weights_add(ds_weights *w, const char *path) {
     }
     if (r != DS_SUCCESS) {
 rollback:   /* drop this file's tensors */
-        for (i = n_before; i < w->n; i++) ds__free(w->ctx, (void *)w->ents[i].t.name);
+        for (i = n_before; i < w->n; i++) { ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].aligned); }
         w->n = n_before;
         w->n_files--;
         ds__unmap(w->ctx, &w->files[w->n_files].map);
@@ -3068,7 +3106,7 @@ DS__DEF ds_result ds_weights_open(ds_ctx *ctx, const char *path, ds_weights **ou
 DS__DEF void ds_weights_close(ds_weights *w) {
     int64_t i;
     if (!w) return;
-    for (i = 0; i < w->n; i++) { ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].f32); }
+    for (i = 0; i < w->n; i++) { ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].f32); ds__free(w->ctx, w->ents[i].aligned); }
     for (i = 0; i < w->n_files; i++) { ds__unmap(w->ctx, &w->files[i].map); ds__free(w->ctx, w->files[i].path); }
     for (i = 0; i < w->n_meta; i++) ds__free(w->ctx, w->meta[i]);
     ds__free(w->ctx, w->meta); ds__free(w->ctx, w->ents); ds__free(w->ctx, w->files); ds__free(w->ctx, w->hash);
