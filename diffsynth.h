@@ -1907,10 +1907,11 @@ DS__DEF void ds_outputs_free(ds_ctx *ctx, ds_outputs *o) {
        cluster is dropped); other clusters go char by char. sentencepiece instead takes the
        LONGEST rule at each byte position. Both read the same Darts double-array trie.
      * tokenizers' Unigram searches every vocab entry (control and byte pieces included) with f64
-       scores, unk = min(all scores) - 10, consecutive unknowns fused into one piece.
-       sentencepiece searches NORMAL/USER_DEFINED/UNUSED pieces only, min over NORMAL pieces,
-       sums a double candidate against float path scores and stores floats; user-defined pieces
-       score len * max(FLT_MIN, max normal score) - 0.1.
+       scores as serde_json parses them (not always the nearest double: see ds__tj_num), unk =
+       min(all scores) - 10, consecutive unknowns fused into one piece. sentencepiece searches
+       NORMAL/USER_DEFINED/UNUSED pieces only, min over NORMAL pieces, sums path scores in float
+       (checked against sentencepiece 0.2.x: ties then break by float rounding); user-defined
+       pieces score len * max(FLT_MIN, max normal score) - 0.1.
      * BPE merges the lowest-ranked adjacent pair first, leftmost on ties (tokenizers' heap).
      * CLIP's normalizer is NFC, \s+ -> " ", lowercase per char (no final-sigma rule); its
        pre-tokenizer regex keeps 's|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+ and
@@ -2947,13 +2948,42 @@ static int ds__tj_bool(ds__json v, int dflt) {
     if (!ds__tj_present(v)) return dflt;
     return v.end - v.p >= 4 && !memcmp(v.p, "true", 4);
 }
+/* A JSON number read the way tokenizers reads it: serde_json's default parser keeps the decimal
+   digits as a u64, converts that to double, then multiplies or divides once by 10^|exp|. That is
+   not always the nearest double (long significands round twice): about one Unigram score in six
+   comes out an ulp away from strtod's, and Viterbi ties then break differently. */
+static double ds__pow10(int e) { char b[16]; snprintf(b, sizeof b, "1e%d", e); return strtod(b, NULL); }
 static int ds__tj_num(ds__json *j, double *out) {
-    char buf[64]; size_t n = 0;
+    uint64_t sig = 0; int exp10 = 0, neg = 0, full = 0, digits = 0; double f;
     ds__json_ws(j);
-    while (j->p < j->end && strchr("+-.eE0123456789", *j->p) && *j->p) { if (n + 1 < sizeof buf) buf[n++] = *j->p; j->p++; }
-    if (!n || n + 1 >= sizeof buf) return 0;
-    buf[n] = 0;
-    *out = strtod(buf, NULL);   /* scores are written with '.', parsed in the C locale */
+    if (j->p < j->end && *j->p == '-') { neg = 1; j->p++; }
+    for (; j->p < j->end && *j->p >= '0' && *j->p <= '9'; j->p++, digits++) {
+        unsigned d = (unsigned)(*j->p - '0');
+        if (!full && (sig > UINT64_MAX / 10 || (sig == UINT64_MAX / 10 && d > UINT64_MAX % 10))) full = 1;
+        if (full) exp10++; else sig = sig * 10 + d;           /* digits past u64 only scale */
+    }
+    if (!digits) return 0;
+    if (j->p < j->end && *j->p == '.') {
+        for (j->p++; j->p < j->end && *j->p >= '0' && *j->p <= '9'; j->p++) {
+            unsigned d = (unsigned)(*j->p - '0');
+            if (!full && (sig > UINT64_MAX / 10 || (sig == UINT64_MAX / 10 && d > UINT64_MAX % 10))) full = 1;
+            if (!full) { sig = sig * 10 + d; exp10--; }        /* digits past u64 are dropped */
+        }
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        int eneg = 0, e = 0;
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) eneg = *j->p++ == '-';
+        for (; j->p < j->end && *j->p >= '0' && *j->p <= '9'; j->p++) if (e < 100000) e = e * 10 + (*j->p - '0');
+        exp10 += eneg ? -e : e;
+    }
+    f = (double)sig;
+    if (exp10 >= 0) { if (exp10 > 308) return 0; f *= ds__pow10(exp10); }
+    else {
+        while (exp10 < -308 && f != 0.0) { f /= 1e308; exp10 += 308; }
+        if (exp10 >= -308) f /= ds__pow10(-exp10);
+    }
+    *out = neg ? -f : f;
     return 1;
 }
 /* Decodes the JSON string at j into scratch (reused), returns its start or NULL. */
@@ -4017,12 +4047,11 @@ static void ds__tok_spm_encode(const ds_tokenizer *t, ds__tok_work *w, const cha
         ds__prefix_it it; size_t ml; int32_t id;
         it.lo = 0; it.hi = t->n_sorted; it.k = 0;
         while ((id = ds__tok_prefix_next(t, &it, s + start, n - start, &ml)) >= 0) {
-            size_t e = start + ml; double sc, c;
+            size_t e = start + ml; float sc, c;
             if (t->type[id] == DS__PIECE_UNUSED) continue;
-            /* the score expression is double in sentencepiece (the user-defined branch is) */
-            sc = t->type[id] == DS__PIECE_USER ? (double)((float)ml * t->spm_max) - 0.1 : (double)t->score_f[id];
-            c = sc + (double)base;
-            if (w->from[e] < 0 || c > (double)w->best_f[e]) { w->best_f[e] = (float)c; w->from[e] = (int32_t)start; w->bid[e] = id; }
+            sc = t->type[id] == DS__PIECE_USER ? (float)((double)((float)ml * t->spm_max) - 0.1) : t->score_f[id];
+            c = sc + base;
+            if (w->from[e] < 0 || c > w->best_f[e]) { w->best_f[e] = c; w->from[e] = (int32_t)start; w->bid[e] = id; }
             if (ml == (size_t)mb) single = 1;
         }
         if (!single) {
