@@ -2997,10 +2997,6 @@ static const char *ds__tj_str(ds__json *j, ds__tbuf *scratch, size_t *len) {
     *len = n;
     return scratch->p;
 }
-static int ds__tj_streq(ds__json v, const char *s) {
-    char buf[64];
-    return v.p && ds__json_str(&v, buf, sizeof buf, NULL) && !strcmp(buf, s);
-}
 static int ds__b64_decode(const char *s, size_t n, ds__tbuf *out) {
     uint32_t acc = 0; int bits = 0; size_t i;
     for (i = 0; i < n; i++) {
@@ -4134,7 +4130,7 @@ static ds_result ds__tok_read(ds_ctx *ctx, const char *path, ds__tbuf *out) {
 static int ds__tok_json_has_model(const char *p, size_t n) {
     static const char *const k[] = { "model" };
     ds__json j, m[1]; j.p = p; j.end = p + n;
-    return ds__tj_object(j, k, 1, m) && m[0].p;
+    return ds__tj_object(j, k, 1, m) && m[0].p && *m[0].p == '{';   /* "model" is a word in vocab.json too */
 }
 static ds_result ds__tok_load_buf(ds_ctx *ctx, const char *p, size_t n, const char *path, ds_tokenizer **out) {
     ds_tokenizer *t = NULL; ds_result r; size_t i = 0;

@@ -147,7 +147,7 @@ done:
 
 /* --- tokenize ---------------------------------------------------------------------------- */
 static int cmd_tokenize(int argc, char **argv) {
-    const char *path = NULL, *text = NULL; int max = 0, i, n = 0, rc = 1; unsigned flags = 0;
+    const char *path = NULL, *text = NULL; char *in = NULL; int max = 0, i, n = 0, rc = 1; unsigned flags = 0;
     ds_ctx *ctx; ds_tokenizer *tok = NULL; ds_tokenizer_info info; int32_t *ids = NULL; ds_result r;
     for (i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) path = argv[++i];
@@ -175,7 +175,7 @@ static int cmd_tokenize(int argc, char **argv) {
             if (cap - len < 2) { char *nb = (char *)realloc(buf, cap * 2); if (!nb) { free(buf); buf = NULL; break; } buf = nb; cap *= 2; }
         }
         if (!buf) { fprintf(stderr, "out of memory\n"); goto done; }
-        buf[len] = 0; text = buf;
+        buf[len] = 0; text = in = buf;
     }
     if (!max) {
         if ((r = ds_tokenizer_encode(tok, text, NULL, 0, &n, flags)) != DS_SUCCESS) { cli_fail(ctx, r, "tokenize"); goto done; }
@@ -189,8 +189,7 @@ static int cmd_tokenize(int argc, char **argv) {
     printf("\n");
     rc = 0;
 done:
-    if (text && path && !strcmp(argc ? argv[argc - 1] : "", "-")) free((void *)text);
-    free(ids); ds_tokenizer_free(tok); ds_ctx_destroy(ctx);
+    free(in); free(ids); ds_tokenizer_free(tok); ds_ctx_destroy(ctx);
     return rc;
 }
 
