@@ -254,7 +254,7 @@ DS_API ds_result ds_tokenizer_load_memory(ds_ctx *ctx, const void *data, size_t 
    the specials fit in max_ids, then padding (CLIP: 49407, T5/umT5: 0) fills ids to max_ids.
    *n_out: the ids before the padding (the attention mask length). With ids == NULL, *n_out is the
    framed length without truncation. The tokenizer is read-only here: threads may share it. */
-DS_API ds_result ds_tokenizer_encode(ds_tokenizer *tok, const char *utf8, int32_t *ids, int max_ids, int *n_out, unsigned flags);
+DS_API ds_result ds_tokenizer_encode(const ds_tokenizer *tok, const char *utf8, int32_t *ids, int max_ids, int *n_out, unsigned flags);
 DS_API void      ds_tokenizer_get_info(const ds_tokenizer *tok, ds_tokenizer_info *info);
 DS_API void      ds_tokenizer_free(ds_tokenizer *tok);
 
@@ -1919,7 +1919,15 @@ DS__DEF void ds_outputs_free(ds_ctx *ctx, ds_outputs *o) {
    Framing (ds_tokenizer_encode without DS_TOKENIZE_RAW): the post-processor's specials around
    the tokens (CLIP: 49406 ... 49407; T5/umT5: ... 1), the tokens truncated so the specials stay,
    then padding to max_ids (CLIP pads with its eos 49407 as FLUX does, T5/umT5 with pad 0).
-   Invalid UTF-8 input bytes are read as U+FFFD, one per byte, as sentencepiece does. */
+   Invalid UTF-8 input bytes are read as U+FFFD, one per byte, as sentencepiece does.
+   Verified (tools/gen_tokenizer_tests.py, tests/test_tokenizer.c) on OpenAI's CLIP vocabulary and
+   on trained Unigram models; also, outside the tests, on FLUX's own CLIP vocab.json/merges.txt and
+   T5 spiece.model/tokenizer.json. Known approximations, none reached by the CLIP/T5/umT5 files:
+   Metaspace's "first" scheme prepends only to the text before the first added token; an added
+   token's single_word reads \w as letters, digits, marks and '_'. Pipelines that clean prompts
+   first (Wan: ftfy + whitespace collapse) do that before calling ds_tokenizer_encode.
+   Unicode: L/N/space classes and lowercase as tokenizers 0.23 has them, NFC data restricted to
+   what its normalization crate knows, grapheme properties of Unicode 16/17. */
 
 /* ---- growable buffers --------------------------------------------------------------------- */
 typedef struct ds__tbuf { char *p; size_t n, cap; int oom; } ds__tbuf;
@@ -2475,14 +2483,13 @@ static int ds__uni_ccc(const ds__uni *u, uint32_t cp) {
     return u->ccc_val[lo];
 }
 /* Grapheme_Cluster_Break, Hangul syllable types computed (UAX #29 table 2). */
-static int ds__uni_gcb(const ds__uni *u, uint32_t cp, uint32_t prop) {
+static int ds__uni_gcb(uint32_t cp, uint32_t prop) {
     if (cp >= 0x1100 && cp <= 0xD7FB) {
         if (cp <= 0x115F || (cp >= 0xA960 && cp <= 0xA97C)) return DS__G_L;
         if ((cp >= 0x1160 && cp <= 0x11A7) || (cp >= 0xD7B0 && cp <= 0xD7C6)) return DS__G_V;
         if ((cp >= 0x11A8 && cp <= 0x11FF) || cp >= 0xD7CB) return DS__G_T;
         if (cp >= 0xAC00 && cp <= 0xD7A3) return (cp - 0xAC00) % 28 ? DS__G_LVT : DS__G_LV;
     }
-    DS__UNUSED(u);
     return (int)(prop >> 3) & 15;
 }
 /* Extended grapheme clusters (UAX #29, GB3..GB999 with GB9c) as unicode-segmentation finds
@@ -3541,7 +3548,7 @@ static int ds__spm_looks_like(const uint8_t *p, size_t n) {
 }
 static ds_result ds__tok_load_spm(ds_tokenizer *t, const uint8_t *data, size_t n) {
     ds__pb b, sub, ts = { NULL, NULL }, ns = { NULL, NULL }; int f, wt; uint64_t v; int32_t count = 0, id = 0;
-    int64_t unk = 0, eos = 2, pad = -1, model_type = 1;
+    int64_t eos = 2, pad = -1, model_type = 1;
     const uint8_t *cm = NULL; size_t cm_n = 0;
     t->source = DS__SRC_SPM; t->kind = DS__TOK_UNIGRAM;
     t->spm_add_dummy_prefix = t->spm_remove_ws = t->spm_escape_ws = 1;
@@ -3583,7 +3590,6 @@ static ds_result ds__tok_load_spm(ds_tokenizer *t, const uint8_t *data, size_t n
         if (f == 3) model_type = (int64_t)v;
         else if (f == 24) t->spm_ws_suffix = v != 0;
         else if (f == 35) t->byte_fallback = v != 0;
-        else if (f == 40) unk = (int32_t)(uint32_t)v;
         else if (f == 42) eos = (int32_t)(uint32_t)v;
         else if (f == 43) pad = (int32_t)(uint32_t)v;
     }
@@ -3601,7 +3607,6 @@ static ds_result ds__tok_load_spm(ds_tokenizer *t, const uint8_t *data, size_t n
     t->unk_id = -1;
     for (id = 0; id < count; id++) if (t->type[id] == DS__PIECE_UNKNOWN) { if (t->unk_id >= 0) return ds__err(t->ctx, DS_ERR_BAD_FORMAT, "sentencepiece model: two unknown pieces"); t->unk_id = id; }
     if (t->unk_id < 0) return ds__err(t->ctx, DS_ERR_BAD_FORMAT, "sentencepiece model: no unknown piece");
-    DS__UNUSED(unk);
     t->spm_min = FLT_MAX; t->spm_max = FLT_MIN;           /* as sentencepiece: FLT_MIN, not -FLT_MAX */
     for (id = 0; id < count; id++) if (t->type[id] == DS__PIECE_NORMAL) { t->spm_min = DS__MIN(t->spm_min, t->score_f[id]); t->spm_max = DS__MAX(t->spm_max, t->score_f[id]); }
     DS__TRY(ds__tok_build_hash(t));
@@ -3659,10 +3664,10 @@ static void ds__tok_precompiled_hf(const ds_tokenizer *t, const char *s, size_t 
     st.prev = -1; st.ri = st.ep = st.incb = 0;
     while (i < n) {
         size_t e = i; uint32_t cp, pr; int l = ds__utf8_get(s + e, &cp), g;
-        pr = ds__uni_prop(t->uni, cp); g = ds__uni_gcb(t->uni, cp, pr);
+        pr = ds__uni_prop(t->uni, cp); g = ds__uni_gcb(cp, pr);
         ds__grapheme_step(&st, g, pr); e += (size_t)l;
         while (e < n) {
-            l = ds__utf8_get(s + e, &cp); pr = ds__uni_prop(t->uni, cp); g = ds__uni_gcb(t->uni, cp, pr);
+            l = ds__utf8_get(s + e, &cp); pr = ds__uni_prop(t->uni, cp); g = ds__uni_gcb(cp, pr);
             if (ds__grapheme_break(&st, g, pr)) break;
             ds__grapheme_step(&st, g, pr); e += (size_t)l;
         }
@@ -3988,37 +3993,38 @@ static void ds__tok_text_hf(const ds_tokenizer *t, ds__tok_work *w, const char *
 
 /* sentencepiece: Normalizer::Normalize then Model::EncodeOptimized then the unknown handling
    of SentencePieceProcessor (runs of unknowns merged; with byte_fallback, UTF-8 byte pieces). */
+/* Normalizer::NormalizePrefix: the longest user-defined symbol at s[0] (copied as is), else the
+   longest charsmap rule, else the character itself. Returns the input bytes used. */
+static size_t ds__tok_spm_prefix(const ds_tokenizer *t, const char *s, size_t n, const char **rule, size_t *rn) {
+    uint32_t ml[32], mv[32]; size_t best = 0, used = DS__MIN((size_t)ds__utf8_len((uint8_t)s[0]), n); int u, k;
+    for (u = 0; u < t->n_user; u++) {
+        uint32_t l = t->len[t->user_ids[u]];
+        if (l <= n && l > best && !memcmp(s, t->str.p + t->off[t->user_ids[u]], l)) best = l;
+    }
+    *rule = s; *rn = used;
+    if (best) { *rn = best; return best; }
+    k = DS__MIN(ds__charsmap_search(&t->cm, s, n, ml, mv, 32), 32);   /* shortest first: take the last */
+    if (k > 0) {
+        size_t l; const char *r = ds__charsmap_rule(&t->cm, mv[k - 1], &l);
+        if (r) { *rule = r; *rn = l; return ml[k - 1]; }
+    }
+    return used;
+}
 static void ds__tok_spm_normalize(const ds_tokenizer *t, const char *s, size_t n, ds__tbuf *out) {
     static const char sp_sym[] = "\xE2\x96\x81";
-    size_t pos = 0; int prev_space = t->spm_remove_ws;
-    const char *rule; size_t rn, used;
-#define DS__SPM_PREFIX() do { \
-        int u_, k_; uint32_t ml_[32], mv_[32]; size_t best_ = 0; \
-        rule = s + pos; rn = used = (size_t)ds__utf8_len((uint8_t)s[pos]); if (used > n - pos) rn = used = n - pos; \
-        for (u_ = 0; u_ < t->n_user; u_++) { uint32_t l_ = t->len[t->user_ids[u_]]; \
-            if (l_ <= n - pos && l_ > best_ && !memcmp(s + pos, t->str.p + t->off[t->user_ids[u_]], l_)) best_ = l_; } \
-        if (best_) { rn = used = best_; break; } \
-        k_ = ds__charsmap_search(&t->cm, s + pos, n - pos, ml_, mv_, 32); \
-        if (k_ > 32) k_ = 32; \
-        if (k_ > 0) { size_t rl_; const char *r_ = ds__charsmap_rule(&t->cm, mv_[k_ - 1], &rl_); \
-            if (r_) { rule = r_; rn = rl_; used = ml_[k_ - 1]; } } \
-    } while (0)
-    if (t->spm_remove_ws) {                              /* leading spaces */
-        while (pos < n) {
-            do { DS__SPM_PREFIX(); } while (0);
-            if (!(rn == 1 && rule[0] == ' ')) break;
-            pos += used;
-        }
-    }
+    const char *space = t->spm_escape_ws ? sp_sym : " "; size_t space_n = t->spm_escape_ws ? 3 : 1;
+    size_t pos = 0, rn, used; const char *rule; int prev_space = t->spm_remove_ws;
+    if (t->spm_remove_ws)                                /* leading whitespace */
+        while (pos < n && (used = ds__tok_spm_prefix(t, s + pos, n - pos, &rule, &rn)) && rn == 1 && rule[0] == ' ') pos += used;
     if (pos >= n) return;
-    if (!t->spm_ws_suffix && t->spm_add_dummy_prefix) ds__tbuf_put(out, t->spm_escape_ws ? sp_sym : " ", t->spm_escape_ws ? 3 : 1);
+    if (!t->spm_ws_suffix && t->spm_add_dummy_prefix) ds__tbuf_put(out, space, space_n);
     while (pos < n) {
         size_t j = 0;
-        do { DS__SPM_PREFIX(); } while (0);
-        if (prev_space) while (j < rn && rule[j] == ' ') j++;
+        used = ds__tok_spm_prefix(t, s + pos, n - pos, &rule, &rn);
+        if (prev_space) while (j < rn && rule[j] == ' ') j++;   /* no space after a space */
         if (j < rn) {
             for (; j < rn; j++) {
-                if (t->spm_escape_ws && rule[j] == ' ') ds__tbuf_put(out, sp_sym, 3);
+                if (rule[j] == ' ' && t->spm_escape_ws) ds__tbuf_put(out, sp_sym, 3);
                 else ds__tbuf_put(out, rule + j, 1);
             }
             prev_space = rule[rn - 1] == ' ';
@@ -4026,13 +4032,11 @@ static void ds__tok_spm_normalize(const ds_tokenizer *t, const char *s, size_t n
         pos += used;
         if (!t->spm_remove_ws) prev_space = 0;
     }
-#undef DS__SPM_PREFIX
-    if (t->spm_remove_ws) {                              /* trailing spaces */
-        const char *sp = t->spm_escape_ws ? sp_sym : " "; size_t sl = t->spm_escape_ws ? 3 : 1;
-        while (out->n >= sl && !memcmp(out->p + out->n - sl, sp, sl)) out->n -= sl;
+    if (t->spm_remove_ws) {                              /* trailing whitespace (also a literal U+2581) */
+        while (out->n >= space_n && !memcmp(out->p + out->n - space_n, space, space_n)) out->n -= space_n;
         if (out->p) out->p[out->n] = 0;
     }
-    if (t->spm_ws_suffix && t->spm_add_dummy_prefix) ds__tbuf_put(out, t->spm_escape_ws ? sp_sym : " ", t->spm_escape_ws ? 3 : 1);
+    if (t->spm_ws_suffix && t->spm_add_dummy_prefix) ds__tbuf_put(out, space, space_n);
 }
 static void ds__tok_spm_encode(const ds_tokenizer *t, ds__tok_work *w, const char *s, size_t n) {
     size_t i, start; float unk_score = t->spm_min - 10.0f; int prev_unk = 0;
@@ -4230,7 +4234,7 @@ DS__DEF void ds_tokenizer_get_info(const ds_tokenizer *t, ds_tokenizer_info *inf
     info->max_length = t->max_length;
 }
 
-DS__DEF ds_result ds_tokenizer_encode(ds_tokenizer *t, const char *utf8, int32_t *ids, int max_ids, int *n_out, unsigned flags) {
+DS__DEF ds_result ds_tokenizer_encode(const ds_tokenizer *t, const char *utf8, int32_t *ids, int max_ids, int *n_out, unsigned flags) {
     ds__tok_work w; ds__tbuf san; ds_result r = DS_SUCCESS;
     int raw = (flags & DS_TOKENIZE_RAW) != 0, pad = !raw && !(flags & DS_TOKENIZE_NO_PAD);
     int n_spec = raw ? 0 : t ? t->n_prefix + t->n_suffix : 0;
