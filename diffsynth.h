@@ -2802,7 +2802,7 @@ struct ds_tokenizer {
     int kind, source;
     /* vocabulary: every string lives in `str` (NUL-terminated); by id */
     ds__tbuf str;
-    int32_t n_vocab;
+    int32_t n_vocab, cap_vocab;
     uint32_t *off, *len;     /* len UINT32_MAX: id not present */
     double *score;           /* Unigram */
     float *score_f;          /* Unigram, sentencepiece's float view */
@@ -2848,13 +2848,18 @@ static int32_t ds__tok_lookup(const ds_tokenizer *t, const char *s, size_t n) {
         if (t->len[id] == n && memcmp(t->str.p + t->off[id], s, n) == 0) return id;
     }
 }
-/* Grows the per-id arrays to hold ids < n. */
+/* Grows the per-id arrays to hold ids < n (geometrically: vocabularies arrive one id at a time). */
 static int ds__tok_grow(ds_tokenizer *t, int32_t n) {
     int32_t i, old = t->n_vocab;
     if (n <= old) return 1;
-    t->off = (uint32_t *)DS_REALLOC(t->off, sizeof(uint32_t) * (size_t)n);
-    t->len = t->off ? (uint32_t *)DS_REALLOC(t->len, sizeof(uint32_t) * (size_t)n) : NULL;
-    if (!t->off || !t->len) return 0;
+    if (n > t->cap_vocab) {
+        int32_t cap = DS__MAX(n, t->cap_vocab < INT32_MAX / 2 ? t->cap_vocab * 2 : INT32_MAX);
+        uint32_t *off = (uint32_t *)DS_REALLOC(t->off, sizeof(uint32_t) * (size_t)cap), *len;
+        if (!off) return 0;
+        t->off = off;
+        if (!(len = (uint32_t *)DS_REALLOC(t->len, sizeof(uint32_t) * (size_t)cap))) return 0;
+        t->len = len; t->cap_vocab = cap;
+    }
     for (i = old; i < n; i++) { t->off[i] = 0; t->len[i] = UINT32_MAX; }
     t->n_vocab = n;
     return 1;
