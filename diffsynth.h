@@ -3549,7 +3549,8 @@ static int ds__pb_field(ds__pb *b, int *field, int *wt, uint64_t *v, ds__pb *sub
 static int ds__spm_looks_like(const uint8_t *p, size_t n) {
     ds__pb b; int f, wt; uint64_t v; ds__pb sub;
     b.p = p; b.end = p + n;
-    return n > 2 && p[0] == 0x0A && ds__pb_field(&b, &f, &wt, &v, &sub) && f == 1 && wt == 2;
+    /* the first field is a piece (1, LEN) whose own first field is its text (1, LEN) */
+    return n > 4 && p[0] == 0x0A && ds__pb_field(&b, &f, &wt, &v, &sub) && f == 1 && wt == 2 && sub.end > sub.p && sub.p[0] == 0x0A;
 }
 static ds_result ds__tok_load_spm(ds_tokenizer *t, const uint8_t *data, size_t n) {
     ds__pb b, sub, ts = { NULL, NULL }, ns = { NULL, NULL }; int f, wt; uint64_t v; int32_t count = 0, id = 0;
