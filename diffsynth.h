@@ -47,6 +47,7 @@
        >>flux_vae    FLUX VAE
        >>wan         Wan2.1 DiT
        >>wan_vae     Wan2.1 causal 3D VAE
+       >>lora        LoRA: key matching, merge into weights or run-time low-rank terms
        >>sched       flow-matching schedules and samplers
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
        >>forward     ds_forward: one component on named inputs
@@ -1334,8 +1335,10 @@ static void ds__linear_part(void *arg, int64_t p0, int64_t p1, int tid) {
 }
 
 static const float *ds__f32(ds_ctx *ctx, const ds_tensor *t);   /* cached f32 copy (weights section) */
+static int ds__tensor_has_lora(const ds_tensor *w);             /* run-time LoRA terms (>>lora) */
+static ds_result ds__lora_linear_add(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w);
 
-/* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. */
+/* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N, a tensor of a ds_weights. b may be NULL. */
 static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w, const ds_tensor *b) {
     ds__lin_job j;
     int64_t N, K, panels;
@@ -1352,6 +1355,7 @@ static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, co
     panels = (N + DS__LIN_NB - 1) / DS__LIN_NB;
     ds__parallel_for(ctx, panels, ds__linear_part, &j);
     ds__free(ctx, j.scratch);
+    if (ds__tensor_has_lora(w)) return ds__lora_linear_add(ctx, y, x, M, w);
     return DS_SUCCESS;
 }
 
@@ -1565,7 +1569,9 @@ typedef struct ds__entry {
     ds_tensor t;
     float    *f32;      /* lazily converted copy (ds__f32), owned */
     int       file;     /* index into ds_weights.files */
+    struct ds__lora_patch *lora;   /* LoRA merged copy / run-time terms (>>lora), owned; NULL: none */
 } ds__entry;
+static void ds__lora_entry_free(const ds_ctx *ctx, ds__entry *e);   /* >>lora */
 
 typedef struct ds__file {
     char     *path;
@@ -1949,7 +1955,7 @@ DS__DEF ds_result ds_weights_open(ds_ctx *ctx, const char *path, ds_weights **ou
 DS__DEF void ds_weights_close(ds_weights *w) {
     int64_t i;
     if (!w) return;
-    for (i = 0; i < w->n; i++) { ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].f32); }
+    for (i = 0; i < w->n; i++) { ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].f32); ds__lora_entry_free(w->ctx, &w->ents[i]); }
     for (i = 0; i < w->n_files; i++) { ds__unmap(w->ctx, &w->files[i].map); ds__free(w->ctx, w->files[i].path); }
     for (i = 0; i < w->n_meta; i++) ds__free(w->ctx, w->meta[i]);
     ds__free(w->ctx, w->meta); ds__free(w->ctx, w->ents); ds__free(w->ctx, w->files); ds__free(w->ctx, w->hash);
@@ -3207,6 +3213,15 @@ static ds_result ds__wan_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const 
     DS__UNUSED(w); DS__UNUSED(ai); DS__UNUSED(io); DS__UNUSED(out);
     return ds__err(ctx, DS_ERR_UNSUPPORTED, "component wan-vae is not supported yet");
 }
+
+// >>lora
+/* @@LORA */
+struct ds__lora_patch { int unused; };
+static int ds__tensor_has_lora(const ds_tensor *w) { DS__UNUSED(w); return 0; }
+static ds_result ds__lora_linear_add(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w) {
+    DS__UNUSED(ctx); DS__UNUSED(y); DS__UNUSED(x); DS__UNUSED(M); DS__UNUSED(w); return DS_SUCCESS;
+}
+static void ds__lora_entry_free(const ds_ctx *ctx, ds__entry *e) { ds__free(ctx, e->lora); e->lora = NULL; }
 
 // >>sched
 /* @@SCHED */
