@@ -266,6 +266,39 @@ DS_API ds_result ds_jpeg_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, i
 /* MJPEG AVI: frames holds n images of h*w*3 bytes. */
 DS_API ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *frames, int n, int w, int h, int fps, int quality);
 
+/* LoRA: low-rank updates (kohya, diffusers/PEFT, BFL/ComfyUI, Wan namings; see >>lora) applied to a
+   set of weights in place, before a model is run on them. Several LoRAs stack. Every key of the file is
+   either applied, counted as meant for another component (lora_te1_* given a DiT), or reported. */
+typedef enum ds_lora_mode {
+    DS_LORA_AUTO = 0,   /* merge into f32/f16/bf16 weights, run-time terms on fp8 and ggml blocks      */
+    DS_LORA_MERGE,      /* patched copies of the affected tensors (f32 unless keep_dtype)             */
+    DS_LORA_RUNTIME     /* y += s (x A^T) B^T inside every affected linear; weights stay as they are  */
+} ds_lora_mode;
+
+typedef struct ds_lora_desc {
+    const char  *path;        /* the LoRA file (anything ds_weights_open reads)                      */
+    float        scale;       /* user strength; the update is scale * alpha / rank * B A              */
+    ds_lora_mode mode;
+    int          lenient;     /* apply what matches even if some keys match nothing (still counted)  */
+    int          keep_dtype;  /* merge into copies of the weight's own f16/bf16 rather than f32: half
+                                 the memory, but updates under half an ulp of the weight are lost    */
+} ds_lora_desc;
+
+typedef struct ds_lora_report {
+    int  keys;                /* tensors in the file                                                 */
+    int  used;                /* applied                                                             */
+    int  other;               /* meant for another component of the pipeline                         */
+    int  unapplied;           /* matching no weight, or of an unsupported kind                       */
+    int  merged, runtime;     /* weight row blocks patched / given run-time terms                    */
+    char first_unapplied[256];/* the first few of them, with the reason                              */
+} ds_lora_report;
+
+/* Errors: DS_ERR_MISSING_TENSOR when nothing in the file applies to these weights, or when some keys
+   match nothing and !lenient (the message and the report name them; the weights are then unchanged);
+   DS_ERR_SHAPE when a matched update does not fit its weight. report may be NULL. */
+DS_API ds_result ds_lora_apply_desc(ds_weights *model, const ds_lora_desc *desc, ds_lora_report *report);
+DS_API ds_result ds_lora_apply(ds_weights *model, const char *path, float scale, ds_lora_mode mode);
+
 /* torch.randn(shape, generator=torch.Generator(dev).manual_seed(seed)) bit for bit.
    generator: 0 = CPU (mt19937), 1 = CUDA (Philox4x32-10). */
 typedef enum ds_rng_kind { DS_RNG_CPU = 0, DS_RNG_CUDA = 1 } ds_rng_kind;
