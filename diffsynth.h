@@ -267,8 +267,9 @@ DS_API ds_result ds_jpeg_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, i
 DS_API ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *frames, int n, int w, int h, int fps, int quality);
 
 /* LoRA: low-rank updates (kohya, diffusers/PEFT, BFL/ComfyUI, Wan namings; see >>lora) applied to a
-   set of weights in place, before a model is run on them. Several LoRAs stack. Every key of the file is
-   either applied, counted as meant for another component (lora_te1_* given a DiT), or reported. */
+   set of weights in place: after every file is added (ds_weights_add), before a model runs on them.
+   Several LoRAs stack. Every key of the file is either applied, counted as meant for another component
+   (lora_te1_* given a DiT), or reported. */
 typedef enum ds_lora_mode {
     DS_LORA_AUTO = 0,   /* merge into f32/f16/bf16 weights, run-time terms on fp8 and ggml blocks      */
     DS_LORA_MERGE,      /* patched copies of the affected tensors (f32 unless keep_dtype)             */
@@ -1371,7 +1372,8 @@ static const float *ds__f32(ds_ctx *ctx, const ds_tensor *t);   /* cached f32 co
 static int ds__tensor_has_lora(const ds_tensor *w);             /* run-time LoRA terms (>>lora) */
 static ds_result ds__lora_linear_add(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w);
 
-/* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N, a tensor of a ds_weights. b may be NULL. */
+/* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. With run-time LoRA terms in use
+   (>>lora), W must be a tensor of a ds_weights, whose entry carries them. */
 static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w, const ds_tensor *b) {
     ds__lin_job j;
     int64_t N, K, panels;
