@@ -3282,8 +3282,10 @@ static ds_result ds__wan_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const 
    MODES. Merge: an affected tensor gets a patched copy (f32, or its own f16/bf16 with keep_dtype) that
    replaces its data in the ds_weights, so every code path sees it; the file mapping stays read-only.
    Run time: the tensor carries terms (A, s B, output rows) and ds__linear adds s (x A^T) B^T to its
-   output: no re-quantization of fp8 / ggml weights. A run-time term needs a 2-D weight that the model
-   multiplies through ds__linear. AUTO merges into f32/f16/bf16/f64 and adds terms to the rest. */
+   output: no re-quantization of fp8 / ggml weights. Run-time terms serve weights that the model
+   multiplies through ds__linear (linears, and convolutions: their im2col columns are ordered as the
+   flattened weight, and so are a LoCon's down rows). AUTO merges into f32/f16/bf16/f64 and adds terms
+   to the rest. */
 
 #define DS__LORA_MAX_PARTS 4
 #define DS__LORA_MAX_SEGS  8
@@ -3291,7 +3293,9 @@ static ds_result ds__wan_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const 
 
 /* --- model naming tables ------------------------------------------------------------------ */
 /* A key table of a model section, read generically: rows of `stride` bytes holding a kind char
-   (rows of kind 'V' are not linears) and `const char *name[n_names]`, one spec per naming. */
+   (rows of kind 'V' are not linears) and `const char *name[n_names]`, one spec per naming. A model
+   family whose loader is driven by such tables (as >>flux is) gets cross-naming LoRAs by one row in
+   ds__lora_families; without a row, its weights still match LoRAs that use the checkpoint's names. */
 typedef struct ds__lora_table {
     const char *const *block;   /* block prefix per naming ("double_blocks.%d."), NULL: top level */
     const void *rows; int n_rows; size_t stride, kind_off, name_off; int n_names;
@@ -3807,9 +3811,15 @@ struct ds__lora_patch {
     ds__lora_term *terms;
 };
 
+/* Run-time terms alive in the process. While there are none, ds__linear never looks past the
+   ds_tensor it is given, so code that hands it a tensor of its own (tests, views) is safe; while
+   there are some, every weight given to ds__linear must be a tensor of a ds_weights (as ds__f32
+   already requires). Changed only by ds_lora_apply and ds_weights_close. */
+static int64_t ds__lora_live_terms;
+
 static int ds__tensor_has_lora(const ds_tensor *w) {
-    const ds__entry *e = (const ds__entry *)(const void *)w;   /* tensors of a ds_weights are entries */
-    return e->lora && e->lora->terms;
+    const ds__entry *e = (const ds__entry *)(const void *)w;
+    return ds__lora_live_terms > 0 && e->lora && e->lora->terms;
 }
 
 static void ds__lora_entry_free(const ds_ctx *ctx, ds__entry *e) {
@@ -3818,6 +3828,7 @@ static void ds__lora_entry_free(const ds_ctx *ctx, ds__entry *e) {
     for (t = e->lora->terms; t; t = nx) {
         nx = t->next;
         ds__free(ctx, (void *)(uintptr_t)t->a.t.data); ds__free(ctx, t->b); ds__free(ctx, t);
+        ds__lora_live_terms--;
     }
     ds__free(ctx, e->lora->merged); ds__free(ctx, e->lora);
     e->lora = NULL;
@@ -3902,6 +3913,7 @@ static ds_result ds__lora_add_term(ds_ctx *ctx, ds__entry *e, const ds__lora_upd
     t->a.t.shape[0] = arows; t->a.t.shape[1] = u->K; t->a.t.data = a; t->a.t.nbytes = (uint64_t)(arows * u->K) * 4;
     for (tail = &pt->terms; *tail; tail = &(*tail)->next) {}
     *tail = t;
+    ds__lora_live_terms++;
     return DS_SUCCESS;
 }
 
@@ -4051,8 +4063,8 @@ DS__DEF ds_result ds_lora_apply_desc(ds_weights *model, const ds_lora_desc *desc
                     bt = ds_weights_find(model, bn);
                     if (!bt || bt->ndim != 1 || bt->shape[0] != e->t.shape[0]) { gr->why = "diff_b for a weight without a bias"; break; }
                 }
-                if (!whole_bias && !ds__lora_merges(desc->mode, e->t.dtype) && e->t.ndim != 2) {
-                    r = ds__err(ctx, DS_ERR_UNSUPPORTED, "lora %s: %s is %d-D: run-time LoRA terms need a 2-D linear weight (merge instead)", desc->path, e->t.name, e->t.ndim);
+                if (!whole_bias && !ds__lora_merges(desc->mode, e->t.dtype) && e->t.ndim < 2) {
+                    r = ds__err(ctx, DS_ERR_UNSUPPORTED, "lora %s: %s is 1-D: run-time terms are for weights of linears and convolutions (merge instead)", desc->path, e->t.name);
                     goto done;
                 }
             }
