@@ -375,6 +375,17 @@ static void test_exact(void) {
             check_update(what[v], WAN_W, TMP_L, v == 1 ? DS_LORA_RUNTIME : DS_LORA_MERGE, 0.75f, "blocks.1.self_attn.q.weight", 0, D, 256);
         }
     }
+    /* LoCon on Wan's Conv3d patch_embedding [256, 16, 1, 2, 2]: down [4, 16, 1, 2, 2], up [256, 4, 1, 1, 1]; the
+       run-time term goes through the convolution's ds__linear */
+    {
+        int64_t sd[5] = { 4, 16, 1, 2, 2 }, su[5] = { 256, 4, 1, 1, 1 };
+        a = wf_f32(&f, "diffusion_model.patch_embedding.lora_down.weight", 4, 64); b = wf_f32(&f, "diffusion_model.patch_embedding.lora_up.weight", 256, 4);
+        f.t[0].ndim = 5; memcpy(f.t[0].shape, sd, sizeof sd); f.t[1].ndim = 5; memcpy(f.t[1].shape, su, sizeof su);
+        for (i = 0; i < 256; i++) for (k = 0; k < 64; k++) { double x = 0; for (q = 0; q < 4; q++) x += (double)b[i * 4 + q] * a[q * 64 + k]; D[i * 64 + k] = x; }
+        wf_write(&f, TMP_L);
+        check_update("wan LoCon on patch_embedding (run-time)", WAN_W, TMP_L, DS_LORA_RUNTIME, 1.0f, "patch_embedding.weight", 0, D, 256);
+        check_update("wan LoCon on patch_embedding (merge)", WAN_W, TMP_L, DS_LORA_MERGE, 1.0f, "patch_embedding.weight", 0, D, 256);
+    }
     /* LoHa on FLUX's txt_attn.qkv k rows, named as diffusers' add_k_proj: (w1a w1b) * (w2a w2b) * alpha / 2 */
     a = wf_f32(&f, "transformer.transformer_blocks.0.attn.add_k_proj.hada_w1_a", 256, 2); b = wf_f32(&f, "transformer.transformer_blocks.0.attn.add_k_proj.hada_w1_b", 2, 256);
     a2 = wf_f32(&f, "transformer.transformer_blocks.0.attn.add_k_proj.hada_w2_a", 256, 2); b2 = wf_f32(&f, "transformer.transformer_blocks.0.attn.add_k_proj.hada_w2_b", 2, 256);
