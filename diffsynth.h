@@ -47,6 +47,7 @@
        >>flux_vae    FLUX VAE
        >>wan         Wan2.1 DiT
        >>wan_vae     Wan2.1 causal 3D VAE
+       >>lora        LoRA: key matching, merge into weights or run-time low-rank terms
        >>sched       flow-matching schedules and samplers
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
        >>forward     ds_forward: one component on named inputs
@@ -265,6 +266,40 @@ DS_API ds_result ds_jpeg_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, i
 /* MJPEG AVI: frames holds n images of h*w*3 bytes. */
 DS_API ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *frames, int n, int w, int h, int fps, int quality);
 
+/* LoRA: low-rank updates (kohya, diffusers/PEFT, BFL/ComfyUI, Wan namings; see >>lora) applied to a
+   set of weights in place: after every file is added (ds_weights_add), before a model runs on them.
+   Several LoRAs stack. Every key of the file is either applied, counted as meant for another component
+   (lora_te1_* given a DiT), or reported. */
+typedef enum ds_lora_mode {
+    DS_LORA_AUTO = 0,   /* merge into f32/f16/bf16 weights, run-time terms on fp8 and ggml blocks      */
+    DS_LORA_MERGE,      /* patched copies of the affected tensors (f32 unless keep_dtype)             */
+    DS_LORA_RUNTIME     /* y += s (x A^T) B^T inside every affected linear; weights stay as they are  */
+} ds_lora_mode;
+
+typedef struct ds_lora_desc {
+    const char  *path;        /* the LoRA file (anything ds_weights_open reads)                      */
+    float        scale;       /* user strength; the update is scale * alpha / rank * B A              */
+    ds_lora_mode mode;
+    int          lenient;     /* apply what matches even if some keys match nothing (still counted)  */
+    int          keep_dtype;  /* merge into copies of the weight's own f16/bf16 rather than f32: half
+                                 the memory, but updates under half an ulp of the weight are lost    */
+} ds_lora_desc;
+
+typedef struct ds_lora_report {
+    int  keys;                /* tensors in the file                                                 */
+    int  used;                /* applied                                                             */
+    int  other;               /* meant for another component of the pipeline                         */
+    int  unapplied;           /* matching no weight, or of an unsupported kind                       */
+    int  merged, runtime;     /* weight row blocks patched / given run-time terms                    */
+    char first_unapplied[256];/* the first few of them, with the reason                              */
+} ds_lora_report;
+
+/* Errors: DS_ERR_MISSING_TENSOR when nothing in the file applies to these weights, or when some keys
+   match nothing and !lenient (the message and the report name them; the weights are then unchanged);
+   DS_ERR_SHAPE when a matched update does not fit its weight. report may be NULL. */
+DS_API ds_result ds_lora_apply_desc(ds_weights *model, const ds_lora_desc *desc, ds_lora_report *report);
+DS_API ds_result ds_lora_apply(ds_weights *model, const char *path, float scale, ds_lora_mode mode);
+
 /* torch.randn(shape, generator=torch.Generator(dev).manual_seed(seed)) bit for bit.
    generator: 0 = CPU (mt19937), 1 = CUDA (Philox4x32-10). */
 typedef enum ds_rng_kind { DS_RNG_CPU = 0, DS_RNG_CUDA = 1 } ds_rng_kind;
@@ -439,6 +474,7 @@ struct ds_ctx {
     int         n_threads;
     char        err[1024];
     struct ds__pool *pool;
+    const void **lora_set; int lora_n, lora_cap;   /* weights with run-time LoRA terms (>>lora) */
 };
 
 static void *ds__malloc(const ds_ctx *ctx, size_t n) {
@@ -1289,6 +1325,7 @@ DS__DEF void ds_ctx_destroy(ds_ctx *ctx) {
 #if !defined(DS_NO_THREADS) && !defined(DS_USE_OPENMP)
     ds__pool_destroy(ctx->pool);
 #endif
+    ds__free(ctx, (void *)ctx->lora_set);
     ds__free(ctx, ctx);
 }
 DS__DEF const char *ds_ctx_last_error(const ds_ctx *ctx) { return ctx ? ctx->err : "no context"; }
@@ -1372,8 +1409,11 @@ static void ds__linear_part(void *arg, int64_t p0, int64_t p1, int tid) {
 }
 
 static const float *ds__f32(ds_ctx *ctx, const ds_tensor *t);   /* cached f32 copy (weights section) */
+static int ds__tensor_has_lora(const ds_ctx *ctx, const ds_tensor *w);   /* run-time LoRA terms (>>lora) */
+static ds_result ds__lora_linear_add(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w);
 
-/* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. */
+/* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. With run-time LoRA terms in use
+   (>>lora), W must be a tensor of a ds_weights, whose entry carries them. */
 static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w, const ds_tensor *b) {
     ds__lin_job j;
     int64_t N, K, panels;
@@ -1390,6 +1430,7 @@ static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, co
     panels = (N + DS__LIN_NB - 1) / DS__LIN_NB;
     ds__parallel_for(ctx, panels, ds__linear_part, &j);
     ds__free(ctx, j.scratch);
+    if (ds__tensor_has_lora(ctx, w)) return ds__lora_linear_add(ctx, y, x, M, w);
     return DS_SUCCESS;
 }
 
@@ -1958,7 +1999,9 @@ typedef struct ds__entry {
     float    *f32;      /* lazily converted copy (ds__f32), owned */
     void     *aligned;  /* owned copy of data that the file stores misaligned for its type */
     int       file;     /* index into ds_weights.files */
+    struct ds__lora_patch *lora;   /* LoRA merged copy / run-time terms (>>lora), owned; NULL: none */
 } ds__entry;
+static void ds__lora_entry_free(ds_ctx *ctx, ds__entry *e);   /* >>lora */
 
 typedef struct ds__file {
     char     *path;
@@ -3144,7 +3187,10 @@ DS__DEF ds_result ds_weights_open(ds_ctx *ctx, const char *path, ds_weights **ou
 DS__DEF void ds_weights_close(ds_weights *w) {
     int64_t i;
     if (!w) return;
-    for (i = 0; i < w->n; i++) { ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].f32); ds__free(w->ctx, w->ents[i].aligned); }
+    for (i = 0; i < w->n; i++) {
+        ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].f32); ds__free(w->ctx, w->ents[i].aligned);
+        ds__lora_entry_free(w->ctx, &w->ents[i]);
+    }
     for (i = 0; i < w->n_files; i++) { ds__unmap(w->ctx, &w->files[i].map); ds__free(w->ctx, w->files[i].path); }
     for (i = 0; i < w->n_meta; i++) ds__free(w->ctx, w->meta[i]);
     ds__free(w->ctx, w->meta); ds__free(w->ctx, w->ents); ds__free(w->ctx, w->files); ds__free(w->ctx, w->hash);
@@ -8529,6 +8575,912 @@ static ds_result ds__wan_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const 
         DS__TRY(ds__output_add(ctx, out, "mu", res, 5, os));
     }
     return DS_SUCCESS;
+}
+
+// >>lora
+/* LoRA: W' = W + s B A with s = user scale * alpha / rank (alpha absent: s = user scale), read from
+       kohya / civitai   lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight / .lora_up.weight / .alpha,
+                         lora_te1_text_model_encoder_layers_0_self_attn_q_proj... (CLIP-L), lora_te2_ (T5)
+       diffusers / PEFT  transformer.transformer_blocks.0.attn.to_q.lora_A.weight / .lora_B.weight
+                         (also base_model.model., .lora_A.default.weight; alpha from the
+                         "lora_adapter_metadata" diffusers writes: "transformer.lora_alpha", use_rslora)
+       BFL / ComfyUI     diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight
+       Wan               diffusion_model.blocks.0.self_attn.q.lora_A.weight, blocks.0.self_attn.q.lora_A.default.weight,
+                         lora_unet_blocks_0_self_attn_q.lora_down.weight
+   plus LyCORIS LoHa (hada_w1_a ... hada_w2_b: (w1a w1b) * (w2a w2b) elementwise, s = alpha / w1_b rows)
+   and LoKr (lokr_w1 / lokr_w1_a lokr_w1_b, lokr_w2 / lokr_w2_a lokr_w2_b: kron(w1, w2), s = alpha / rank
+   of a factored part, else 1), and full differences (.diff, .diff_b; s = user scale).
+
+   MATCHING. Names are compared "flat", dots read as underscores, so kohya's lora_unet_double_blocks_0_...
+   and PEFT's double_blocks.0.... are one lookup. The model offers every weight under its own name (after
+   the checkpoint's prefix: Wan, CLIP and T5 LoRAs use those), and for a family with naming tables (a row
+   of ds__lora_families: FLUX reads the >>flux key tables) every linear under each naming of the table,
+   parts included. A LoRA name that is not found loses one known prefix (lora_unet_, transformer.,
+   diffusion_model., base_model.model., text_model. ...) and is looked up again. Prefixes that name a
+   component (lora_te1_ / text_encoder.: CLIP; lora_te2_ / text_encoder_2.: T5; lora_unet_,
+   transformer., diffusion_model.: the DiT) make keys meant for another component count as "other".
+
+   ROWS. A table layer is its parts stacked along the output rows ("a|b|c"); "~a" stores the two output
+   halves swapped (diffusers' norm_out). A LoRA row is followed into the model's layout through that:
+   a diffusers LoRA on attn.to_k of a BFL checkpoint lands in the middle row block of img_attn.qkv, a
+   kohya LoRA on a fused qkv of a diffusers checkpoint splits its up rows over to_q, to_k, to_v (A is
+   shared). Where only the fused tensor exists, the parts have the layer's input width and the last
+   part takes the remaining rows (q, k, v are square; FLUX's single-block linear1 ends with the MLP).
+
+   MODES. Merge: an affected tensor gets a patched copy (f32, or its own f16/bf16 with keep_dtype) that
+   replaces its data in the ds_weights, so every code path sees it; the file mapping stays read-only.
+   Run time: the tensor carries terms (A, s B, output rows) and ds__linear adds s (x A^T) B^T to its
+   output: no re-quantization of fp8 / ggml weights. Run-time terms serve weights that the model
+   multiplies through ds__linear (linears, and convolutions: their im2col columns are ordered as the
+   flattened weight, and so are a LoCon's down rows). AUTO merges into f32/f16/bf16/f64 and adds terms
+   to the rest. */
+
+#define DS__LORA_MAX_PARTS 4
+#define DS__LORA_MAX_SEGS  8
+#define DS__LORA_ROWS      256    /* x rows per pass of a dense run-time term */
+
+/* --- model naming tables ------------------------------------------------------------------ */
+/* A key table of a model section, read generically: rows of `stride` bytes holding a kind char
+   (rows of kind 'V' are not linears) and `const char *name[n_names]`, one spec per naming. A model
+   family whose loader is driven by such tables (as >>flux is) gets cross-naming LoRAs by one row in
+   ds__lora_families; without a row, its weights still match LoRAs that use the checkpoint's names. */
+typedef struct ds__lora_table {
+    const char *const *block;   /* block prefix per naming ("double_blocks.%d."), NULL: top level */
+    const void *rows; int n_rows; size_t stride, kind_off, name_off; int n_names;
+} ds__lora_table;
+typedef struct ds__lora_family { ds_arch arch; int n_tables; ds__lora_table t[4]; } ds__lora_family;
+
+#define DS__LORA_TABLE(block, rows, type) \
+    { block, rows, DS__ARRLEN(rows), sizeof(type), offsetof(type, kind), offsetof(type, name), DS__ARRLEN(((type *)0)->name) }
+static const ds__lora_family ds__lora_families[] = {
+    { DS_ARCH_FLUX_DIT, 3, { DS__LORA_TABLE(NULL, ds__flux_top_keys, ds__flux_key),
+                             DS__LORA_TABLE(ds__flux_double_prefix, ds__flux_double_keys, ds__flux_key),
+                             DS__LORA_TABLE(ds__flux_single_prefix, ds__flux_single_keys, ds__flux_key) } },
+};
+
+enum { DS__LC_ANY = 0, DS__LC_DIT, DS__LC_CLIP, DS__LC_T5 };   /* pipeline components */
+/* LoRA-side prefixes, flat, tried in this order (longer before shorter when one begins another). */
+static const struct { const char *flat; int comp; } ds__lora_prefixes[] = {
+    { "lora_unet_", DS__LC_DIT }, { "lora_transformer_", DS__LC_DIT }, { "lora_te1_", DS__LC_CLIP },
+    { "lora_te2_", DS__LC_T5 }, { "lora_te_", DS__LC_CLIP }, { "model_diffusion_model_", DS__LC_DIT },
+    { "diffusion_model_", DS__LC_DIT }, { "transformer_", DS__LC_DIT }, { "unet_", DS__LC_DIT },
+    { "text_encoder_2_", DS__LC_T5 }, { "text_encoder_", DS__LC_CLIP }, { "base_model_model_", DS__LC_ANY },
+    { "text_model_", DS__LC_ANY }, { "model_", DS__LC_ANY }, { "module_", DS__LC_ANY },
+};
+
+/* --- a string index over an array of structs whose first member is the char * name ---------- */
+typedef struct ds__lora_map { int64_t *slot; int64_t cap; const void *base; size_t stride; } ds__lora_map;
+
+static const char *ds__lora_map_name(const ds__lora_map *m, int64_t i) {
+    return *(char *const *)(const void *)((const char *)m->base + (size_t)i * m->stride);
+}
+static int64_t ds__lora_map_find(const ds__lora_map *m, const char *name) {
+    uint64_t h;
+    if (!m->cap) return -1;
+    for (h = ds__hash_str(name) & (uint64_t)(m->cap - 1); m->slot[h]; h = (h + 1) & (uint64_t)(m->cap - 1))
+        if (strcmp(ds__lora_map_name(m, m->slot[h] - 1), name) == 0) return m->slot[h] - 1;
+    return -1;
+}
+/* Index element n - 1 (just appended; the array may have moved to base). */
+static ds_result ds__lora_map_add(ds_ctx *ctx, ds__lora_map *m, const void *base, int64_t n, size_t stride) {
+    int64_t i, first = n - 1;
+    m->base = base; m->stride = stride;
+    if (n * 2 > m->cap) {
+        int64_t cap = 64;
+        while (cap < n * 2) cap *= 2;
+        ds__free(ctx, m->slot);
+        if (!(m->slot = (int64_t *)ds__calloc(ctx, (size_t)cap * sizeof(int64_t)))) { m->cap = 0; return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: name index"); }
+        m->cap = cap; first = 0;
+    }
+    for (i = first; i < n; i++) {
+        uint64_t h = ds__hash_str(ds__lora_map_name(m, i)) & (uint64_t)(m->cap - 1);
+        while (m->slot[h]) h = (h + 1) & (uint64_t)(m->cap - 1);
+        m->slot[h] = i + 1;
+    }
+    return DS_SUCCESS;
+}
+
+/* "a.b.c" -> "a_b_c" (at most cap - 1 characters). */
+static void ds__lora_flat(char *dst, size_t cap, const char *src, size_t n) {
+    size_t i;
+    if (n > cap - 1) n = cap - 1;
+    for (i = 0; i < n; i++) dst[i] = src[i] == '.' ? '_' : src[i];
+    dst[n] = 0;
+}
+
+/* Part p of a spec "~a|b|c" into buf; returns the number of parts. */
+static int ds__lora_spec_part(const char *spec, int p, char *buf, size_t cap) {
+    int n = 0;
+    if (*spec == '~') spec++;
+    for (;;) {
+        const char *e = strchr(spec, '|');
+        size_t len = e ? (size_t)(e - spec) : strlen(spec);
+        if (n == p && buf) snprintf(buf, cap, "%.*s", (int)len, spec);
+        n++;
+        if (!e) return n;
+        spec = e + 1;
+    }
+}
+
+/* --- the model side: layers and the names that reach them ---------------------------------- */
+typedef struct ds__lora_layer {
+    ds__entry  *part[DS__LORA_MAX_PARTS];   /* the model's tensors, stacked along the output rows */
+    int         n_parts;
+    int64_t     out, in;                    /* rows of all parts, row length                       */
+    const char *const *spec;                /* table specs per naming; NULL: a tensor by its name  */
+    int         own;                        /* the naming the model uses                           */
+} ds__lora_layer;
+
+typedef struct ds__lora_cand { char *flat; int layer; int naming, part; } ds__lora_cand;
+
+typedef struct ds__lora_index {
+    ds__lora_layer *layers; int n_layers, cap_layers;
+    ds__lora_cand  *cands;  int64_t n_cands, cap_cands;
+    ds__lora_map    map;
+    int             comp;                   /* the model's component (DS__LC_*) */
+} ds__lora_index;
+
+static void ds__lora_index_free(ds_ctx *ctx, ds__lora_index *ix) {
+    int64_t i;
+    for (i = 0; i < ix->n_cands; i++) ds__free(ctx, ix->cands[i].flat);
+    ds__free(ctx, ix->cands); ds__free(ctx, ix->layers); ds__free(ctx, ix->map.slot);
+    memset(ix, 0, sizeof *ix);
+}
+
+static ds_result ds__lora_add_layer(ds_ctx *ctx, ds__lora_index *ix, const ds__lora_layer *l) {
+    if (ix->n_layers == ix->cap_layers) {
+        int nc = ix->cap_layers ? ix->cap_layers * 2 : 256;
+        ds__lora_layer *nl = (ds__lora_layer *)ds__malloc(ctx, (size_t)nc * sizeof *nl);
+        if (!nl) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: layer table");
+        if (ix->n_layers) memcpy(nl, ix->layers, (size_t)ix->n_layers * sizeof *nl);
+        ds__free(ctx, ix->layers); ix->layers = nl; ix->cap_layers = nc;
+    }
+    ix->layers[ix->n_layers++] = *l;
+    return DS_SUCCESS;
+}
+
+/* Name `name` (dotted) reaches part `part` of layer `layer` under naming `naming`; first one wins. */
+static ds_result ds__lora_add_name(ds_ctx *ctx, ds__lora_index *ix, const char *name, int layer, int naming, int part) {
+    char flat[512];
+    ds__lora_cand *c;
+    ds__lora_flat(flat, sizeof flat, name, strlen(name));
+    if (ds__lora_map_find(&ix->map, flat) >= 0) return DS_SUCCESS;
+    if (ix->n_cands == ix->cap_cands) {
+        int64_t nc = ix->cap_cands ? ix->cap_cands * 2 : 1024;
+        ds__lora_cand *nn = (ds__lora_cand *)ds__malloc(ctx, (size_t)nc * sizeof *nn);
+        if (!nn) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: name table");
+        if (ix->n_cands) memcpy(nn, ix->cands, (size_t)ix->n_cands * sizeof *nn);
+        ds__free(ctx, ix->cands); ix->cands = nn; ix->cap_cands = nc;
+    }
+    c = &ix->cands[ix->n_cands];
+    if (!(c->flat = ds__strdup(ctx, flat, strlen(flat)))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: name table");
+    c->layer = layer; c->naming = naming; c->part = part;
+    ix->n_cands++;
+    return ds__lora_map_add(ctx, &ix->map, ix->cands, ix->n_cands, sizeof *ix->cands);
+}
+
+static const char *const *ds__lora_row_names(const ds__lora_table *t, int r) {
+    return (const char *const *)(const void *)((const char *)t->rows + (size_t)r * t->stride + t->name_off);
+}
+static char ds__lora_row_kind(const ds__lora_table *t, int r) { return *((const char *)t->rows + (size_t)r * t->stride + t->kind_off); }
+
+/* The layer of one table row in block blk (-1: top level), in whichever naming the model holds all
+   parts of; n_parts = 0 if it holds none (guidance_in of schnell). */
+static void ds__lora_table_layer(ds_weights *w, const char *prefix, const ds__lora_table *t, int r, int blk, ds__lora_layer *l) {
+    const char *const *names = ds__lora_row_names(t, r);
+    int nm, p;
+    memset(l, 0, sizeof *l);
+    for (nm = 0; nm < t->n_names; nm++) {
+        char bp[96] = "", part[160];
+        int n = ds__lora_spec_part(names[nm], 0, NULL, 0), ok = n <= DS__LORA_MAX_PARTS;
+        if (t->block) snprintf(bp, sizeof bp, t->block[nm], blk);
+        l->out = 0;
+        for (p = 0; p < n && ok; p++) {
+            const ds_tensor *wt;
+            ds__lora_spec_part(names[nm], p, part, sizeof part);
+            wt = ds__wopt(w, prefix, "%s%s.weight", bp, part);
+            ok = wt && wt->ndim >= 2 && wt->shape[0] > 0 && (!p || ds_tensor_numel(wt) / wt->shape[0] == l->in);
+            if (!ok) break;
+            l->part[p] = (ds__entry *)(void *)(uintptr_t)wt;
+            l->in = ds_tensor_numel(wt) / wt->shape[0]; l->out += wt->shape[0];
+        }
+        if (ok) { l->n_parts = n; l->spec = names; l->own = nm; return; }
+    }
+    memset(l, 0, sizeof *l);
+}
+
+/* Every layer of the model and every name that reaches it. */
+static ds_result ds__lora_index_build(ds_ctx *ctx, ds_weights *w, ds__lora_index *ix) {
+    ds_arch_info ai;
+    const char *prefix = "";
+    size_t plen;
+    int f, k, r, nm, p;
+    int64_t i;
+    memset(ix, 0, sizeof *ix);
+    if (ds_detect_arch(w, &ai) == DS_SUCCESS) {
+        prefix = ai.prefix;
+        ix->comp = ai.arch == DS_ARCH_FLUX_DIT || ai.arch == DS_ARCH_WAN_DIT ? DS__LC_DIT
+                 : ai.arch == DS_ARCH_CLIP_TEXT ? DS__LC_CLIP : ai.arch == DS_ARCH_T5 || ai.arch == DS_ARCH_UMT5 ? DS__LC_T5 : DS__LC_ANY;
+    } else ai.arch = DS_ARCH_UNKNOWN;
+    plen = strlen(prefix);
+    for (f = 0; f < DS__ARRLEN(ds__lora_families); f++) {
+        if (ds__lora_families[f].arch != ai.arch) continue;
+        for (k = 0; k < ds__lora_families[f].n_tables; k++) {
+            const ds__lora_table *t = &ds__lora_families[f].t[k];
+            int blk, n_blocks = 1, first = 0;
+            while (first < t->n_rows && ds__lora_row_kind(t, first) == 'V') first++;
+            if (first == t->n_rows) continue;
+            if (t->block)   /* blocks: while some naming has the first linear */
+                for (n_blocks = 0;; n_blocks++) {
+                    ds__lora_layer l;
+                    ds__lora_table_layer(w, prefix, t, first, n_blocks, &l);
+                    if (!l.n_parts) break;
+                }
+            for (blk = 0; blk < n_blocks; blk++)
+                for (r = 0; r < t->n_rows; r++) {
+                    ds__lora_layer l;
+                    const char *const *names = ds__lora_row_names(t, r);
+                    if (ds__lora_row_kind(t, r) == 'V') continue;
+                    ds__lora_table_layer(w, prefix, t, r, t->block ? blk : -1, &l);
+                    if (!l.n_parts) continue;
+                    DS__TRY(ds__lora_add_layer(ctx, ix, &l));
+                    for (nm = 0; nm < t->n_names; nm++) {
+                        char bp[96] = "", part[160], full[256];
+                        int np = ds__lora_spec_part(names[nm], 0, NULL, 0);
+                        if (t->block) snprintf(bp, sizeof bp, t->block[nm], blk);
+                        for (p = 0; p < np && p < DS__LORA_MAX_PARTS; p++) {
+                            ds__lora_spec_part(names[nm], p, part, sizeof part);
+                            snprintf(full, sizeof full, "%s%s", bp, part);
+                            DS__TRY(ds__lora_add_name(ctx, ix, full, ix->n_layers - 1, nm, p));
+                        }
+                    }
+                }
+        }
+    }
+    /* every weight by its own name */
+    for (i = 0; i < w->n; i++) {
+        ds__entry *e = &w->ents[i];
+        const char *name = e->t.name;
+        size_t len = strlen(name);
+        ds__lora_layer l;
+        char stem[512], flat[512];
+        if (strncmp(name, prefix, plen) != 0 || !ds__ends_with(name, ".weight") || e->t.ndim < 1 || e->t.shape[0] <= 0) continue;
+        if (len - plen - 7 >= sizeof stem) continue;
+        snprintf(stem, sizeof stem, "%.*s", (int)(len - plen - 7), name + plen);
+        ds__lora_flat(flat, sizeof flat, stem, strlen(stem));
+        if (ds__lora_map_find(&ix->map, flat) >= 0) continue;   /* a table name already */
+        memset(&l, 0, sizeof l);
+        l.part[0] = e; l.n_parts = 1; l.out = e->t.shape[0]; l.in = ds_tensor_numel(&e->t) / e->t.shape[0];
+        DS__TRY(ds__lora_add_layer(ctx, ix, &l));
+        DS__TRY(ds__lora_add_name(ctx, ix, stem, ix->n_layers - 1, 0, 0));
+    }
+    return DS_SUCCESS;
+}
+
+/* The candidate a LoRA module name means; NULL if none, with *other set when the name carries the
+   prefix of another component. */
+static const ds__lora_cand *ds__lora_resolve(const ds__lora_index *ix, const char *stem, size_t n, int *other) {
+    char flat[512];
+    const char *s = flat;
+    int k;
+    *other = 0;
+    ds__lora_flat(flat, sizeof flat, stem, n);
+    for (;;) {
+        int64_t c = ds__lora_map_find(&ix->map, s);
+        if (c >= 0) return &ix->cands[c];
+        for (k = 0; k < DS__ARRLEN(ds__lora_prefixes); k++) {
+            size_t pl = strlen(ds__lora_prefixes[k].flat);
+            if (strncmp(s, ds__lora_prefixes[k].flat, pl) != 0 || !s[pl]) continue;
+            if (ds__lora_prefixes[k].comp && ix->comp && ds__lora_prefixes[k].comp != ix->comp) { *other = 1; return NULL; }
+            s += pl;
+            break;
+        }
+        if (k == DS__ARRLEN(ds__lora_prefixes)) return NULL;
+    }
+}
+
+/* Rows [0, rows) of an update for candidate c, in the model's tensors: contiguous segments
+   (LoRA row lrow -> row mrow of part). */
+typedef struct ds__lora_seg { int part; int64_t lrow, mrow, n; } ds__lora_seg;
+
+static ds_result ds__lora_map_rows(ds_ctx *ctx, const ds__lora_index *ix, const ds__lora_cand *c, int64_t rows, const char *key,
+                                   ds__lora_seg *seg, int *n_seg) {
+    const ds__lora_layer *l = &ix->layers[c->layer];
+    int64_t size[DS__LORA_MAX_PARTS], mstart[DS__LORA_MAX_PARTS + 1], start = 0, i, half = l->out / 2;
+    int swap_l = 0, swap_m = 0, n, p, q = 0;
+    *n_seg = 0;
+    if (!l->spec) {
+        if (rows != l->out) return ds__err(ctx, DS_ERR_SHAPE, "lora %s: %lld output rows, %s has %lld", key, (long long)rows, l->part[0]->t.name, (long long)l->out);
+        seg[0].part = 0; seg[0].lrow = 0; seg[0].mrow = 0; seg[0].n = rows; *n_seg = 1;
+        return DS_SUCCESS;
+    }
+    swap_l = l->spec[c->naming][0] == '~'; swap_m = l->spec[l->own][0] == '~';
+    n = ds__lora_spec_part(l->spec[c->naming], 0, NULL, 0);
+    for (p = 0; p < n; p++)   /* part sizes in the LoRA's naming */
+        size[p] = c->naming == l->own ? l->part[p]->t.shape[0] : n == 1 ? l->out : p < n - 1 ? l->in : l->out - (n - 1) * l->in;
+    for (p = 0; p < c->part; p++) start += size[p];
+    if ((swap_l || swap_m) && (l->out & 1)) return ds__err(ctx, DS_ERR_SHAPE, "lora %s: %lld rows cannot be split in halves", key, (long long)l->out);
+    if (size[c->part] <= 0 || rows != size[c->part])
+        return ds__err(ctx, DS_ERR_SHAPE, "lora %s: %lld output rows, part %d of %s (%lld rows) needs %lld",
+                       key, (long long)rows, c->part, l->part[0]->t.name, (long long)l->out, (long long)size[c->part]);
+    for (mstart[0] = 0, p = 0; p < l->n_parts; p++) mstart[p + 1] = mstart[p] + l->part[p]->t.shape[0];
+    for (i = 0; i < rows; i++) {
+        int64_t j = start + i, lg = swap_l ? (j + half) % l->out : j, jm = swap_m ? (lg + half) % l->out : lg;
+        ds__lora_seg *s = *n_seg ? &seg[*n_seg - 1] : NULL;
+        while (jm < mstart[q]) q--;
+        while (jm >= mstart[q + 1]) q++;
+        if (s && s->part == q && s->mrow + s->n == jm - mstart[q]) { s->n++; continue; }
+        if (*n_seg == DS__LORA_MAX_SEGS) return ds__err(ctx, DS_ERR_UNSUPPORTED, "lora %s: row layout too fragmented", key);
+        s = &seg[(*n_seg)++];
+        s->part = q; s->lrow = i; s->mrow = jm - mstart[q]; s->n = 1;
+    }
+    return DS_SUCCESS;
+}
+
+/* --- the LoRA side: keys grouped by module --------------------------------------------------- */
+enum {
+    DS__LR_DOWN, DS__LR_UP, DS__LR_ALPHA, DS__LR_DIFF, DS__LR_DIFF_B,
+    DS__LR_HADA_W1A, DS__LR_HADA_W1B, DS__LR_HADA_W2A, DS__LR_HADA_W2B,
+    DS__LR_LOKR_W1, DS__LR_LOKR_W1A, DS__LR_LOKR_W1B, DS__LR_LOKR_W2, DS__LR_LOKR_W2A, DS__LR_LOKR_W2B,
+    DS__LR_UNSUPPORTED,          /* known, not handled: Tucker factors, DoRA */
+    DS__LR_COUNT
+};
+static const struct { const char *suffix; int role; } ds__lora_suffixes[] = {
+    { ".lora_down.weight", DS__LR_DOWN },   { ".lora_up.weight", DS__LR_UP },
+    { ".lora_A.weight", DS__LR_DOWN },      { ".lora_B.weight", DS__LR_UP },
+    { ".lora_A.default.weight", DS__LR_DOWN }, { ".lora_B.default.weight", DS__LR_UP },
+    { ".lora.down.weight", DS__LR_DOWN },   { ".lora.up.weight", DS__LR_UP },
+    { ".alpha", DS__LR_ALPHA },             { ".diff", DS__LR_DIFF }, { ".diff_b", DS__LR_DIFF_B },
+    { ".hada_w1_a", DS__LR_HADA_W1A },      { ".hada_w1_b", DS__LR_HADA_W1B },
+    { ".hada_w2_a", DS__LR_HADA_W2A },      { ".hada_w2_b", DS__LR_HADA_W2B },
+    { ".lokr_w1", DS__LR_LOKR_W1 },         { ".lokr_w1_a", DS__LR_LOKR_W1A }, { ".lokr_w1_b", DS__LR_LOKR_W1B },
+    { ".lokr_w2", DS__LR_LOKR_W2 },         { ".lokr_w2_a", DS__LR_LOKR_W2A }, { ".lokr_w2_b", DS__LR_LOKR_W2B },
+    { ".lora_mid.weight", DS__LR_UNSUPPORTED }, { ".hada_t1", DS__LR_UNSUPPORTED }, { ".hada_t2", DS__LR_UNSUPPORTED },
+    { ".lokr_t2", DS__LR_UNSUPPORTED },     { ".dora_scale", DS__LR_UNSUPPORTED },
+};
+
+typedef struct ds__lora_group {
+    char *stem;                                  /* module name as the file writes it */
+    const ds_tensor *t[DS__LR_COUNT];
+    const ds__lora_cand *cand;                   /* resolved target, NULL if none */
+    int other;                                   /* meant for another component */
+    const char *why;                             /* not applied: the reason */
+} ds__lora_group;
+
+/* alpha for PEFT files, from diffusers' "lora_adapter_metadata": {"transformer.lora_alpha": 8, ...} */
+typedef struct ds__lora_meta { char prefix[64]; double alpha; int rslora, has_alpha, patterns; } ds__lora_meta;
+
+static int ds__lora_meta_slot(ds__lora_meta *m, int *n, const char *key, const char *field) {
+    size_t kl = strlen(key), fl = strlen(field);
+    int i;
+    if (kl < fl || strcmp(key + kl - fl, field) != 0 || kl - fl >= sizeof m[0].prefix) return -1;
+    for (i = 0; i < *n; i++) if (strlen(m[i].prefix) == kl - fl && strncmp(m[i].prefix, key, kl - fl) == 0) return i;
+    if (*n == 8) return -1;
+    memset(&m[*n], 0, sizeof m[0]);
+    snprintf(m[*n].prefix, sizeof m[0].prefix, "%.*s", (int)(kl - fl), key);
+    return (*n)++;
+}
+static int ds__lora_parse_meta(const char *json, ds__lora_meta *m) {
+    ds__json j; int n = 0;
+    if (!json) return 0;
+    j.p = json; j.end = json + strlen(json);
+    if (!ds__json_lit(&j, '{') || ds__json_lit(&j, '}')) return 0;
+    for (;;) {
+        char key[128]; int s;
+        if (!ds__json_str(&j, key, sizeof key, NULL) || !ds__json_lit(&j, ':')) return n;
+        ds__json_ws(&j);
+        if ((s = ds__lora_meta_slot(m, &n, key, "lora_alpha")) >= 0) {
+            char *end; double v = strtod(j.p, &end);
+            if (end > j.p) { m[s].alpha = v; m[s].has_alpha = 1; }
+        } else if ((s = ds__lora_meta_slot(m, &n, key, "use_rslora")) >= 0) {
+            m[s].rslora = j.end - j.p >= 4 && strncmp(j.p, "true", 4) == 0;
+        } else if ((s = ds__lora_meta_slot(m, &n, key, "alpha_pattern")) >= 0) {
+            ds__json e = j;
+            m[s].patterns = !(ds__json_lit(&e, '{') && ds__json_lit(&e, '}'));
+        }
+        if (!ds__json_skip(&j, 0)) return n;
+        if (!ds__json_lit(&j, ',')) return n;
+    }
+}
+
+static float ds__lora_scalar(const ds_tensor *t) {
+    float v = 0;
+    if (t && ds_tensor_numel(t) == 1 && !ds__traits[t->dtype].is_quant) ds__tensor_to_f32(&v, t, 0, 1);
+    return v;
+}
+
+/* f32 copy of a LoRA tensor (any plain dtype); NULL on OOM (error set). */
+static float *ds__lora_load(ds_ctx *ctx, const ds_tensor *t) {
+    int64_t n = ds_tensor_numel(t);
+    float *p = ds__falloc(ctx, n);
+    if (!p) { ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora %s: %lld values", t->name, (long long)n); return NULL; }
+    ds__tensor_to_f32(p, t, 0, n);
+    return p;
+}
+
+/* --- one update, as the model sees it: low rank (A [rank, K], B [rows, rank]) or dense D [rows, K] -- */
+typedef struct ds__lora_update {
+    int64_t rows, K, rank;   /* rank 0: dense */
+    float  *A, *B, *D;       /* owned f32 */
+    float   s;               /* scale of B A or D */
+} ds__lora_update;
+
+static void ds__lora_update_free(ds_ctx *ctx, ds__lora_update *u) { ds__free(ctx, u->A); ds__free(ctx, u->B); ds__free(ctx, u->D); memset(u, 0, sizeof *u); }
+
+/* Shapes of a group: its kind, output rows and row length; a reason when it cannot be used. */
+static const char *ds__lora_group_shape(const ds__lora_group *g, int64_t *rows, int64_t *K, int64_t *rank) {
+    const ds_tensor *const *t = g->t;
+    int r;
+    for (r = 0; r < DS__LR_COUNT; r++)
+        if (t[r] && ds__traits[t[r]->dtype].is_quant) return "quantized LoRA tensors are not supported";
+    if (t[DS__LR_UNSUPPORTED]) return "Tucker / DoRA factors are not supported";
+    *rank = 0;
+    if (t[DS__LR_DOWN] || t[DS__LR_UP]) {
+        const ds_tensor *d = t[DS__LR_DOWN], *u = t[DS__LR_UP];
+        if (!d || !u) return "lora_down / lora_up (lora_A / lora_B) without its pair";
+        if (d->ndim < 2 || u->ndim < 2 || d->shape[0] <= 0 || u->shape[1] != d->shape[0] || ds_tensor_numel(u) != u->shape[0] * u->shape[1])
+            return "down / up shapes do not make a low-rank pair";
+        *rank = d->shape[0]; *rows = u->shape[0]; *K = ds_tensor_numel(d) / d->shape[0];
+        return NULL;
+    }
+    if (t[DS__LR_HADA_W1A]) {
+        const ds_tensor *a1 = t[DS__LR_HADA_W1A], *b1 = t[DS__LR_HADA_W1B], *a2 = t[DS__LR_HADA_W2A], *b2 = t[DS__LR_HADA_W2B];
+        if (!b1 || !a2 || !b2) return "LoHa without all four of hada_w1_a, hada_w1_b, hada_w2_a, hada_w2_b";
+        if (a1->ndim != 2 || a2->ndim != 2 || b1->shape[0] != a1->shape[1] || b2->shape[0] != a2->shape[1] || a1->shape[0] != a2->shape[0] ||
+            ds_tensor_numel(b1) / b1->shape[0] != ds_tensor_numel(b2) / b2->shape[0]) return "LoHa factor shapes disagree";
+        *rows = a1->shape[0]; *K = ds_tensor_numel(b1) / b1->shape[0];
+        return NULL;
+    }
+    if (t[DS__LR_LOKR_W1] || t[DS__LR_LOKR_W1A] || t[DS__LR_LOKR_W2] || t[DS__LR_LOKR_W2A]) {
+        int64_t s1[2], s2[2]; int k;
+        for (k = 0; k < 2; k++) {
+            const ds_tensor *w = t[k ? DS__LR_LOKR_W2 : DS__LR_LOKR_W1], *a = t[k ? DS__LR_LOKR_W2A : DS__LR_LOKR_W1A], *b = t[k ? DS__LR_LOKR_W2B : DS__LR_LOKR_W1B];
+            int64_t *sz = k ? s2 : s1;
+            if (w && w->ndim == 2) { sz[0] = w->shape[0]; sz[1] = w->shape[1]; }
+            else if (!w && a && b && a->ndim == 2 && b->ndim == 2 && a->shape[1] == b->shape[0]) { sz[0] = a->shape[0]; sz[1] = b->shape[1]; }
+            else return "LoKr needs lokr_w1 (or lokr_w1_a, lokr_w1_b) and lokr_w2 (or lokr_w2_a, lokr_w2_b), 2-D";
+        }
+        *rows = s1[0] * s2[0]; *K = s1[1] * s2[1];
+        return NULL;
+    }
+    if (t[DS__LR_DIFF]) {
+        if (t[DS__LR_DIFF]->ndim < 1 || t[DS__LR_DIFF]->shape[0] <= 0) return "empty diff";
+        *rows = t[DS__LR_DIFF]->shape[0]; *K = ds_tensor_numel(t[DS__LR_DIFF]) / *rows;
+        return NULL;
+    }
+    if (t[DS__LR_DIFF_B]) { *rows = ds_tensor_numel(t[DS__LR_DIFF_B]); *K = 0; return NULL; }
+    return "alpha without weights";
+}
+
+/* Build the update of a group (user scale included); K and rows were checked by the caller. */
+static ds_result ds__lora_group_update(ds_ctx *ctx, const ds__lora_group *g, float user, const ds__lora_meta *meta, int n_meta, ds__lora_update *u) {
+    const ds_tensor *const *t = g->t;
+    const ds_tensor *alpha = t[DS__LR_ALPHA];
+    memset(u, 0, sizeof *u);
+    if (ds__lora_group_shape(g, &u->rows, &u->K, &u->rank)) return DS_ERR_INVALID_ARGS;
+    u->s = user;
+    if (u->rank) {
+        int i, best = -1; double a = (double)u->rank; int rs = 0;
+        if (alpha) a = ds__lora_scalar(alpha);
+        else
+            for (i = 0; i < n_meta; i++)   /* the longest metadata prefix the name starts with */
+                if (meta[i].has_alpha && strncmp(g->stem, meta[i].prefix, strlen(meta[i].prefix)) == 0 &&
+                    (best < 0 || strlen(meta[i].prefix) > strlen(meta[best].prefix))) best = i;
+        if (best >= 0) { a = meta[best].alpha; rs = meta[best].rslora; }
+        u->s = (float)((double)user * a / (rs ? sqrt((double)u->rank) : (double)u->rank));
+        if (!(u->A = ds__lora_load(ctx, t[DS__LR_DOWN])) || !(u->B = ds__lora_load(ctx, t[DS__LR_UP]))) goto oom;
+        return DS_SUCCESS;
+    }
+    if (t[DS__LR_HADA_W1A]) {   /* D = (w1a w1b) * (w2a w2b) */
+        const ds_tensor *a1 = t[DS__LR_HADA_W1A], *b1 = t[DS__LR_HADA_W1B], *a2 = t[DS__LR_HADA_W2A], *b2 = t[DS__LR_HADA_W2B];
+        float *fa1 = ds__lora_load(ctx, a1), *fb1 = ds__lora_load(ctx, b1), *fa2 = ds__lora_load(ctx, a2), *fb2 = ds__lora_load(ctx, b2);
+        int64_t r1 = b1->shape[0], r2 = b2->shape[0], i, k, q;
+        u->D = ds__falloc(ctx, u->rows * u->K);
+        if (fa1 && fb1 && fa2 && fb2 && u->D)
+            for (i = 0; i < u->rows; i++)
+                for (k = 0; k < u->K; k++) {
+                    double x1 = 0, x2 = 0;
+                    for (q = 0; q < r1; q++) x1 += (double)fa1[i * r1 + q] * fb1[q * u->K + k];
+                    for (q = 0; q < r2; q++) x2 += (double)fa2[i * r2 + q] * fb2[q * u->K + k];
+                    u->D[i * u->K + k] = (float)(x1 * x2);
+                }
+        ds__free(ctx, fa1); ds__free(ctx, fb1); ds__free(ctx, fa2); ds__free(ctx, fb2);
+        if (!u->D || !fa1 || !fb1 || !fa2 || !fb2) goto oom;
+        if (alpha) u->s = (float)((double)user * ds__lora_scalar(alpha) / (double)r1);
+        return DS_SUCCESS;
+    }
+    if (t[DS__LR_LOKR_W1] || t[DS__LR_LOKR_W1A]) {   /* D = kron(w1, w2) */
+        float *w[2] = { NULL, NULL }; int64_t sz[2][2], dim = 0, i, j, k, l, q; int f;
+        for (f = 0; f < 2; f++) {
+            const ds_tensor *wt = t[f ? DS__LR_LOKR_W2 : DS__LR_LOKR_W1], *a = t[f ? DS__LR_LOKR_W2A : DS__LR_LOKR_W1A], *b = t[f ? DS__LR_LOKR_W2B : DS__LR_LOKR_W1B];
+            if (wt) { w[f] = ds__lora_load(ctx, wt); sz[f][0] = wt->shape[0]; sz[f][1] = wt->shape[1]; continue; }
+            sz[f][0] = a->shape[0]; sz[f][1] = b->shape[1]; dim = a->shape[1];
+            {
+                float *fa = ds__lora_load(ctx, a), *fb = ds__lora_load(ctx, b);
+                w[f] = ds__falloc(ctx, sz[f][0] * sz[f][1]);
+                if (fa && fb && w[f])
+                    for (i = 0; i < sz[f][0]; i++)
+                        for (j = 0; j < sz[f][1]; j++) {
+                            double x = 0;
+                            for (q = 0; q < dim; q++) x += (double)fa[i * dim + q] * fb[q * sz[f][1] + j];
+                            w[f][i * sz[f][1] + j] = (float)x;
+                        }
+                if (!fa || !fb) { ds__free(ctx, w[f]); w[f] = NULL; }
+                ds__free(ctx, fa); ds__free(ctx, fb);
+            }
+        }
+        u->D = ds__falloc(ctx, u->rows * u->K);
+        if (w[0] && w[1] && u->D)
+            for (i = 0; i < sz[0][0]; i++) for (j = 0; j < sz[0][1]; j++)
+                for (k = 0; k < sz[1][0]; k++) for (l = 0; l < sz[1][1]; l++)
+                    u->D[(i * sz[1][0] + k) * u->K + j * sz[1][1] + l] = w[0][i * sz[0][1] + j] * w[1][k * sz[1][1] + l];
+        ds__free(ctx, w[0]); ds__free(ctx, w[1]);
+        if (!u->D || !w[0] || !w[1]) goto oom;
+        if (alpha && dim) u->s = (float)((double)user * ds__lora_scalar(alpha) / (double)dim);
+        return DS_SUCCESS;
+    }
+    if (t[DS__LR_DIFF] && !(u->D = ds__lora_load(ctx, t[DS__LR_DIFF]))) goto oom;
+    return DS_SUCCESS;
+oom:
+    ds__lora_update_free(ctx, u);
+    return DS_ERR_OUT_OF_MEMORY;
+}
+
+/* --- applying: merged copies and run-time terms ---------------------------------------------- */
+typedef struct ds__lora_term {
+    struct ds__lora_term *next;
+    int64_t   row0, rows, rank;   /* output rows [row0, row0 + rows) of the weight; rank 0: dense          */
+    ds__entry a;                  /* f32 [rank, K] A, or [rows, K] s D when dense (a tensor for ds__linear) */
+    float    *b;                  /* [rows, rank] s B; NULL when dense                                     */
+} ds__lora_term;
+
+struct ds__lora_patch {
+    void          *merged;        /* patched copy that e->t.data points to, or NULL */
+    ds__lora_term *terms;
+};
+
+/* Weights carrying run-time terms are registered in their context (a short list of tensor
+   pointers), so ds__linear only looks past the ds_tensor it is given when the pointer is one of them:
+   tensors built elsewhere (tests, views) are never read beyond their ds_tensor. */
+static int ds__tensor_has_lora(const ds_ctx *ctx, const ds_tensor *w) {
+    int i;
+    if (!ctx || !ctx->lora_n) return 0;
+    for (i = 0; i < ctx->lora_n; i++) if (ctx->lora_set[i] == (const void *)w) return 1;
+    return 0;
+}
+static ds_result ds__lora_register(ds_ctx *ctx, const ds_tensor *w) {
+    if (ds__tensor_has_lora(ctx, w)) return DS_SUCCESS;
+    if (ctx->lora_n == ctx->lora_cap) {
+        int nc = ctx->lora_cap ? ctx->lora_cap * 2 : 64;
+        const void **ns = (const void **)ds__malloc(ctx, sizeof(void *) * (size_t)nc);
+        if (!ns) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora registry");
+        if (ctx->lora_n) memcpy((void *)ns, (const void *)ctx->lora_set, sizeof(void *) * (size_t)ctx->lora_n);
+        ds__free(ctx, (void *)ctx->lora_set); ctx->lora_set = ns; ctx->lora_cap = nc;
+    }
+    ctx->lora_set[ctx->lora_n++] = w;
+    return DS_SUCCESS;
+}
+static void ds__lora_unregister(ds_ctx *ctx, const ds_tensor *w) {
+    int i;
+    for (i = 0; ctx && i < ctx->lora_n; i++)
+        if (ctx->lora_set[i] == (const void *)w) { ctx->lora_set[i] = ctx->lora_set[--ctx->lora_n]; return; }
+}
+
+static void ds__lora_entry_free(ds_ctx *ctx, ds__entry *e) {
+    ds__lora_term *t, *nx;
+    if (!e->lora) return;
+    if (e->lora->terms) ds__lora_unregister(ctx, &e->t);
+    for (t = e->lora->terms; t; t = nx) {
+        nx = t->next;
+        ds__free(ctx, (void *)(uintptr_t)t->a.t.data); ds__free(ctx, t->b); ds__free(ctx, t);
+    }
+    ds__free(ctx, e->lora->merged); ds__free(ctx, e->lora);
+    e->lora = NULL;
+}
+
+static struct ds__lora_patch *ds__lora_patch_of(ds_ctx *ctx, ds__entry *e) {
+    if (!e->lora && !(e->lora = (struct ds__lora_patch *)ds__calloc(ctx, sizeof *e->lora)))
+        ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: %s", e->t.name);
+    return e->lora;
+}
+
+typedef struct ds__lora_merge_job {
+    ds__entry *e; const ds__lora_update *u;
+    int64_t mrow, lrow, K; float *scratch;   /* scratch: K floats per thread (f16/bf16 copies) */
+} ds__lora_merge_job;
+
+static void ds__lora_merge_rows(void *arg, int64_t i0, int64_t i1, int tid) {
+    const ds__lora_merge_job *j = (const ds__lora_merge_job *)arg;
+    const ds__lora_update *u = j->u;
+    const int64_t K = j->K;
+    ds_dtype dt = j->e->t.dtype;
+    int64_t i, k, q;
+    for (i = i0; i < i1; i++) {
+        int64_t lr = j->lrow + i, row = j->mrow + i;
+        float *w = dt == DS_F32 ? (float *)(uintptr_t)j->e->t.data + row * K : j->scratch + (size_t)tid * K;
+        uint16_t *h = (uint16_t *)(uintptr_t)j->e->t.data + row * K;
+        if (dt != DS_F32) ds__tensor_to_f32(w, &j->e->t, row * K, K);
+        if (u->D) for (k = 0; k < K; k++) w[k] += u->s * u->D[lr * K + k];
+        else
+            for (q = 0; q < u->rank; q++) {
+                const float c = u->s * u->B[lr * u->rank + q], *a = u->A + q * K;
+                for (k = 0; k < K; k++) w[k] += c * a[k];
+            }
+        if (dt == DS_F16) for (k = 0; k < K; k++) h[k] = ds__f32_to_f16(w[k]);
+        else if (dt == DS_BF16) for (k = 0; k < K; k++) h[k] = ds__f32_to_bf16(w[k]);
+    }
+}
+
+/* Add rows [lrow, lrow + n) of u into rows [mrow, mrow + n) of e, in a writable copy. */
+static ds_result ds__lora_merge(ds_ctx *ctx, ds__entry *e, const ds__lora_update *u, int64_t lrow, int64_t mrow, int64_t n, int keep_dtype) {
+    struct ds__lora_patch *pt = ds__lora_patch_of(ctx, e);
+    int64_t numel = ds_tensor_numel(&e->t), K = numel / e->t.shape[0];
+    ds__lora_merge_job j;
+    if (!pt) return DS_ERR_OUT_OF_MEMORY;
+    if (!pt->merged) {
+        ds_dtype md = keep_dtype && (e->t.dtype == DS_F16 || e->t.dtype == DS_BF16) ? e->t.dtype : DS_F32;
+        uint64_t bytes = (uint64_t)numel * (md == DS_F32 ? 4 : 2);
+        void *buf = bytes <= SIZE_MAX ? ds__malloc(ctx, (size_t)bytes) : NULL;
+        if (!buf) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: copy of %s (%llu bytes)", e->t.name, (unsigned long long)bytes);
+        if (md == DS_F32) ds__tensor_to_f32((float *)buf, &e->t, 0, numel);
+        else memcpy(buf, e->t.data, (size_t)bytes);
+        pt->merged = buf;
+        e->t.data = buf; e->t.dtype = md; e->t.nbytes = bytes;
+    }
+    memset(&j, 0, sizeof j);
+    j.e = e; j.u = u; j.mrow = mrow; j.lrow = lrow; j.K = K;
+    if (e->t.dtype != DS_F32 && !(j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * K))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: scratch");
+    ds__parallel_for(ctx, n, ds__lora_merge_rows, &j);
+    ds__free(ctx, j.scratch);
+    if (e->f32) ds__tensor_to_f32(e->f32 + mrow * K, &e->t, mrow * K, n * K);   /* keep ds__f32's copy current */
+    return DS_SUCCESS;
+}
+
+/* Rows [lrow, lrow + n) of u as a run-time term of e writing its rows [mrow, mrow + n). */
+static ds_result ds__lora_add_term(ds_ctx *ctx, ds__entry *e, const ds__lora_update *u, int64_t lrow, int64_t mrow, int64_t n) {
+    struct ds__lora_patch *pt = ds__lora_patch_of(ctx, e);
+    ds__lora_term *t, **tail;
+    int64_t k, q, arows = u->rank ? u->rank : n;
+    float *a;
+    if (!pt) return DS_ERR_OUT_OF_MEMORY;
+    if (!(t = (ds__lora_term *)ds__calloc(ctx, sizeof *t))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: term");
+    t->row0 = mrow; t->rows = n; t->rank = u->rank;
+    a = ds__falloc(ctx, arows * u->K);
+    if (u->rank) t->b = ds__falloc(ctx, n * u->rank);
+    if (!a || (u->rank && !t->b)) { ds__free(ctx, a); ds__free(ctx, t->b); ds__free(ctx, t); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: term of %s", e->t.name); }
+    if (u->rank) {
+        memcpy(a, u->A, (size_t)(u->rank * u->K) * sizeof(float));
+        for (k = 0; k < n; k++) for (q = 0; q < u->rank; q++) t->b[k * u->rank + q] = u->s * u->B[(lrow + k) * u->rank + q];
+    } else
+        for (k = 0; k < n * u->K; k++) a[k] = u->s * u->D[lrow * u->K + k];
+    t->a.t.name = e->t.name; t->a.t.dtype = DS_F32; t->a.t.ndim = 2;
+    t->a.t.shape[0] = arows; t->a.t.shape[1] = u->K; t->a.t.data = a; t->a.t.nbytes = (uint64_t)(arows * u->K) * 4;
+    for (tail = &pt->terms; *tail; tail = &(*tail)->next) {}
+    *tail = t;
+    return ds__lora_register(ctx, &e->t);
+}
+
+/* y[m, row0 + n] += sum_q (x[m] . A[q]) sB[n, q] for the rows of x, one row per task. */
+typedef struct ds__lora_lr_job { float *y; const float *x; const ds__lora_term *t; int64_t N, K; float *scratch; } ds__lora_lr_job;
+
+static void ds__lora_lowrank_rows(void *arg, int64_t m0, int64_t m1, int tid) {
+    const ds__lora_lr_job *j = (const ds__lora_lr_job *)arg;
+    const ds__lora_term *t = j->t;
+    const float *A = (const float *)t->a.t.data;
+    float *xa = j->scratch + (size_t)tid * t->rank;
+    int64_t m, q, n;
+    for (m = m0; m < m1; m++) {
+        float *yr = j->y + m * j->N + t->row0;
+        for (q = 0; q < t->rank; q++) xa[q] = ds__dot_f32(j->x + m * j->K, A + q * j->K, j->K);
+        for (n = 0; n < t->rows; n++) yr[n] += ds__dot_f32(xa, t->b + n * t->rank, t->rank);
+    }
+}
+
+typedef struct ds__lora_dense_job { float *y; const float *tmp; int64_t N, row0, rows; } ds__lora_dense_job;
+static void ds__lora_dense_rows(void *arg, int64_t m0, int64_t m1, int tid) {
+    const ds__lora_dense_job *j = (const ds__lora_dense_job *)arg;
+    int64_t m;
+    DS__UNUSED(tid);
+    for (m = m0; m < m1; m++) ds__add(j->y + m * j->N + j->row0, j->tmp + m * j->rows, j->rows);
+}
+
+/* The run-time terms of w, added to y[M, N] = x[M, K] W^T by ds__linear. */
+static ds_result ds__lora_linear_add(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w) {
+    const ds__entry *e = (const ds__entry *)(const void *)w;
+    const ds__lora_term *t;
+    const int64_t N = w->shape[0], K = ds_tensor_numel(w) / N;
+    for (t = e->lora->terms; t; t = t->next) {
+        if (t->a.t.shape[1] != K || t->row0 + t->rows > N) return ds__err(ctx, DS_ERR_SHAPE, "lora term of %s does not fit [%lld, %lld]", w->name, (long long)N, (long long)K);
+        if (t->rank) {
+            ds__lora_lr_job j;
+            j.y = y; j.x = x; j.t = t; j.N = N; j.K = K;
+            if (!(j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * t->rank))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: scratch");
+            ds__parallel_for(ctx, M, ds__lora_lowrank_rows, &j);
+            ds__free(ctx, j.scratch);
+        } else {   /* dense: DS__LORA_ROWS rows of x at a time through the GEMM */
+            int64_t mb = DS__MIN(M, DS__LORA_ROWS), m0;
+            float *tmp = ds__falloc(ctx, mb * t->rows);
+            ds__lora_dense_job j;
+            ds_result r = DS_SUCCESS;
+            if (!tmp) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: scratch");
+            for (m0 = 0; m0 < M && r == DS_SUCCESS; m0 += mb) {
+                int64_t n = DS__MIN(mb, M - m0);
+                if ((r = ds__linear(ctx, tmp, x + m0 * K, n, &t->a.t, NULL)) != DS_SUCCESS) break;
+                j.y = y + m0 * N; j.tmp = tmp; j.N = N; j.row0 = t->row0; j.rows = t->rows;
+                ds__parallel_for(ctx, n, ds__lora_dense_rows, &j);
+            }
+            ds__free(ctx, tmp);
+            DS__TRY(r);
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* --- ds_lora_apply ------------------------------------------------------------------------------ */
+static int ds__lora_merges(ds_lora_mode mode, ds_dtype dt) {
+    if (mode == DS_LORA_MERGE) return 1;
+    if (mode == DS_LORA_RUNTIME) return 0;
+    return dt == DS_F32 || dt == DS_F16 || dt == DS_BF16 || dt == DS_F64;
+}
+
+static void ds__lora_note(ds_lora_report *rep, const char *key, const char *why) {
+    size_t n = strlen(rep->first_unapplied);
+    if (rep->unapplied++ >= 3) { if (rep->unapplied == 4 && n + 5 < sizeof rep->first_unapplied) strcat(rep->first_unapplied, ", ..."); return; }
+    snprintf(rep->first_unapplied + n, sizeof rep->first_unapplied - n, "%s'%s' (%s)", n ? ", " : "", key, why);
+}
+
+DS__DEF ds_result ds_lora_apply_desc(ds_weights *model, const ds_lora_desc *desc, ds_lora_report *report) {
+    ds_ctx *ctx = model ? model->ctx : NULL;
+    ds_weights *lw = NULL;
+    ds__lora_index ix;
+    ds__lora_group *g = NULL;
+    ds__lora_map gmap;
+    ds__lora_meta meta[8];
+    ds_lora_report rep;
+    int64_t n_groups = 0, i;
+    int n_meta;
+    ds_result r;
+    memset(&ix, 0, sizeof ix); memset(&gmap, 0, sizeof gmap); memset(&rep, 0, sizeof rep);
+    if (report) memset(report, 0, sizeof *report);
+    if (!model || !desc || !desc->path) return ds__err(ctx, DS_ERR_INVALID_ARGS, "lora_apply: NULL argument");
+    if (desc->mode < DS_LORA_AUTO || desc->mode > DS_LORA_RUNTIME) return ds__err(ctx, DS_ERR_INVALID_ARGS, "lora_apply: mode %d", (int)desc->mode);
+    if (!(desc->scale == desc->scale)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "lora_apply: scale is NaN");
+    DS__TRY(ds_weights_open(ctx, desc->path, &lw));
+    if ((r = ds__lora_index_build(ctx, model, &ix)) != DS_SUCCESS) goto done;
+    n_meta = ds__lora_parse_meta(ds_weights_meta(lw, "lora_adapter_metadata"), meta);
+    for (i = 0; i < n_meta; i++)
+        if (meta[i].patterns) { r = ds__err(ctx, DS_ERR_UNSUPPORTED, "lora %s: per-module alpha_pattern in its metadata is not supported", desc->path); goto done; }
+
+    /* group the keys by module */
+    rep.keys = (int)ds_weights_count(lw);
+    g = (ds__lora_group *)ds__calloc(ctx, (size_t)DS__MAX(rep.keys, 1) * sizeof *g);
+    if (!g) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: %d keys", rep.keys); goto done; }
+    for (i = 0; i < rep.keys; i++) {
+        const ds_tensor *t = ds_weights_at(lw, i);
+        size_t best = 0, n = strlen(t->name);
+        int k, role = -1;
+        int64_t gi;
+        for (k = 0; k < DS__ARRLEN(ds__lora_suffixes); k++)
+            if (ds__ends_with(t->name, ds__lora_suffixes[k].suffix) && strlen(ds__lora_suffixes[k].suffix) > best) {
+                best = strlen(ds__lora_suffixes[k].suffix); role = ds__lora_suffixes[k].role;
+            }
+        if (role < 0 || best >= n) { ds__lora_note(&rep, t->name, "not a LoRA tensor name"); continue; }
+        {
+            char stem[512];
+            snprintf(stem, sizeof stem, "%.*s", (int)(n - best), t->name);
+            if ((gi = ds__lora_map_find(&gmap, stem)) < 0) {
+                gi = n_groups;
+                if (!(g[gi].stem = ds__strdup(ctx, stem, strlen(stem)))) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: names"); goto done; }
+                n_groups++;
+                if ((r = ds__lora_map_add(ctx, &gmap, g, n_groups, sizeof *g)) != DS_SUCCESS) goto done;
+            }
+        }
+        if (g[gi].t[role]) { r = ds__err(ctx, DS_ERR_BAD_FORMAT, "lora %s: '%s' and '%s' are the same tensor", desc->path, g[gi].t[role]->name, t->name); goto done; }
+        g[gi].t[role] = t;
+    }
+
+    /* resolve and check every group before touching the model */
+    for (i = 0; i < n_groups; i++) {
+        ds__lora_group *gr = &g[i];
+        int64_t rows = 0, K = 0, rank = 0;
+        ds__lora_seg seg[DS__LORA_MAX_SEGS];
+        int nseg, k, nk = 0;
+        for (k = 0; k < DS__LR_COUNT; k++) nk += gr->t[k] != NULL;
+        gr->cand = ds__lora_resolve(&ix, gr->stem, strlen(gr->stem), &gr->other);
+        if (gr->other) { rep.other += nk; continue; }
+        if (!gr->cand) gr->why = "matches no weight";
+        else if ((gr->why = ds__lora_group_shape(gr, &rows, &K, &rank)) == NULL) {
+            const ds__lora_layer *l = &ix.layers[gr->cand->layer];
+            int whole_bias = !gr->t[DS__LR_DIFF] && !gr->t[DS__LR_DOWN] && !gr->t[DS__LR_HADA_W1A] && !gr->t[DS__LR_LOKR_W1] && !gr->t[DS__LR_LOKR_W1A];
+            if (!whole_bias && K != l->in) {
+                r = ds__err(ctx, DS_ERR_SHAPE, "lora %s: '%s' has rows of %lld, %s has %lld", desc->path, gr->stem, (long long)K, l->part[0]->t.name, (long long)l->in);
+                goto done;
+            }
+            if ((r = ds__lora_map_rows(ctx, &ix, gr->cand, rows, gr->stem, seg, &nseg)) != DS_SUCCESS) goto done;
+            for (k = 0; k < nseg; k++) {
+                const ds__entry *e = l->part[seg[k].part];
+                if (gr->t[DS__LR_DIFF_B]) {
+                    char bn[512];
+                    const ds_tensor *bt;
+                    snprintf(bn, sizeof bn, "%.*s.bias", (int)(strlen(e->t.name) - 7), e->t.name);
+                    bt = ds_weights_find(model, bn);
+                    if (!bt || bt->ndim != 1 || bt->shape[0] != e->t.shape[0]) { gr->why = "diff_b for a weight without a bias"; break; }
+                }
+                if (!whole_bias && !ds__lora_merges(desc->mode, e->t.dtype) && e->t.ndim < 2) {
+                    r = ds__err(ctx, DS_ERR_UNSUPPORTED, "lora %s: %s is 1-D: run-time terms are for weights of linears and convolutions (merge instead)", desc->path, e->t.name);
+                    goto done;
+                }
+            }
+            if (!gr->why) { rep.used += nk; continue; }
+        }
+        if (gr->why) {
+            int first = 1;
+            for (k = 0; k < DS__LR_COUNT; k++) if (gr->t[k]) { if (first) ds__lora_note(&rep, gr->t[k]->name, gr->why); else rep.unapplied++; first = 0; }
+            gr->cand = NULL;
+        }
+    }
+    if (!rep.used) {
+        const char *ex = rep.keys ? ds_weights_at(lw, 0)->name : "(none)";
+        r = ds__err(ctx, DS_ERR_MISSING_TENSOR, "lora %s: none of its %d keys applies to these weights (%d are for another component; e.g. '%s')%s%s",
+                    desc->path, rep.keys, rep.other, ex, rep.unapplied ? ": " : "", rep.first_unapplied);
+        goto done;
+    }
+    if (rep.unapplied && !desc->lenient) {
+        r = ds__err(ctx, DS_ERR_MISSING_TENSOR, "lora %s: %d of %d keys not applied: %s (set lenient to apply the rest)",
+                    desc->path, rep.unapplied, rep.keys, rep.first_unapplied);
+        goto done;
+    }
+
+    /* apply */
+    for (i = 0; i < n_groups && r == DS_SUCCESS; i++) {
+        const ds__lora_group *gr = &g[i];
+        const ds__lora_layer *l;
+        ds__lora_update u;
+        ds__lora_seg seg[DS__LORA_MAX_SEGS];
+        int nseg, k;
+        if (!gr->cand) continue;
+        l = &ix.layers[gr->cand->layer];
+        if ((r = ds__lora_group_update(ctx, gr, desc->scale, meta, n_meta, &u)) != DS_SUCCESS) break;
+        r = ds__lora_map_rows(ctx, &ix, gr->cand, u.rows, gr->stem, seg, &nseg);
+        for (k = 0; k < nseg && r == DS_SUCCESS; k++) {
+            ds__entry *e = l->part[seg[k].part];
+            if (u.A || u.D) {
+                if (ds__lora_merges(desc->mode, e->t.dtype)) { r = ds__lora_merge(ctx, e, &u, seg[k].lrow, seg[k].mrow, seg[k].n, desc->keep_dtype); rep.merged++; }
+                else { r = ds__lora_add_term(ctx, e, &u, seg[k].lrow, seg[k].mrow, seg[k].n); rep.runtime++; }
+            }
+            if (r == DS_SUCCESS && gr->t[DS__LR_DIFF_B]) {   /* a bias difference is always merged */
+                ds__lora_update ub;
+                char bn[512];
+                ds__entry *be;
+                snprintf(bn, sizeof bn, "%.*s.bias", (int)(strlen(e->t.name) - 7), e->t.name);
+                be = (ds__entry *)(void *)(uintptr_t)ds_weights_find(model, bn);
+                memset(&ub, 0, sizeof ub);
+                ub.rows = u.rows; ub.K = 1; ub.s = desc->scale;
+                if (!(ub.D = ds__lora_load(ctx, gr->t[DS__LR_DIFF_B]))) r = DS_ERR_OUT_OF_MEMORY;
+                else { r = ds__lora_merge(ctx, be, &ub, seg[k].lrow, seg[k].mrow, seg[k].n, desc->keep_dtype); rep.merged++; }
+                ds__lora_update_free(ctx, &ub);
+            }
+        }
+        ds__lora_update_free(ctx, &u);
+    }
+    if (r == DS_SUCCESS && rep.unapplied)
+        ds__log(ctx, DS_LOG_WARN, "lora %s: %d of %d keys not applied: %s", desc->path, rep.unapplied, rep.keys, rep.first_unapplied);
+    if (r == DS_SUCCESS && rep.other)
+        ds__log(ctx, DS_LOG_INFO, "lora %s: %d keys are for another component", desc->path, rep.other);
+done:
+    for (i = 0; i < n_groups; i++) ds__free(ctx, g[i].stem);
+    ds__free(ctx, g); ds__free(ctx, gmap.slot);
+    ds__lora_index_free(ctx, &ix);
+    ds_weights_close(lw);
+    if (report) *report = rep;
+    return r;
+}
+
+DS__DEF ds_result ds_lora_apply(ds_weights *model, const char *path, float scale, ds_lora_mode mode) {
+    ds_lora_desc d;
+    memset(&d, 0, sizeof d);
+    d.path = path; d.scale = scale; d.mode = mode;
+    return ds_lora_apply_desc(model, &d, NULL);
 }
 
 // >>sched

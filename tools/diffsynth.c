@@ -1,6 +1,7 @@
 /* diffsynth: command-line front end of diffsynth.h.
      diffsynth info FILE...
      diffsynth forward --weights F [--weights F...] --inputs IO.safetensors --output OUT.safetensors [--threads N]
+                       [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime]
      diffsynth randn --seed S --shape A,B,... [--generator cpu|cuda] --output F.safetensors
    Run `diffsynth help` for every command. */
 #define DIFFSYNTH_IMPLEMENTATION
@@ -64,9 +65,31 @@ static int cmd_info(int argc, char **argv) {
     return rc;
 }
 
+/* --- LoRA options (forward, flux, wan) -------------------------------------------------- */
+/* "--lora FILE[:scale]": the scale is what follows the last ':' when it reads as a number. */
+static ds_result cli_lora_apply(ds_ctx *ctx, ds_weights *w, const char *spec, ds_lora_mode mode) {
+    char path[4096]; const char *colon = strrchr(spec, ':'); char *end = NULL;
+    ds_lora_desc d; ds_lora_report rep; ds_result r;
+    memset(&d, 0, sizeof d);
+    d.scale = 1.0f; d.mode = mode; d.path = spec;
+    if (colon && colon[1] && (d.scale = strtof(colon + 1, &end), end && !*end) && (size_t)(colon - spec) < sizeof path) {
+        memcpy(path, spec, (size_t)(colon - spec)); path[colon - spec] = 0; d.path = path;
+    } else d.scale = 1.0f;
+    if ((r = ds_lora_apply_desc(w, &d, &rep)) != DS_SUCCESS) { cli_fail(ctx, r, "--lora"); return r; }
+    fprintf(stderr, "lora %s (scale %g): %d of %d keys applied, %d for other components; %d merged, %d at run time\n",
+            d.path, d.scale, rep.used, rep.keys, rep.other, rep.merged, rep.runtime);
+    return DS_SUCCESS;
+}
+static int cli_lora_mode(const char *s, ds_lora_mode *m) {
+    if (!strcmp(s, "auto")) *m = DS_LORA_AUTO; else if (!strcmp(s, "merge")) *m = DS_LORA_MERGE;
+    else if (!strcmp(s, "runtime")) *m = DS_LORA_RUNTIME; else { fprintf(stderr, "--lora-mode: auto, merge or runtime\n"); return 0; }
+    return 1;
+}
+
 /* --- forward --------------------------------------------------------------------------- */
 static int cmd_forward(int argc, char **argv) {
-    const char *weights[16]; int n_w = 0, threads = 0, i, rc = 1;
+    const char *weights[16], *loras[16]; int n_w = 0, n_l = 0, threads = 0, i, rc = 1;
+    ds_lora_mode lora_mode = DS_LORA_AUTO;
     const char *inputs = NULL, *output = NULL;
     ds_ctx *ctx = NULL; ds_weights *w = NULL, *io = NULL; ds_outputs out; ds_result r;
     ds_write_tensor wt[DS_MAX_OUTPUTS];
@@ -76,16 +99,20 @@ static int cmd_forward(int argc, char **argv) {
         else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) inputs = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lora") && i + 1 < argc) { if (n_l < 16) loras[n_l++] = argv[++i]; else { fprintf(stderr, "too many --lora\n"); return 2; } }
+        else if (!strcmp(argv[i], "--lora-mode") && i + 1 < argc) { if (!cli_lora_mode(argv[++i], &lora_mode)) return 2; }
         else { fprintf(stderr, "diffsynth forward: unknown argument '%s'\n", argv[i]); return 2; }
     }
     if (!n_w || !inputs || !output) {
-        fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N]\n");
+        fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N]\n"
+                        "                         [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime]\n");
         return 2;
     }
     ctx = cli_ctx(threads);
     if (!ctx) return 1;
     if ((r = ds_weights_open(ctx, weights[0], &w)) != DS_SUCCESS) { cli_fail(ctx, r, weights[0]); goto done; }
     for (i = 1; i < n_w; i++) if ((r = ds_weights_add(w, weights[i])) != DS_SUCCESS) { cli_fail(ctx, r, weights[i]); goto done; }
+    for (i = 0; i < n_l; i++) if (cli_lora_apply(ctx, w, loras[i], lora_mode) != DS_SUCCESS) goto done;
     if ((r = ds_weights_open(ctx, inputs, &io)) != DS_SUCCESS) { cli_fail(ctx, r, inputs); goto done; }
     if ((r = ds_forward(ctx, w, io, &out)) != DS_SUCCESS) { cli_fail(ctx, r, "forward"); goto done; }
     for (i = 0; i < out.n; i++) {
@@ -209,7 +236,7 @@ static int cmd_quantize(int argc, char **argv) { (void)argc; (void)argv; return 
 static int cmd_help(int argc, char **argv);
 static const cli_cmd cli_cmds[] = {
     { "info",     cmd_info,     "info FILE...                      format, architecture, parameters, dtypes" },
-    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT   run one component on named inputs" },
+    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT [--lora F[:S]]   run one component on named inputs" },
     { "randn",    cmd_randn,    "randn --seed S --shape A,B --generator cpu|cuda [--cuda-blocks B] --output F   torch.randn noise" },
     { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE [--max N] [--raw] TEXT   print token ids" },
     { "flux",     cmd_flux,     "flux --diffusion-model F --vae F --clip-l F --t5xxl F -p PROMPT -o out.png" },
