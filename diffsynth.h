@@ -2549,10 +2549,617 @@ static ds_result ds__t5_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_ar
 }
 
 // >>flux
-/* @@FLUX */
+/* FLUX.1 DiT (dev, schnell; the 128/384-channel Canny/Depth/Fill inputs load too), computing what
+   black-forest-labs/flux `Flux.forward` computes, for one image (batch 1).
+
+   Facts from BFL's model.py, modules/layers.py and math.py, kept here because each is easy to get wrong:
+   - vec = time_in(temb(t)) [+ guidance_in(temb(g)), dev only] + vector_in(y), summed in that order.
+     MLPEmbedder = Linear, SiLU, Linear. temb: t * 1000 (time_factor), 256 dims, freqs
+     exp(-ln(10000) i / 128) in f32, output [cos | sin]: the cosine half comes FIRST.
+   - Modulation = Linear(SiLU(vec)) chunked (shift, scale, gate); a double block has two triples (for the
+     attention, then for the MLP). It is applied as (1 + scale) * LayerNorm(x) + shift with a LayerNorm
+     without affine, eps 1e-6, and the residual adds gate * branch.
+   - qkv rows are (3, heads, 128): all q, then all k, then all v. QK RMSNorm per head over the 128 values,
+     eps 1e-6, weight `scale`, applied before RoPE.
+   - The joint sequence is [txt; img]: text tokens FIRST, for the ids (RoPE) and in the attention.
+   - RoPE: ids have 3 axes given 16, 56, 56 of the 128 head dims, theta 10000. The head vector is 64
+     consecutive pairs (x0, x1) (interleaved, not half-split): pairs 0..7 turn by id[0], 8..35 by id[1],
+     36..63 by id[2]; pair k of an axis of d dims turns by id * 10000^(-2k/d) (f32 in BFL's code);
+     out = (cos x0 - sin x1, sin x0 + cos x1).
+   - Attention: softmax(q k^T / sqrt(128)) v over the whole joint sequence, no mask.
+   - MLPs: Linear, GELU (tanh approximation), Linear. Single block: linear1 -> [q | k | v | mlp-in (F)],
+     linear2 on [attention | gelu(mlp)].
+   - Final layer: SiLU, Linear -> (shift, scale) (no gate), then the 64-wide linear on the image tokens.
+     diffusers' norm_out.linear stores the two halves as (scale, shift).
+
+   Checkpoint layouts are rows of the key tables below: BFL names (also ComfyUI behind the prefix
+   "model.diffusion_model.", and city96 GGUF) and diffusers names. Where diffusers keeps separate tensors
+   for what BFL fuses (q, k, v; the single block's MLP input) the table lists the parts and the layer is
+   computed part by part into the fused layout, so the forward code sees one layout only. */
+
+#define DS__FLUX_HEAD_DIM 128
+#define DS__FLUX_PAIRS    (DS__FLUX_HEAD_DIM / 2)
+#define DS__FLUX_TEMB     256       /* timestep embedding size                                   */
+#define DS__FLUX_ROWS     256       /* rows per pass when a split linear is computed part by part */
+#define DS__FLUX_EPS      1e-6f     /* every LayerNorm and RMSNorm of the model                  */
+static const int ds__flux_axes[3] = { 16, 56, 56 };   /* RoPE dims per id axis; sum = head dim */
+
+typedef struct ds__flux_cfg {
+    int64_t hidden, heads, mlp;    /* H (3072), H / 128, F (4H)                                  */
+    int     depth, depth_single;   /* double / single stream blocks (19, 38)                     */
+    int64_t in_ch, out_ch;         /* 64 (dev, schnell, Kontext), 128 (Canny/Depth), 384 (Fill); 64 */
+    int64_t ctx_dim, vec_dim;      /* T5 features (4096), pooled CLIP vector (768)               */
+    int     guidance;              /* guidance_in present: dev                                   */
+} ds__flux_cfg;
+
+/* One linear layer as BFL's module sees it: n tensors (1 for BFL, up to 4 for diffusers) stacked
+   along the output rows make the [out, in] weight. swap: the file holds the two output halves in the
+   opposite order. */
+typedef struct ds__flux_lin {
+    const ds_tensor *w[4], *b[4];  /* b[i] NULL: no bias */
+    int     n, swap;
+    int64_t out, in;
+} ds__flux_lin;
+
+typedef struct ds__flux_stream {   /* the image or the text half of a double block */
+    ds__flux_lin mod;              /* [6H, H]  (shift, scale, gate) for attention, then for the MLP */
+    ds__flux_lin qkv;              /* [3H, H]  q | k | v                                           */
+    const float *q_norm, *k_norm;  /* [128]                                                        */
+    ds__flux_lin proj;             /* [H, H]                                                       */
+    ds__flux_lin mlp0, mlp2;       /* [F, H], [H, F]                                               */
+} ds__flux_stream;
+
+typedef struct ds__flux_double { ds__flux_stream img, txt; } ds__flux_double;
+
+typedef struct ds__flux_single {
+    ds__flux_lin mod;              /* [3H, H]     (shift, scale, gate)  */
+    ds__flux_lin linear1;          /* [3H + F, H] q | k | v | mlp-in     */
+    const float *q_norm, *k_norm;  /* [128]                              */
+    ds__flux_lin linear2;          /* [H, H + F]  on attention | gelu(mlp) */
+} ds__flux_single;
+
+typedef struct ds__flux_dit {
+    ds__flux_cfg c;
+    ds__flux_lin img_in;               /* [H, in_ch]                      */
+    ds__flux_lin txt_in;               /* [H, ctx_dim]                    */
+    ds__flux_lin time_in, time_out;    /* [H, 256], [H, H]                */
+    ds__flux_lin vec_in, vec_out;      /* [H, vec_dim], [H, H]            */
+    ds__flux_lin guid_in, guid_out;    /* [H, 256], [H, H]; n = 0: schnell */
+    ds__flux_lin final_mod;            /* [2H, H] (shift, scale)          */
+    ds__flux_lin final_lin;            /* [out_ch, H]                     */
+    ds__flux_double *dbl;              /* [depth]                         */
+    ds__flux_single *sgl;              /* [depth_single]                  */
+    int64_t max_part;                  /* most rows of one part of a split linear (scratch) */
+} ds__flux_dit;
+
+/* --- key tables ---------------------------------------------------------------------------- */
+/* Expected sizes, in terms of the configuration. */
+enum { DS__FD_ANY, DS__FD_H, DS__FD_2H, DS__FD_3H, DS__FD_6H, DS__FD_F, DS__FD_HF, DS__FD_3HF, DS__FD_TEMB };
+
+static int64_t ds__flux_dim(const ds__flux_cfg *c, int d) {
+    switch (d) {
+    case DS__FD_H: return c->hidden;       case DS__FD_2H: return 2 * c->hidden;
+    case DS__FD_3H: return 3 * c->hidden;  case DS__FD_6H: return 6 * c->hidden;
+    case DS__FD_F: return c->mlp;          case DS__FD_HF: return c->hidden + c->mlp;
+    case DS__FD_3HF: return 3 * c->hidden + c->mlp;
+    case DS__FD_TEMB: return DS__FLUX_TEMB;
+    default: return -1;
+    }
+}
+
+typedef struct ds__flux_key {
+    size_t      off;        /* the ds__flux_lin (or const float * for 'V') in the model/block struct */
+    char        kind;       /* 'L' linear with bias; 'Q' linear, bias optional (BFL's qkv_bias);
+                               'O' linear that may be absent (guidance_in); 'V' norm scale [128] */
+    signed char out, in;    /* expected [out, in] (DS__FD_*) */
+    const char *name[2];    /* [0] BFL, ComfyUI, city96 GGUF; [1] diffusers. Linears without ".weight"/
+                               ".bias"; "a|b|c": parts stacked along the output rows; "~a": halves swapped */
+} ds__flux_key;
+
+enum { DS__FLUX_BFL = 0, DS__FLUX_DIFFUSERS = 1 };
+
+static const ds__flux_key ds__flux_top_keys[] = {
+    { offsetof(ds__flux_dit, img_in),    'L', DS__FD_H,  DS__FD_ANY,  { "img_in", "x_embedder" } },
+    { offsetof(ds__flux_dit, txt_in),    'L', DS__FD_H,  DS__FD_ANY,  { "txt_in", "context_embedder" } },
+    { offsetof(ds__flux_dit, time_in),   'L', DS__FD_H,  DS__FD_TEMB, { "time_in.in_layer",  "time_text_embed.timestep_embedder.linear_1" } },
+    { offsetof(ds__flux_dit, time_out),  'L', DS__FD_H,  DS__FD_H,    { "time_in.out_layer", "time_text_embed.timestep_embedder.linear_2" } },
+    { offsetof(ds__flux_dit, vec_in),    'L', DS__FD_H,  DS__FD_ANY,  { "vector_in.in_layer",  "time_text_embed.text_embedder.linear_1" } },
+    { offsetof(ds__flux_dit, vec_out),   'L', DS__FD_H,  DS__FD_H,    { "vector_in.out_layer", "time_text_embed.text_embedder.linear_2" } },
+    { offsetof(ds__flux_dit, guid_in),   'O', DS__FD_H,  DS__FD_TEMB, { "guidance_in.in_layer",  "time_text_embed.guidance_embedder.linear_1" } },
+    { offsetof(ds__flux_dit, guid_out),  'O', DS__FD_H,  DS__FD_H,    { "guidance_in.out_layer", "time_text_embed.guidance_embedder.linear_2" } },
+    { offsetof(ds__flux_dit, final_mod), 'L', DS__FD_2H, DS__FD_H,    { "final_layer.adaLN_modulation.1", "~norm_out.linear" } },
+    { offsetof(ds__flux_dit, final_lin), 'L', DS__FD_ANY, DS__FD_H,   { "final_layer.linear", "proj_out" } },
+};
+
+/* Block tables: names follow the block prefix. The first row is a plain name: it tells how many blocks exist. */
+static const char *const ds__flux_double_prefix[2] = { "double_blocks.%d.", "transformer_blocks.%d." };
+static const ds__flux_key ds__flux_double_keys[] = {
+    { offsetof(ds__flux_double, img.mod),    'L', DS__FD_6H, DS__FD_H, { "img_mod.lin",  "norm1.linear" } },
+    { offsetof(ds__flux_double, img.qkv),    'Q', DS__FD_3H, DS__FD_H, { "img_attn.qkv", "attn.to_q|attn.to_k|attn.to_v" } },
+    { offsetof(ds__flux_double, img.q_norm), 'V', 0, 0,                { "img_attn.norm.query_norm.scale", "attn.norm_q.weight" } },
+    { offsetof(ds__flux_double, img.k_norm), 'V', 0, 0,                { "img_attn.norm.key_norm.scale",   "attn.norm_k.weight" } },
+    { offsetof(ds__flux_double, img.proj),   'L', DS__FD_H,  DS__FD_H, { "img_attn.proj", "attn.to_out.0" } },
+    { offsetof(ds__flux_double, img.mlp0),   'L', DS__FD_F,  DS__FD_H, { "img_mlp.0", "ff.net.0.proj" } },
+    { offsetof(ds__flux_double, img.mlp2),   'L', DS__FD_H,  DS__FD_F, { "img_mlp.2", "ff.net.2" } },
+    { offsetof(ds__flux_double, txt.mod),    'L', DS__FD_6H, DS__FD_H, { "txt_mod.lin",  "norm1_context.linear" } },
+    { offsetof(ds__flux_double, txt.qkv),    'Q', DS__FD_3H, DS__FD_H, { "txt_attn.qkv", "attn.add_q_proj|attn.add_k_proj|attn.add_v_proj" } },
+    { offsetof(ds__flux_double, txt.q_norm), 'V', 0, 0,                { "txt_attn.norm.query_norm.scale", "attn.norm_added_q.weight" } },
+    { offsetof(ds__flux_double, txt.k_norm), 'V', 0, 0,                { "txt_attn.norm.key_norm.scale",   "attn.norm_added_k.weight" } },
+    { offsetof(ds__flux_double, txt.proj),   'L', DS__FD_H,  DS__FD_H, { "txt_attn.proj", "attn.to_add_out" } },
+    { offsetof(ds__flux_double, txt.mlp0),   'L', DS__FD_F,  DS__FD_H, { "txt_mlp.0", "ff_context.net.0.proj" } },
+    { offsetof(ds__flux_double, txt.mlp2),   'L', DS__FD_H,  DS__FD_F, { "txt_mlp.2", "ff_context.net.2" } },
+};
+static const char *const ds__flux_single_prefix[2] = { "single_blocks.%d.", "single_transformer_blocks.%d." };
+static const ds__flux_key ds__flux_single_keys[] = {
+    { offsetof(ds__flux_single, mod),     'L', DS__FD_3H,  DS__FD_H,  { "modulation.lin", "norm.linear" } },
+    { offsetof(ds__flux_single, linear1), 'L', DS__FD_3HF, DS__FD_H,  { "linear1", "attn.to_q|attn.to_k|attn.to_v|proj_mlp" } },
+    { offsetof(ds__flux_single, q_norm),  'V', 0, 0,                  { "norm.query_norm.scale", "attn.norm_q.weight" } },
+    { offsetof(ds__flux_single, k_norm),  'V', 0, 0,                  { "norm.key_norm.scale",   "attn.norm_k.weight" } },
+    { offsetof(ds__flux_single, linear2), 'L', DS__FD_H,   DS__FD_HF, { "linear2", "proj_out" } },
+};
+
+/* Find the tensors of one linear from its table spec; bp is the formatted block prefix. */
+static ds_result ds__flux_lin_load(ds_ctx *ctx, const ds_weights *w, const char *prefix, const char *bp,
+                                   const char *spec, char kind, ds__flux_lin *l) {
+    const char *s = spec;
+    memset(l, 0, sizeof *l);
+    if (*s == '~') { l->swap = 1; s++; }
+    for (;;) {
+        const char *e = strchr(s, '|');
+        int len = e ? (int)(e - s) : (int)strlen(s);
+        const ds_tensor *wt, *bt;
+        char part[160];
+        snprintf(part, sizeof part, "%s%.*s", bp, len, s);
+        if (kind == 'O' && l->n == 0 && !ds__wopt(w, prefix, "%s.weight", part)) return DS_SUCCESS;  /* layer absent */
+        if (!(wt = ds__wget(ctx, w, prefix, "%s.weight", part))) return DS_ERR_MISSING_TENSOR;
+        if (wt->ndim != 2 || wt->shape[0] <= 0 || wt->shape[1] <= 0)
+            return ds__err(ctx, DS_ERR_SHAPE, "%s: expected a 2-D linear weight", wt->name);
+        if (l->n && wt->shape[1] != l->in)
+            return ds__err(ctx, DS_ERR_SHAPE, "%s: %lld inputs, but %s has %lld", wt->name, (long long)wt->shape[1], l->w[0]->name, (long long)l->in);
+        bt = kind == 'Q' ? ds__wopt(w, prefix, "%s.bias", part) : ds__wget(ctx, w, prefix, "%s.bias", part);
+        if (!bt && kind != 'Q') return DS_ERR_MISSING_TENSOR;
+        if (bt && (bt->ndim != 1 || bt->shape[0] != wt->shape[0]))
+            return ds__err(ctx, DS_ERR_SHAPE, "%s: expected %lld bias values", bt->name, (long long)wt->shape[0]);
+        l->w[l->n] = wt; l->b[l->n] = bt; l->n++;
+        l->in = wt->shape[1]; l->out += wt->shape[0];
+        if (!e) break;
+        s = e + 1;
+        DS_ASSERT(l->n < DS__ARRLEN(l->w));
+    }
+    if (l->swap && (l->out & 1)) return ds__err(ctx, DS_ERR_SHAPE, "%s: %lld rows cannot be split in halves", l->w[0]->name, (long long)l->out);
+    return DS_SUCCESS;
+}
+
+/* Fill the fields a key table names, in the struct at base. block_fmt: the block prefix or NULL. */
+static ds_result ds__flux_load_keys(ds_ctx *ctx, const ds_weights *w, const char *prefix, int layout,
+                                    const ds__flux_key *keys, int nkeys, const char *block_fmt, int blk, void *base) {
+    char bp[64] = "";
+    int k;
+    if (block_fmt) snprintf(bp, sizeof bp, block_fmt, blk);
+    for (k = 0; k < nkeys; k++) {
+        const ds__flux_key *key = &keys[k];
+        void *field = (char *)base + key->off;
+        if (key->kind == 'V') {
+            const ds_tensor *t = ds__wget(ctx, w, prefix, "%s%s", bp, key->name[layout]);
+            if (!t) return DS_ERR_MISSING_TENSOR;
+            DS__TRY(ds__check_shape(ctx, t, 1, DS__FLUX_HEAD_DIM));
+            if (!(*(const float **)field = ds__f32(ctx, t))) return DS_ERR_OUT_OF_MEMORY;
+        } else {
+            DS__TRY(ds__flux_lin_load(ctx, w, prefix, bp, key->name[layout], key->kind, (ds__flux_lin *)field));
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* Check the linears of a table against the configuration; track the largest part of a split linear. */
+static ds_result ds__flux_check_keys(ds_ctx *ctx, const ds__flux_cfg *c, const ds__flux_key *keys, int nkeys,
+                                     const void *base, int64_t *max_part) {
+    int k, p;
+    for (k = 0; k < nkeys; k++) {
+        const ds__flux_lin *l = (const ds__flux_lin *)(const void *)((const char *)base + keys[k].off);
+        int64_t o, i;
+        if (keys[k].kind == 'V' || l->n == 0) continue;
+        o = ds__flux_dim(c, keys[k].out); i = ds__flux_dim(c, keys[k].in);
+        if ((o >= 0 && l->out != o) || (i >= 0 && l->in != i))
+            return ds__err(ctx, DS_ERR_SHAPE, "%s%s: [%lld, %lld], expected [%lld, %lld] (hidden %lld, mlp %lld; -1 = any)",
+                           l->w[0]->name, l->n > 1 ? " and its sibling parts" : "", (long long)l->out, (long long)l->in,
+                           (long long)o, (long long)i, (long long)c->hidden, (long long)c->mlp);
+        for (p = 0; l->n > 1 && p < l->n; p++) *max_part = DS__MAX(*max_part, l->w[p]->shape[0]);
+    }
+    return DS_SUCCESS;
+}
+
+static int ds__flux_count_blocks(const ds_weights *w, const char *prefix, const char *block_fmt, const ds__flux_key *first, int layout) {
+    int n = 0;
+    char bp[64];
+    for (;;) {
+        snprintf(bp, sizeof bp, block_fmt, n);
+        if (!ds__wopt(w, prefix, "%s%s.weight", bp, first->name[layout])) return n;
+        n++;
+    }
+}
+
+static void ds__flux_dit_free(ds_ctx *ctx, ds__flux_dit *m) {
+    ds__free(ctx, m->dbl); ds__free(ctx, m->sgl);
+    memset(m, 0, sizeof *m);
+}
+
+/* Find every tensor, derive the configuration from the shapes and validate all of them.
+   The model points into w: keep w open while m is used. Free with ds__flux_dit_free. */
+static ds_result ds__flux_dit_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__flux_dit *m) {
+    const int lay = (ai && ai->layout && strcmp(ai->layout, "diffusers") == 0) ? DS__FLUX_DIFFUSERS : DS__FLUX_BFL;
+    const char *pre = ai ? ai->prefix : "";
+    ds__flux_cfg *c = &m->c;
+    ds_result r;
+    int i;
+    memset(m, 0, sizeof *m);
+    r = ds__flux_load_keys(ctx, w, pre, lay, ds__flux_top_keys, DS__ARRLEN(ds__flux_top_keys), NULL, 0, m);
+    if (r != DS_SUCCESS) goto fail;
+    c->depth = ds__flux_count_blocks(w, pre, ds__flux_double_prefix[lay], &ds__flux_double_keys[0], lay);
+    c->depth_single = ds__flux_count_blocks(w, pre, ds__flux_single_prefix[lay], &ds__flux_single_keys[0], lay);
+    m->dbl = (ds__flux_double *)ds__calloc(ctx, (size_t)DS__MAX(c->depth, 1) * sizeof *m->dbl);
+    m->sgl = (ds__flux_single *)ds__calloc(ctx, (size_t)DS__MAX(c->depth_single, 1) * sizeof *m->sgl);
+    if (!m->dbl || !m->sgl) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: block tables"); goto fail; }
+    for (i = 0; i < c->depth && r == DS_SUCCESS; i++)
+        r = ds__flux_load_keys(ctx, w, pre, lay, ds__flux_double_keys, DS__ARRLEN(ds__flux_double_keys), ds__flux_double_prefix[lay], i, &m->dbl[i]);
+    for (i = 0; i < c->depth_single && r == DS_SUCCESS; i++)
+        r = ds__flux_load_keys(ctx, w, pre, lay, ds__flux_single_keys, DS__ARRLEN(ds__flux_single_keys), ds__flux_single_prefix[lay], i, &m->sgl[i]);
+    if (r != DS_SUCCESS) goto fail;
+
+    /* configuration from the shapes */
+    c->hidden = m->img_in.out;
+    c->heads = c->hidden / DS__FLUX_HEAD_DIM;
+    c->in_ch = m->img_in.in;
+    c->out_ch = m->final_lin.out;
+    c->ctx_dim = m->txt_in.in;
+    c->vec_dim = m->vec_in.in;
+    c->guidance = m->guid_in.n > 0;
+    c->mlp = c->depth ? m->dbl[0].img.mlp0.out : c->depth_single ? m->sgl[0].linear2.in - c->hidden : 0;
+    if (c->hidden % DS__FLUX_HEAD_DIM)
+        r = ds__err(ctx, DS_ERR_SHAPE, "%s: hidden size %lld is not a multiple of the head dim 128", m->img_in.w[0]->name, (long long)c->hidden);
+    else if (c->in_ch != 64 && c->in_ch != 128 && c->in_ch != 384)
+        r = ds__err(ctx, DS_ERR_SHAPE, "%s: %lld input channels (64, 128 or 384 expected)", m->img_in.w[0]->name, (long long)c->in_ch);
+    else if (c->out_ch != 64)
+        r = ds__err(ctx, DS_ERR_SHAPE, "%s: %lld output channels (64 expected)", m->final_lin.w[0]->name, (long long)c->out_ch);
+    else if (c->depth + c->depth_single == 0)
+        r = ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux: no transformer blocks (%s0...)", ds__flux_double_prefix[lay]);
+    else if (c->mlp <= 0)
+        r = ds__err(ctx, DS_ERR_SHAPE, "flux: MLP width %lld", (long long)c->mlp);
+    else if ((m->guid_out.n > 0) != c->guidance)
+        r = ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux: guidance_in has only one of its two layers");
+    if (r != DS_SUCCESS) goto fail;
+    r = ds__flux_check_keys(ctx, c, ds__flux_top_keys, DS__ARRLEN(ds__flux_top_keys), m, &m->max_part);
+    for (i = 0; i < c->depth && r == DS_SUCCESS; i++)
+        r = ds__flux_check_keys(ctx, c, ds__flux_double_keys, DS__ARRLEN(ds__flux_double_keys), &m->dbl[i], &m->max_part);
+    for (i = 0; i < c->depth_single && r == DS_SUCCESS; i++)
+        r = ds__flux_check_keys(ctx, c, ds__flux_single_keys, DS__ARRLEN(ds__flux_single_keys), &m->sgl[i], &m->max_part);
+    if (r == DS_SUCCESS) return DS_SUCCESS;
+fail:
+    ds__flux_dit_free(ctx, m);
+    return r;
+}
+
+/* --- kernels ------------------------------------------------------------------------------- */
+/* y[M, out] = x[M, in] W^T + b for a (possibly split) layer. part: [DS__FLUX_ROWS, max_part] scratch. */
+static ds_result ds__flux_linear(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds__flux_lin *l, float *part) {
+    int64_t m0, m, c;
+    if (l->n == 1) DS__TRY(ds__linear(ctx, y, x, M, l->w[0], l->b[0]));
+    else
+        for (m0 = 0; m0 < M; m0 += DS__FLUX_ROWS) {
+            int64_t mb = DS__MIN(DS__FLUX_ROWS, M - m0), col = 0;
+            int p;
+            for (p = 0; p < l->n; p++) {
+                int64_t rows = l->w[p]->shape[0];
+                DS__TRY(ds__linear(ctx, part, x + m0 * l->in, mb, l->w[p], l->b[p]));
+                for (m = 0; m < mb; m++) memcpy(y + (m0 + m) * l->out + col, part + m * rows, (size_t)rows * sizeof(float));
+                col += rows;
+            }
+        }
+    if (l->swap)
+        for (m = 0; m < M; m++) {
+            float *yr = y + m * l->out;
+            int64_t half = l->out / 2;
+            for (c = 0; c < half; c++) { float t = yr[c]; yr[c] = yr[half + c]; yr[half + c] = t; }
+        }
+    return DS_SUCCESS;
+}
+
+/* BFL's timestep_embedding(t, dim): t * 1000, [cos | sin] of f32 args. */
+static void ds__flux_timestep_embedding(float *out, float t, int dim) {
+    int half = dim / 2, i;
+    float tt = 1000.0f * t;
+    for (i = 0; i < half; i++) {
+        float freq = expf(-9.21034037197618f * (float)i / (float)half);   /* -ln(10000) i / half */
+        float a = tt * freq;
+        out[i] = (float)cos((double)a);
+        out[half + i] = (float)sin((double)a);
+    }
+    if (dim % 2) out[dim - 1] = 0.0f;
+}
+
+/* cos / sin [n, 64] of the RoPE angles of ids [n, 3]. */
+static void ds__flux_rope_table(float *cs, float *sn, const float *ids, int64_t n) {
+    int64_t s;
+    for (s = 0; s < n; s++) {
+        int a, k, j = 0;
+        for (a = 0; a < 3; a++)
+            for (k = 0; k < ds__flux_axes[a] / 2; k++, j++) {
+                float omega = 1.0f / powf(10000.0f, (float)(2 * k) / (float)ds__flux_axes[a]);
+                float ang = ids[s * 3 + a] * omega;
+                cs[s * DS__FLUX_PAIRS + j] = (float)cos((double)ang);
+                sn[s * DS__FLUX_PAIRS + j] = (float)sin((double)ang);
+            }
+    }
+}
+
+/* y[M, C] = (1 + scale) * LayerNorm(x) + shift (no affine, eps 1e-6): the modulated pre-norm in one pass. */
+typedef struct ds__flux_mn_job { float *y; const float *x; int64_t C; const float *shift, *scale; } ds__flux_mn_job;
+
+static void ds__flux_modnorm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const ds__flux_mn_job *j = (const ds__flux_mn_job *)arg;
+    int64_t r, c, C = j->C;
+    DS__UNUSED(tid);
+    for (r = r0; r < r1; r++) {
+        const float *xr = j->x + r * C; float *yr = j->y + r * C;
+        double mean = 0, var = 0; float mf, inv;
+        for (c = 0; c < C; c++) mean += xr[c];
+        mean /= (double)C;
+        for (c = 0; c < C; c++) { double d = xr[c] - mean; var += d * d; }
+        inv = (float)(1.0 / sqrt(var / (double)C + DS__FLUX_EPS));
+        mf = (float)mean;
+        for (c = 0; c < C; c++) yr[c] = (xr[c] - mf) * inv * (1.0f + j->scale[c]) + j->shift[c];
+    }
+}
+static void ds__flux_modnorm(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t C, const float *shift, const float *scale) {
+    ds__flux_mn_job j;
+    j.y = y; j.x = x; j.C = C; j.shift = shift; j.scale = scale;
+    ds__parallel_for(ctx, M, ds__flux_modnorm_rows, &j);
+}
+
+/* In place on rows row0.. of qkv (row stride `stride`, q at column 0, k at column H): per-head RMSNorm
+   with weights qn / kn, then RoPE with the cos / sin of each row's (absolute) position. */
+typedef struct ds__flux_qk_job {
+    float *qkv; int64_t stride, row0, hidden;
+    const float *qn, *kn, *cs, *sn;
+} ds__flux_qk_job;
+
+static void ds__flux_qk_rows(void *arg, int64_t i0, int64_t i1, int tid) {
+    const ds__flux_qk_job *j = (const ds__flux_qk_job *)arg;
+    int64_t i, h;
+    DS__UNUSED(tid);
+    for (i = i0; i < i1; i++) {
+        int64_t r = j->row0 + i;
+        const float *cs = j->cs + r * DS__FLUX_PAIRS, *sn = j->sn + r * DS__FLUX_PAIRS;
+        int which;
+        for (which = 0; which < 2; which++) {
+            const float *g = which ? j->kn : j->qn;
+            for (h = 0; h < j->hidden; h += DS__FLUX_HEAD_DIM) {
+                float *v = j->qkv + r * j->stride + which * j->hidden + h;
+                double ss = 0; float inv; int p;
+                for (p = 0; p < DS__FLUX_HEAD_DIM; p++) ss += (double)v[p] * v[p];
+                inv = (float)(1.0 / sqrt(ss / DS__FLUX_HEAD_DIM + DS__FLUX_EPS));
+                for (p = 0; p < DS__FLUX_PAIRS; p++) {
+                    float x0 = v[2 * p] * inv * g[2 * p], x1 = v[2 * p + 1] * inv * g[2 * p + 1];
+                    v[2 * p]     = cs[p] * x0 - sn[p] * x1;
+                    v[2 * p + 1] = sn[p] * x0 + cs[p] * x1;
+                }
+            }
+        }
+    }
+}
+
+/* x[M, C] += gate[C] * t[M, C] */
+static void ds__flux_gated_add(float *x, const float *t, int64_t M, int64_t C, const float *gate) {
+    int64_t m, c;
+    for (m = 0; m < M; m++)
+        for (c = 0; c < C; c++) x[m * C + c] += gate[c] * t[m * C + c];
+}
+
+/* --- forward ------------------------------------------------------------------------------- */
+/* Activation buffers of one forward, allocated once (S = L + N tokens, H hidden, F MLP width). */
+typedef struct ds__flux_run {
+    ds_ctx *ctx; const ds__flux_dit *m;
+    int64_t L, N, S;
+    float *x;       /* [S, H]      residual stream, text rows first                       */
+    float *h;       /* [S, H + F]  normed input of a linear; single block: [attn | gelu(mlp)] */
+    float *qkv;     /* [S, 3H + F] q | k | v (| mlp-in); after a double block's attention: MLP hidden */
+    float *attn;    /* [S, H]      attention output                                        */
+    float *tmp;     /* [S, H]      branch output before its gated residual                 */
+    float *cs, *sn; /* [S, 64]     RoPE cos / sin                                          */
+    float *part;    /* [DS__FLUX_ROWS, max_part] scratch of split linears                  */
+    float *temb;    /* [256]                                                               */
+    float *e1, *e2; /* [H]         embedder temporaries                                    */
+    float *svec;    /* [H]         SiLU(vec): the input of every modulation                */
+    float *mod;     /* [2, 6H]     modulation of the two streams                           */
+} ds__flux_run;
+
+static ds_result ds__flux_qk(ds__flux_run *r, float *qkv, int64_t stride, int64_t row0, int64_t n, const float *qn, const float *kn) {
+    ds__flux_qk_job j;
+    j.qkv = qkv; j.stride = stride; j.row0 = row0; j.hidden = r->m->c.hidden;
+    j.qn = qn; j.kn = kn; j.cs = r->cs; j.sn = r->sn;
+    ds__parallel_for(r->ctx, n, ds__flux_qk_rows, &j);
+    return DS_SUCCESS;
+}
+
+static ds_result ds__flux_attention(ds__flux_run *r, const float *qkv, int64_t stride) {
+    const ds__flux_cfg *c = &r->m->c;
+    return ds__attention(r->ctx, r->attn, qkv, qkv + c->hidden, qkv + 2 * c->hidden, r->S, r->S, (int)c->heads,
+                         DS__FLUX_HEAD_DIM, stride, stride, NULL, NULL, 1.0f / sqrtf((float)DS__FLUX_HEAD_DIM));
+}
+
+/* BFL DoubleStreamBlock: each stream modulates, projects q k v and QK-norms on its own; one attention over
+   [txt; img]; then each stream adds its gated projection and gated MLP. */
+static ds_result ds__flux_double_forward(ds__flux_run *r, const ds__flux_double *b) {
+    ds_ctx *ctx = r->ctx;
+    const int64_t H = r->m->c.hidden, H3 = 3 * H;
+    const ds__flux_stream *st[2];
+    int64_t row0[2], n[2];
+    int s;
+    st[0] = &b->txt; row0[0] = 0;    n[0] = r->L;
+    st[1] = &b->img; row0[1] = r->L; n[1] = r->N;
+    for (s = 0; s < 2; s++) {
+        float *mod = r->mod + s * 6 * H;   /* shift1 scale1 gate1 shift2 scale2 gate2, [H] each */
+        DS__TRY(ds__flux_linear(ctx, mod, r->svec, 1, &st[s]->mod, r->part));
+        if (!n[s]) continue;
+        ds__flux_modnorm(ctx, r->h, r->x + row0[s] * H, n[s], H, mod, mod + H);               /* [n, H]  */
+        DS__TRY(ds__flux_linear(ctx, r->qkv + row0[s] * H3, r->h, n[s], &st[s]->qkv, r->part)); /* [n, 3H] */
+        DS__TRY(ds__flux_qk(r, r->qkv, H3, row0[s], n[s], st[s]->q_norm, st[s]->k_norm));
+    }
+    DS__TRY(ds__flux_attention(r, r->qkv, H3));                                              /* [S, H] */
+    for (s = 0; s < 2; s++) {
+        const float *mod = r->mod + s * 6 * H;
+        float *xs = r->x + row0[s] * H;
+        if (!n[s]) continue;
+        DS__TRY(ds__flux_linear(ctx, r->tmp, r->attn + row0[s] * H, n[s], &st[s]->proj, r->part));
+        ds__flux_gated_add(xs, r->tmp, n[s], H, mod + 2 * H);
+        ds__flux_modnorm(ctx, r->h, xs, n[s], H, mod + 3 * H, mod + 4 * H);
+        DS__TRY(ds__flux_linear(ctx, r->qkv, r->h, n[s], &st[s]->mlp0, r->part));              /* [n, F] */
+        ds__gelu_tanh(r->qkv, n[s] * r->m->c.mlp);
+        DS__TRY(ds__flux_linear(ctx, r->tmp, r->qkv, n[s], &st[s]->mlp2, r->part));           /* [n, H] */
+        ds__flux_gated_add(xs, r->tmp, n[s], H, mod + 5 * H);
+    }
+    return DS_SUCCESS;
+}
+
+/* BFL SingleStreamBlock over the joint sequence: one modulated norm feeds attention and MLP in parallel. */
+static ds_result ds__flux_single_forward(ds__flux_run *r, const ds__flux_single *b) {
+    ds_ctx *ctx = r->ctx;
+    const int64_t H = r->m->c.hidden, F = r->m->c.mlp, W1 = 3 * H + F, S = r->S;
+    const float *mod = r->mod;   /* shift, scale, gate */
+    int64_t i;
+    DS__TRY(ds__flux_linear(ctx, r->mod, r->svec, 1, &b->mod, r->part));
+    ds__flux_modnorm(ctx, r->h, r->x, S, H, mod, mod + H);                        /* [S, H]      */
+    DS__TRY(ds__flux_linear(ctx, r->qkv, r->h, S, &b->linear1, r->part));        /* [S, 3H + F] */
+    DS__TRY(ds__flux_qk(r, r->qkv, W1, 0, S, b->q_norm, b->k_norm));
+    DS__TRY(ds__flux_attention(r, r->qkv, W1));                                   /* [S, H]      */
+    for (i = 0; i < S; i++) {                                                      /* [S, H + F]  */
+        float *hr = r->h + i * (H + F);
+        memcpy(hr, r->attn + i * H, (size_t)H * sizeof(float));
+        memcpy(hr + H, r->qkv + i * W1 + 3 * H, (size_t)F * sizeof(float));
+        ds__gelu_tanh(hr + H, F);
+    }
+    DS__TRY(ds__flux_linear(ctx, r->tmp, r->h, S, &b->linear2, r->part));        /* [S, H]      */
+    ds__flux_gated_add(r->x, r->tmp, S, H, mod + 2 * H);
+    return DS_SUCCESS;
+}
+
+/* MLPEmbedder: out[H] = out_layer(silu(in_layer(x))) */
+static ds_result ds__flux_mlp_embed(ds__flux_run *r, float *out, const float *x, const ds__flux_lin *in, const ds__flux_lin *o) {
+    DS__TRY(ds__flux_linear(r->ctx, r->e1, x, 1, in, r->part));
+    ds__silu(r->e1, in->out);
+    return ds__flux_linear(r->ctx, out, r->e1, 1, o, r->part);
+}
+
+/* Flux.forward on plain arrays: img [N, in_ch], img_ids [N, 3], txt [L, ctx_dim], txt_ids [L, 3],
+   y [vec_dim], t in 0..1 (multiplied by 1000 inside, as BFL does), guidance (used by dev models only);
+   writes out [N, out_ch]. */
+static ds_result ds__flux_dit_forward(ds_ctx *ctx, const ds__flux_dit *m, const float *img, const float *img_ids, int64_t N,
+                                      const float *txt, const float *txt_ids, int64_t L, const float *y, float t, float guidance,
+                                      float *out) {
+    const ds__flux_cfg *c = &m->c;
+    const int64_t H = c->hidden, F = c->mlp, S = L + N;
+    ds__flux_run r;
+    float **bufs[13];
+    int64_t sizes[13], total = 0, off = 0;
+    float *arena;
+    ds_result res = DS_SUCCESS;
+    int i, nb = 0;
+    if (N <= 0 || L < 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: %lld image and %lld text tokens", (long long)N, (long long)L);
+    memset(&r, 0, sizeof r);
+    r.ctx = ctx; r.m = m; r.L = L; r.N = N; r.S = S;
+#define DS__FLUX_BUF(p, n) (bufs[nb] = &(p), sizes[nb++] = (n))
+    DS__FLUX_BUF(r.x, S * H);           DS__FLUX_BUF(r.h, S * (H + F));      DS__FLUX_BUF(r.qkv, S * (3 * H + F));
+    DS__FLUX_BUF(r.attn, S * H);        DS__FLUX_BUF(r.tmp, S * H);
+    DS__FLUX_BUF(r.cs, S * DS__FLUX_PAIRS); DS__FLUX_BUF(r.sn, S * DS__FLUX_PAIRS);
+    DS__FLUX_BUF(r.part, DS__FLUX_ROWS * m->max_part);
+    DS__FLUX_BUF(r.temb, DS__FLUX_TEMB); DS__FLUX_BUF(r.e1, H); DS__FLUX_BUF(r.e2, H);
+    DS__FLUX_BUF(r.svec, H);            DS__FLUX_BUF(r.mod, 12 * H);
+#undef DS__FLUX_BUF
+    for (i = 0; i < nb; i++) total += (sizes[i] + 15) & ~(int64_t)15;   /* 64-byte aligned slices */
+    arena = ds__falloc(ctx, total);
+    if (!arena) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: %lld MB of activations for %lld tokens", (long long)(total >> 18), (long long)S);
+    for (i = 0; i < nb; i++) { *bufs[i] = arena + off; off += (sizes[i] + 15) & ~(int64_t)15; }
+
+    /* vec = time_in(temb(t)) [+ guidance_in(temb(g))] + vector_in(y) -> svec = SiLU(vec) */
+    ds__flux_timestep_embedding(r.temb, t, DS__FLUX_TEMB);
+    if ((res = ds__flux_mlp_embed(&r, r.svec, r.temb, &m->time_in, &m->time_out)) != DS_SUCCESS) goto done;
+    if (c->guidance) {
+        ds__flux_timestep_embedding(r.temb, guidance, DS__FLUX_TEMB);
+        if ((res = ds__flux_mlp_embed(&r, r.e2, r.temb, &m->guid_in, &m->guid_out)) != DS_SUCCESS) goto done;
+        ds__add(r.svec, r.e2, H);
+    }
+    if ((res = ds__flux_mlp_embed(&r, r.e2, y, &m->vec_in, &m->vec_out)) != DS_SUCCESS) goto done;
+    ds__add(r.svec, r.e2, H);
+    ds__silu(r.svec, H);
+
+    /* token embeddings and RoPE tables, text first */
+    if (L && (res = ds__flux_linear(ctx, r.x, txt, L, &m->txt_in, r.part)) != DS_SUCCESS) goto done;
+    if ((res = ds__flux_linear(ctx, r.x + L * H, img, N, &m->img_in, r.part)) != DS_SUCCESS) goto done;
+    ds__flux_rope_table(r.cs, r.sn, txt_ids, L);
+    ds__flux_rope_table(r.cs + L * DS__FLUX_PAIRS, r.sn + L * DS__FLUX_PAIRS, img_ids, N);
+
+    for (i = 0; i < c->depth && res == DS_SUCCESS; i++) {
+        if (ds__aborted(ctx)) { res = DS_ABORTED; goto done; }
+        res = ds__flux_double_forward(&r, &m->dbl[i]);
+    }
+    for (i = 0; i < c->depth_single && res == DS_SUCCESS; i++) {
+        if (ds__aborted(ctx)) { res = DS_ABORTED; goto done; }
+        res = ds__flux_single_forward(&r, &m->sgl[i]);
+    }
+    if (res != DS_SUCCESS) goto done;
+
+    /* LastLayer on the image tokens: (shift, scale) */
+    if ((res = ds__flux_linear(ctx, r.mod, r.svec, 1, &m->final_mod, r.part)) != DS_SUCCESS) goto done;
+    ds__flux_modnorm(ctx, r.h, r.x + L * H, N, H, r.mod, r.mod + H);
+    res = ds__flux_linear(ctx, out, r.h, N, &m->final_lin, r.part);
+done:
+    ds__free(ctx, arena);
+    return res;
+}
+
+/* Rows of an input [.., R, C] whose other leading dims are 1; -1 (and an error) if it does not fit. */
+static int64_t ds__flux_io_rows(ds_ctx *ctx, const char *name, int nd, const int64_t *shape, int64_t C) {
+    int i;
+    if (nd < 1 || shape[nd - 1] != C) { ds__err(ctx, DS_ERR_SHAPE, "input '%s': last dim must be %lld", name, (long long)C); return -1; }
+    for (i = 0; i < nd - 2; i++)
+        if (shape[i] != 1) { ds__err(ctx, DS_ERR_SHAPE, "input '%s': batch must be 1", name); return -1; }
+    return nd >= 2 ? shape[nd - 2] : 1;
+}
+
 static ds_result ds__flux_dit_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
-    DS__UNUSED(w); DS__UNUSED(ai); DS__UNUSED(io); DS__UNUSED(out);
-    return ds__err(ctx, DS_ERR_UNSUPPORTED, "component flux-dit is not supported yet");
+    enum { IMG, IMG_IDS, TXT, TXT_IDS, Y, T, G, NIN };
+    static const char *const names[NIN] = { "img", "img_ids", "txt", "txt_ids", "y", "timesteps", "guidance" };
+    ds__flux_dit m;
+    float *in[NIN] = { 0 }, *o = NULL;
+    int64_t shape[NIN][DS_MAX_DIMS], rows[NIN], cols[NIN], oshape[3];
+    int nd[NIN], i;
+    ds_result r;
+    DS__TRY(ds__flux_dit_load(ctx, w, ai, &m));
+    cols[IMG] = m.c.in_ch; cols[IMG_IDS] = 3; cols[TXT] = m.c.ctx_dim; cols[TXT_IDS] = 3;
+    cols[Y] = m.c.vec_dim; cols[T] = 1; cols[G] = 1;
+    for (i = 0; i < NIN; i++) {
+        if (i == G && !m.c.guidance) { rows[i] = 1; continue; }
+        if ((r = ds__input_f32(ctx, io, names[i], &nd[i], shape[i], &in[i])) != DS_SUCCESS) goto done;
+        if ((rows[i] = ds__flux_io_rows(ctx, names[i], nd[i], shape[i], cols[i])) < 0) { r = DS_ERR_SHAPE; goto done; }
+    }
+    if (rows[IMG_IDS] != rows[IMG] || rows[TXT_IDS] != rows[TXT] || rows[Y] != 1 || rows[T] != 1 || rows[G] != 1) {
+        r = ds__err(ctx, DS_ERR_SHAPE, "flux: inputs disagree: img %lld rows, img_ids %lld, txt %lld, txt_ids %lld; y, timesteps, guidance need 1",
+                    (long long)rows[IMG], (long long)rows[IMG_IDS], (long long)rows[TXT], (long long)rows[TXT_IDS]);
+        goto done;
+    }
+    if (!(o = ds__falloc(ctx, rows[IMG] * m.c.out_ch))) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: output"); goto done; }
+    r = ds__flux_dit_forward(ctx, &m, in[IMG], in[IMG_IDS], rows[IMG], in[TXT], in[TXT_IDS], rows[TXT], in[Y],
+                             in[T][0], m.c.guidance ? in[G][0] : 0.0f, o);
+    if (r == DS_SUCCESS) {
+        oshape[0] = 1; oshape[1] = rows[IMG]; oshape[2] = m.c.out_ch;
+        r = ds__output_add(ctx, out, "out", o, 3, oshape);
+        o = NULL;
+    }
+done:
+    for (i = 0; i < NIN; i++) ds__free(ctx, in[i]);
+    ds__free(ctx, o);
+    ds__flux_dit_free(ctx, &m);
+    return r;
 }
 
 // >>flux_vae
