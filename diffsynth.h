@@ -3163,10 +3163,572 @@ done:
 }
 
 // >>flux_vae
-/* @@FLUX_VAE */
+/* FLUX VAE: the KL autoencoder of black-forest-labs/flux `AutoEncoder` (flux/modules/autoencoder.py),
+   i.e. the LDM `Encoder`/`Decoder` with 16 latent channels and no quant_conv. One batch, channel-first
+   f32 activations [C, H, W].
+
+   Decoder(z):  conv_in -> mid (res, attn, res) -> for level L-1..0: (num_res_blocks + 1) res blocks,
+                Upsample unless level 0 -> GroupNorm, swish, conv_out (3 channels, raw, about [-1, 1]).
+   Encoder(x):  conv_in -> for level 0..L-1: num_res_blocks res blocks, Downsample unless the last
+                level -> mid -> GroupNorm, swish, conv_out (2*z channels: mean then logvar).
+   Facts that matter:
+   - Every GroupNorm has 32 groups and eps 1e-6; swish = x * sigmoid(x).
+   - ResnetBlock: h = conv1(swish(norm1(x))); h = conv2(swish(norm2(h))); x + h, where x goes
+     through a 1x1 `nin_shortcut` when the channel count changes. (No dropout at inference.)
+   - AttnBlock: one head over all H*W positions, D = C, scale 1/sqrt(C); q/k/v/proj_out are 1x1
+     convs [C,C,1,1] (diffusers: Linear [C,C]); its input is GroupNorm'd, its output is added to x.
+   - Downsample pads (0,1,0,1) - right and bottom only - then a 3x3 stride-2 conv with no padding.
+     Upsample is nearest 2x then a 3x3 conv (padding 1).
+   - BFL's checkpoint has no quant_conv / post_quant_conv; other LDM checkpoints do: applied if present.
+   - Latent scaling is NOT part of encode/decode: see ds__flux_vae_scale_in/out. */
+#define DS__FLUX_VAE_MAX_LEVELS 8
+#define DS__FLUX_VAE_MAX_RES    8      /* res blocks per level (the decoder has num_res_blocks + 1) */
+#define DS__FLUX_VAE_GROUPS     32
+#define DS__FLUX_VAE_EPS        1e-6f
+#define DS__FLUX_VAE_SCALE      0.3611f   /* AutoEncoder scale_factor */
+#define DS__FLUX_VAE_SHIFT      0.1159f   /* AutoEncoder shift_factor */
+
+/* Encoder mean (first z_channels of the moments) -> the DiT's latent space: (z - shift) * scale. */
+static void ds__flux_vae_scale_in(float *z, int64_t n) {
+    int64_t i; for (i = 0; i < n; i++) z[i] = (z[i] - DS__FLUX_VAE_SHIFT) * DS__FLUX_VAE_SCALE;
+}
+/* The DiT's latent -> decoder input: z / scale + shift. */
+static void ds__flux_vae_scale_out(float *z, int64_t n) {
+    int64_t i; for (i = 0; i < n; i++) z[i] = z[i] / DS__FLUX_VAE_SCALE + DS__FLUX_VAE_SHIFT;
+}
+
+/* Key layouts as data. "%s" is "encoder"/"decoder"; "%d" a level, then a block index. Resnet leaves
+   (norm1, conv1, norm2, conv2) are the same in every layout. The diffusers decoder numbers its
+   up_blocks from the lowest resolution: up_blocks.i is LDM up.(L-1-i). */
+typedef struct ds__flux_vae_names {
+    const char *down_block, *downsample;   /* encoder level i, block j                  */
+    const char *up_block, *upsample;       /* decoder level i (after reversal), block j */
+    int         up_reversed;
+    const char *mid_block;                 /* "%s", block index mid_base + j (j = 0, 1) */
+    int         mid_base;
+    const char *mid_attn;                  /* "%s"                                      */
+    const char *attn_norm, *attn_q, *attn_k, *attn_v, *attn_out;
+    const char *shortcut;                  /* 1x1 conv when a res block changes width   */
+    const char *norm_out;                  /* "%s"                                      */
+} ds__flux_vae_names;
+
+static const ds__flux_vae_names ds__flux_vae_layouts[] = {
+    { /* LDM / BFL ae.safetensors */
+      "encoder.down.%d.block.%d", "encoder.down.%d.downsample.conv",
+      "decoder.up.%d.block.%d",   "decoder.up.%d.upsample.conv", 0,
+      "%s.mid.block_%d", 1, "%s.mid.attn_1", "norm", "q", "k", "v", "proj_out",
+      "nin_shortcut", "%s.norm_out" },
+    { /* diffusers AutoencoderKL */
+      "encoder.down_blocks.%d.resnets.%d", "encoder.down_blocks.%d.downsamplers.0.conv",
+      "decoder.up_blocks.%d.resnets.%d",   "decoder.up_blocks.%d.upsamplers.0.conv", 1,
+      "%s.mid_block.resnets.%d", 0, "%s.mid_block.attentions.0", "group_norm", "to_q", "to_k", "to_v", "to_out.0",
+      "conv_shortcut", "%s.conv_norm_out" },
+};
+
+typedef struct ds__flux_vae_config {
+    int ch;                                  /* base width (128 in ae.safetensors)        */
+    int n_levels;                            /* len(ch_mult)                              */
+    int ch_mult[DS__FLUX_VAE_MAX_LEVELS];    /* (1, 2, 4, 4)                              */
+    int num_res_blocks;                      /* 2 (the decoder has 3 per level)           */
+    int z_channels;                          /* 16                                        */
+    int img_channels;                        /* 3                                         */
+    int factor;                              /* 2^(n_levels-1): pixels per latent (8)     */
+} ds__flux_vae_config;
+
+typedef struct ds__flux_vae_res {            /* ResnetBlock(cin -> cout)                  */
+    int cin, cout;
+    const ds_tensor *norm1_w, *norm1_b;      /* [cin]                                     */
+    const ds_tensor *conv1_w, *conv1_b;      /* [cout, cin, 3, 3], [cout]                 */
+    const ds_tensor *norm2_w, *norm2_b;      /* [cout]                                    */
+    const ds_tensor *conv2_w, *conv2_b;      /* [cout, cout, 3, 3], [cout]                */
+    const ds_tensor *skip_w, *skip_b;        /* [cout, cin, 1, 1] if cin != cout, else NULL */
+} ds__flux_vae_res;
+
+typedef struct ds__flux_vae_attn {           /* AttnBlock(c)                              */
+    int c;
+    const ds_tensor *norm_w, *norm_b;        /* [c]                                       */
+    const ds_tensor *q_w, *q_b, *k_w, *k_b;  /* [c, c, 1, 1] or [c, c]; [c]               */
+    const ds_tensor *v_w, *v_b, *out_w, *out_b;
+} ds__flux_vae_attn;
+
+typedef struct ds__flux_vae_coder {          /* Encoder or Decoder; levels in LDM order   */
+    int present;
+    const ds_tensor *conv_in_w, *conv_in_b;  /* enc [ch, img, 3, 3]; dec [ch*mult[L-1], z, 3, 3] */
+    ds__flux_vae_res level[DS__FLUX_VAE_MAX_LEVELS][DS__FLUX_VAE_MAX_RES];
+    const ds_tensor *resample_w[DS__FLUX_VAE_MAX_LEVELS];  /* [c, c, 3, 3]: enc down (not last), dec up (not 0) */
+    const ds_tensor *resample_b[DS__FLUX_VAE_MAX_LEVELS];
+    ds__flux_vae_res  mid1, mid2;
+    ds__flux_vae_attn mid_attn;
+    const ds_tensor *norm_out_w, *norm_out_b; /* [c]                                      */
+    const ds_tensor *conv_out_w, *conv_out_b; /* enc [2z, c, 3, 3]; dec [img, ch, 3, 3]   */
+} ds__flux_vae_coder;
+
+typedef struct ds__flux_vae {
+    ds__flux_vae_config cfg;
+    ds__flux_vae_coder  enc, dec;            /* either may be absent (a decoder-only file) */
+    const ds_tensor *quant_w, *quant_b;           /* [2z, 2z, 1, 1] or NULL               */
+    const ds_tensor *post_quant_w, *post_quant_b; /* [z, z, 1, 1] or NULL                 */
+} ds__flux_vae;
+
+/* --- loading ----------------------------------------------------------------------------- */
+typedef struct ds__flux_vae_loader {
+    ds_ctx *ctx; const ds_weights *w; const char *prefix; const ds__flux_vae_names *nm;
+    ds_result r;                             /* first error; later lookups are skipped    */
+} ds__flux_vae_loader;
+
+/* "<prefix><base>.<leaf>" of shape [d0] (d1 < 0), [d0, d1, k, k] (k > 1) or, for k == 1, a 1x1 conv
+   [d0, d1, 1, 1] or a Linear [d0, d1]. Records the first failure in L->r. */
+static const ds_tensor *ds__flux_vae_get(ds__flux_vae_loader *L, const char *base, const char *leaf, int d0, int d1, int k) {
+    const ds_tensor *t; ds_result r;
+    if (L->r != DS_SUCCESS) return NULL;
+    t = ds__wget(L->ctx, L->w, L->prefix, "%s.%s", base, leaf);
+    if (!t) { L->r = DS_ERR_MISSING_TENSOR; return NULL; }
+    if (d1 < 0) r = ds__check_shape(L->ctx, t, 1, d0);
+    else if (k == 1 && t->ndim == 2) r = ds__check_shape(L->ctx, t, 2, d0, d1);
+    else r = ds__check_shape(L->ctx, t, 4, d0, d1, k, k);
+    if (r != DS_SUCCESS) { L->r = r; return NULL; }
+    return t;
+}
+/* Size of dimension d of an existing tensor, or -1. */
+static int64_t ds__flux_vae_dim(const ds__flux_vae_loader *L, int d, const char *fmt, ...) {
+    char name[256]; va_list ap; const ds_tensor *t;
+    va_start(ap, fmt); vsnprintf(name, sizeof name, fmt, ap); va_end(ap);
+    t = ds__wopt(L->w, L->prefix, "%s", name);
+    return (t && t->ndim > d) ? t->shape[d] : -1;
+}
+
+static void ds__flux_vae_load_res(ds__flux_vae_loader *L, ds__flux_vae_res *rb, const char *base, int cin, int cout) {
+    rb->cin = cin; rb->cout = cout;
+    rb->norm1_w = ds__flux_vae_get(L, base, "norm1.weight", cin, -1, 0);
+    rb->norm1_b = ds__flux_vae_get(L, base, "norm1.bias", cin, -1, 0);
+    rb->conv1_w = ds__flux_vae_get(L, base, "conv1.weight", cout, cin, 3);
+    rb->conv1_b = ds__flux_vae_get(L, base, "conv1.bias", cout, -1, 0);
+    rb->norm2_w = ds__flux_vae_get(L, base, "norm2.weight", cout, -1, 0);
+    rb->norm2_b = ds__flux_vae_get(L, base, "norm2.bias", cout, -1, 0);
+    rb->conv2_w = ds__flux_vae_get(L, base, "conv2.weight", cout, cout, 3);
+    rb->conv2_b = ds__flux_vae_get(L, base, "conv2.bias", cout, -1, 0);
+    rb->skip_w = rb->skip_b = NULL;
+    if (cin != cout) {
+        char leaf[64];
+        snprintf(leaf, sizeof leaf, "%s.weight", L->nm->shortcut); rb->skip_w = ds__flux_vae_get(L, base, leaf, cout, cin, 1);
+        snprintf(leaf, sizeof leaf, "%s.bias", L->nm->shortcut);   rb->skip_b = ds__flux_vae_get(L, base, leaf, cout, -1, 0);
+    }
+}
+
+static void ds__flux_vae_load_mid(ds__flux_vae_loader *L, ds__flux_vae_coder *cd, const char *which, int c) {
+    const ds__flux_vae_names *nm = L->nm; char base[128], leaf[64]; ds__flux_vae_attn *a = &cd->mid_attn;
+    snprintf(base, sizeof base, nm->mid_block, which, nm->mid_base);     ds__flux_vae_load_res(L, &cd->mid1, base, c, c);
+    snprintf(base, sizeof base, nm->mid_block, which, nm->mid_base + 1); ds__flux_vae_load_res(L, &cd->mid2, base, c, c);
+    snprintf(base, sizeof base, nm->mid_attn, which);
+    a->c = c;
+#define DS__FLUX_VAE_ATTN_GET(field, name, wb, d1, k) \
+    snprintf(leaf, sizeof leaf, "%s." wb, name); a->field = ds__flux_vae_get(L, base, leaf, c, d1, k)
+    DS__FLUX_VAE_ATTN_GET(norm_w, nm->attn_norm, "weight", -1, 0); DS__FLUX_VAE_ATTN_GET(norm_b, nm->attn_norm, "bias", -1, 0);
+    DS__FLUX_VAE_ATTN_GET(q_w, nm->attn_q, "weight", c, 1);        DS__FLUX_VAE_ATTN_GET(q_b, nm->attn_q, "bias", -1, 0);
+    DS__FLUX_VAE_ATTN_GET(k_w, nm->attn_k, "weight", c, 1);        DS__FLUX_VAE_ATTN_GET(k_b, nm->attn_k, "bias", -1, 0);
+    DS__FLUX_VAE_ATTN_GET(v_w, nm->attn_v, "weight", c, 1);        DS__FLUX_VAE_ATTN_GET(v_b, nm->attn_v, "bias", -1, 0);
+    DS__FLUX_VAE_ATTN_GET(out_w, nm->attn_out, "weight", c, 1);    DS__FLUX_VAE_ATTN_GET(out_b, nm->attn_out, "bias", -1, 0);
+#undef DS__FLUX_VAE_ATTN_GET
+}
+
+/* Config of one coder from its shapes: 0 = absent, 1 = found, -1 = inconsistent (error set). */
+static int ds__flux_vae_probe(ds__flux_vae_loader *L, int enc, ds__flux_vae_config *c) {
+    const ds__flux_vae_names *nm = L->nm; char base[128]; int i, n, j;
+    memset(c, 0, sizeof *c);
+    if (enc) {
+        int64_t ch = ds__flux_vae_dim(L, 0, "encoder.conv_in.weight"), zz = ds__flux_vae_dim(L, 0, "encoder.conv_out.weight");
+        if (ch <= 0) return 0;
+        c->ch = (int)ch; c->img_channels = (int)ds__flux_vae_dim(L, 1, "encoder.conv_in.weight"); c->z_channels = (int)(zz / 2);
+        for (n = 0; n < DS__FLUX_VAE_MAX_LEVELS + 1; n++) { snprintf(base, sizeof base, nm->down_block, n, 0); if (ds__flux_vae_dim(L, 0, "%s.conv1.weight", base) < 0) break; }
+        for (j = 0; j < DS__FLUX_VAE_MAX_RES + 1; j++) { snprintf(base, sizeof base, nm->down_block, 0, j); if (ds__flux_vae_dim(L, 0, "%s.conv1.weight", base) < 0) break; }
+        c->num_res_blocks = j;
+        if (zz <= 0 || zz % 2) { ds__err(L->ctx, DS_ERR_SHAPE, "%sencoder.conv_out.weight: %lld output channels, expected 2*z", L->prefix, (long long)zz); return -1; }
+    } else {
+        int64_t ch = ds__flux_vae_dim(L, 1, "decoder.conv_out.weight");
+        if (ch <= 0) return 0;
+        c->ch = (int)ch; c->img_channels = (int)ds__flux_vae_dim(L, 0, "decoder.conv_out.weight"); c->z_channels = (int)ds__flux_vae_dim(L, 1, "decoder.conv_in.weight");
+        for (n = 0; n < DS__FLUX_VAE_MAX_LEVELS + 1; n++) { snprintf(base, sizeof base, nm->up_block, n, 0); if (ds__flux_vae_dim(L, 0, "%s.conv1.weight", base) < 0) break; }
+        for (j = 0; j < DS__FLUX_VAE_MAX_RES + 1; j++) { snprintf(base, sizeof base, nm->up_block, 0, j); if (ds__flux_vae_dim(L, 0, "%s.conv1.weight", base) < 0) break; }
+        c->num_res_blocks = j - 1;
+    }
+    c->n_levels = n;
+    if (n < 1 || n > DS__FLUX_VAE_MAX_LEVELS || c->num_res_blocks < 1 || c->num_res_blocks + 1 > DS__FLUX_VAE_MAX_RES || c->z_channels <= 0 || c->img_channels <= 0) {
+        ds__err(L->ctx, DS_ERR_UNSUPPORTED, "flux-vae %s: unsupported structure (%d levels, %d res blocks, z %d)", enc ? "encoder" : "decoder", n, c->num_res_blocks, c->z_channels);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        int li = (!enc && nm->up_reversed) ? n - 1 - i : i;   /* LDM level i is stored under index li */
+        int64_t out;
+        snprintf(base, sizeof base, enc ? nm->down_block : nm->up_block, li, 0);
+        out = ds__flux_vae_dim(L, 0, "%s.conv1.weight", base);
+        if (out <= 0 || out % c->ch) { ds__err(L->ctx, DS_ERR_SHAPE, "%s%s.conv1.weight: %lld channels is not a multiple of ch %d", L->prefix, base, (long long)out, c->ch); return -1; }
+        c->ch_mult[i] = (int)(out / c->ch);
+    }
+    c->factor = 1 << (n - 1);
+    return 1;
+}
+
+/* Bind the weights of one coder to the config; every shape is checked. */
+static void ds__flux_vae_load_coder(ds__flux_vae_loader *L, ds__flux_vae_coder *cd, int enc, const ds__flux_vae_config *c) {
+    const ds__flux_vae_names *nm = L->nm; const char *which = enc ? "encoder" : "decoder";
+    char base[128]; int i, j, L1 = c->n_levels - 1, top = c->ch * c->ch_mult[L1];
+    int nb = enc ? c->num_res_blocks : c->num_res_blocks + 1;
+    cd->present = 1;
+    snprintf(base, sizeof base, "%s.conv_in", which);
+    cd->conv_in_w = ds__flux_vae_get(L, base, "weight", enc ? c->ch : top, enc ? c->img_channels : c->z_channels, 3);
+    cd->conv_in_b = ds__flux_vae_get(L, base, "bias", enc ? c->ch : top, -1, 0);
+    for (i = 0; i < c->n_levels; i++) {
+        /* encoder level i: ch*in_mult[i] -> ch*mult[i] (in_mult = (1,) + mult); decoder: from the level above */
+        int cout = c->ch * c->ch_mult[i];
+        int cin = enc ? c->ch * (i ? c->ch_mult[i - 1] : 1) : (i == L1 ? top : c->ch * c->ch_mult[i + 1]);
+        int li = (!enc && nm->up_reversed) ? L1 - i : i;
+        for (j = 0; j < nb; j++) {
+            snprintf(base, sizeof base, enc ? nm->down_block : nm->up_block, li, j);
+            ds__flux_vae_load_res(L, &cd->level[i][j], base, j ? cout : cin, cout);
+        }
+        cd->resample_w[i] = cd->resample_b[i] = NULL;
+        if (enc ? i != L1 : i != 0) {
+            snprintf(base, sizeof base, enc ? nm->downsample : nm->upsample, li);
+            cd->resample_w[i] = ds__flux_vae_get(L, base, "weight", cout, cout, 3);
+            cd->resample_b[i] = ds__flux_vae_get(L, base, "bias", cout, -1, 0);
+        }
+    }
+    {
+        int c_end = enc ? top : c->ch * c->ch_mult[0];   /* width at norm_out */
+        ds__flux_vae_load_mid(L, cd, which, top);
+        snprintf(base, sizeof base, nm->norm_out, which);
+        cd->norm_out_w = ds__flux_vae_get(L, base, "weight", c_end, -1, 0);
+        cd->norm_out_b = ds__flux_vae_get(L, base, "bias", c_end, -1, 0);
+        snprintf(base, sizeof base, "%s.conv_out", which);
+        cd->conv_out_w = ds__flux_vae_get(L, base, "weight", enc ? 2 * c->z_channels : c->img_channels, c_end, 3);
+        cd->conv_out_b = ds__flux_vae_get(L, base, "bias", enc ? 2 * c->z_channels : c->img_channels, -1, 0);
+    }
+}
+
+/* Fill *m from the weights; ai->prefix is put in front of every key ("first_stage_model.", "vae.").
+   The config comes from shapes: ch from the conv_in (encoder) / conv_out (decoder) width, the level
+   count and res blocks from which keys exist, ch_mult from each level's first conv1 width. */
+static ds_result ds__flux_vae_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__flux_vae *m) {
+    ds__flux_vae_loader L; ds__flux_vae_config ce, cdc; int l, fe = 0, fd = 0, i;
+    memset(m, 0, sizeof *m);
+    L.ctx = ctx; L.w = w; L.prefix = ai ? ai->prefix : ""; L.nm = NULL; L.r = DS_SUCCESS;
+    for (l = 0; l < DS__ARRLEN(ds__flux_vae_layouts) && !L.nm; l++) {   /* the layout whose mid attention exists */
+        const ds__flux_vae_names *nm = &ds__flux_vae_layouts[l]; char base[128];
+        for (i = 0; i < 2 && !L.nm; i++) {
+            snprintf(base, sizeof base, nm->mid_attn, i ? "encoder" : "decoder");
+            if (ds__wopt(w, L.prefix, "%s.%s.weight", base, nm->attn_q)) L.nm = nm;
+        }
+    }
+    if (!L.nm) return ds__err(ctx, DS_ERR_UNSUPPORTED, "flux-vae: no mid-block attention under prefix '%s' in a known layout", L.prefix);
+    if ((fe = ds__flux_vae_probe(&L, 1, &ce)) < 0 || (fd = ds__flux_vae_probe(&L, 0, &cdc)) < 0) return DS_ERR_SHAPE;
+    if (!fe && !fd) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: neither %sencoder.conv_in.weight nor %sdecoder.conv_out.weight", L.prefix, L.prefix);
+    if (fe && fd && (ce.n_levels != cdc.n_levels || ce.z_channels != cdc.z_channels || ce.img_channels != cdc.img_channels ||
+                     ce.num_res_blocks != cdc.num_res_blocks || memcmp(ce.ch_mult, cdc.ch_mult, sizeof ce.ch_mult) != 0 || ce.ch != cdc.ch))
+        return ds__err(ctx, DS_ERR_SHAPE, "flux-vae: encoder (ch %d, %d levels, z %d) and decoder (ch %d, %d levels, z %d) disagree",
+                       ce.ch, ce.n_levels, ce.z_channels, cdc.ch, cdc.n_levels, cdc.z_channels);
+    m->cfg = fe ? ce : cdc;
+    for (i = -1; i < m->cfg.n_levels; i++) {   /* every GroupNorm width splits into 32 groups */
+        int c = i < 0 ? m->cfg.ch : m->cfg.ch * m->cfg.ch_mult[i];
+        if (c % DS__FLUX_VAE_GROUPS) return ds__err(ctx, DS_ERR_UNSUPPORTED, "flux-vae: width %d is not a multiple of %d groups", c, DS__FLUX_VAE_GROUPS);
+    }
+    if (fe) ds__flux_vae_load_coder(&L, &m->enc, 1, &m->cfg);
+    if (fd) ds__flux_vae_load_coder(&L, &m->dec, 0, &m->cfg);
+    if (ds__wopt(w, L.prefix, "quant_conv.weight")) {
+        m->quant_w = ds__flux_vae_get(&L, "quant_conv", "weight", 2 * m->cfg.z_channels, 2 * m->cfg.z_channels, 1);
+        m->quant_b = ds__flux_vae_get(&L, "quant_conv", "bias", 2 * m->cfg.z_channels, -1, 0);
+    }
+    if (ds__wopt(w, L.prefix, "post_quant_conv.weight")) {
+        m->post_quant_w = ds__flux_vae_get(&L, "post_quant_conv", "weight", m->cfg.z_channels, m->cfg.z_channels, 1);
+        m->post_quant_b = ds__flux_vae_get(&L, "post_quant_conv", "bias", m->cfg.z_channels, -1, 0);
+    }
+    return L.r;
+}
+
+/* --- forward ----------------------------------------------------------------------------- */
+/* y = GroupNorm(32, eps 1e-6)(x) [then swish], x [C, S]; parallel over groups. y may alias x. */
+typedef struct ds__flux_vae_gn_job { float *y; const float *x; int64_t cg, S; const float *g, *b; int swish; } ds__flux_vae_gn_job;
+static void ds__flux_vae_gn_part(void *arg, int64_t g0, int64_t g1, int tid) {
+    ds__flux_vae_gn_job *j = (ds__flux_vae_gn_job *)arg; int64_t g, off;
+    DS__UNUSED(tid);
+    for (g = g0; g < g1; g++) {
+        off = g * j->cg * j->S;
+        ds__groupnorm(j->y + off, j->x + off, j->cg, j->S, 1, j->g + g * j->cg, j->b + g * j->cg, DS__FLUX_VAE_EPS);
+        if (j->swish) ds__silu(j->y + off, j->cg * j->S);
+    }
+}
+static ds_result ds__flux_vae_norm(ds_ctx *ctx, float *y, const float *x, int64_t C, int64_t S, const ds_tensor *g, const ds_tensor *b, int swish) {
+    ds__flux_vae_gn_job j;
+    j.y = y; j.x = x; j.cg = C / DS__FLUX_VAE_GROUPS; j.S = S; j.swish = swish;
+    j.g = ds__f32(ctx, g); j.b = ds__f32(ctx, b);
+    if (!j.g || !j.b) return DS_ERR_OUT_OF_MEMORY;
+    ds__parallel_for(ctx, DS__FLUX_VAE_GROUPS, ds__flux_vae_gn_part, &j);
+    return DS_SUCCESS;
+}
+/* A new [O, Ho, Wo] buffer = conv(x); 3x3 convs pad 1, 1x1 convs pad 0. NULL on failure (error set). */
+static float *ds__flux_vae_conv(ds_ctx *ctx, const float *x, int64_t C, int64_t H, int64_t W, const ds_tensor *w, const ds_tensor *b) {
+    int p = w->ndim == 4 && w->shape[2] == 3 ? 1 : 0;
+    float *y = ds__falloc(ctx, w->shape[0] * H * W);
+    if (!y) { ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: %lldx%lldx%lld output", w->name, (long long)w->shape[0], (long long)H, (long long)W); return NULL; }
+    if (ds__conv2d(ctx, y, x, C, H, W, w, b, 1, p, p, p, p) != DS_SUCCESS) { ds__free(ctx, y); return NULL; }
+    return y;
+}
+
+/* ResnetBlock: *px [cin, H, W] is consumed and replaced by [cout, H, W]. */
+static ds_result ds__flux_vae_resnet(ds_ctx *ctx, const ds__flux_vae_res *rb, float **px, int64_t H, int64_t W) {
+    int64_t S = H * W; float *x = *px, *t, *h;
+    t = ds__falloc(ctx, rb->cin * S);
+    if (!t) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: activations", rb->norm1_w->name);
+    if (ds__flux_vae_norm(ctx, t, x, rb->cin, S, rb->norm1_w, rb->norm1_b, 1) != DS_SUCCESS) { ds__free(ctx, t); return DS_ERR_OUT_OF_MEMORY; }
+    h = ds__flux_vae_conv(ctx, t, rb->cin, H, W, rb->conv1_w, rb->conv1_b);          /* [cout, S] */
+    ds__free(ctx, t);
+    if (!h) return DS_ERR_OUT_OF_MEMORY;
+    if (ds__flux_vae_norm(ctx, h, h, rb->cout, S, rb->norm2_w, rb->norm2_b, 1) != DS_SUCCESS) { ds__free(ctx, h); return DS_ERR_OUT_OF_MEMORY; }
+    t = ds__flux_vae_conv(ctx, h, rb->cout, H, W, rb->conv2_w, rb->conv2_b);         /* [cout, S] */
+    ds__free(ctx, h);
+    if (!t) return DS_ERR_OUT_OF_MEMORY;
+    if (rb->skip_w) {                                                                /* nin_shortcut */
+        h = ds__flux_vae_conv(ctx, x, rb->cin, H, W, rb->skip_w, rb->skip_b);
+        if (!h) { ds__free(ctx, t); return DS_ERR_OUT_OF_MEMORY; }
+        ds__add(t, h, rb->cout * S);
+        ds__free(ctx, h);
+    } else ds__add(t, x, rb->cout * S);
+    ds__free(ctx, x);
+    *px = t;
+    return DS_SUCCESS;
+}
+
+/* AttnBlock: x [C, S] += proj_out(attention(q, k, v)) over S positions, one head of width C. */
+static ds_result ds__flux_vae_attention(ds_ctx *ctx, const ds__flux_vae_attn *a, float *x, int64_t S) {
+    int64_t C = a->c; ds_result r = DS_ERR_OUT_OF_MEMORY;
+    float *t = ds__falloc(ctx, C * S), *xt = ds__falloc(ctx, S * C), *q = NULL, *k = NULL, *v = NULL;
+    if (!t || !xt) goto out;
+    if ((r = ds__flux_vae_norm(ctx, t, x, C, S, a->norm_w, a->norm_b, 0)) != DS_SUCCESS) goto out;
+    ds__transpose(xt, t, C, S);                                                      /* [S, C] tokens */
+    q = ds__falloc(ctx, S * C); k = ds__falloc(ctx, S * C); v = ds__falloc(ctx, S * C);
+    r = DS_ERR_OUT_OF_MEMORY;
+    if (!q || !k || !v) goto out;
+    if ((r = ds__linear(ctx, q, xt, S, a->q_w, a->q_b)) != DS_SUCCESS ||
+        (r = ds__linear(ctx, k, xt, S, a->k_w, a->k_b)) != DS_SUCCESS ||
+        (r = ds__linear(ctx, v, xt, S, a->v_w, a->v_b)) != DS_SUCCESS) goto out;
+    if ((r = ds__attention(ctx, xt, q, k, v, S, S, 1, (int)C, C, C, NULL, NULL, 1.0f / sqrtf((float)C))) != DS_SUCCESS) goto out;
+    if ((r = ds__linear(ctx, q, xt, S, a->out_w, a->out_b)) != DS_SUCCESS) goto out;   /* proj_out -> q */
+    ds__transpose(t, q, S, C);                                                       /* back to [C, S] */
+    ds__add(x, t, C * S);
+out:
+    if (r == DS_ERR_OUT_OF_MEMORY) ds__err(ctx, r, "%s: attention over %lld positions", a->q_w->name, (long long)S);
+    ds__free(ctx, t); ds__free(ctx, xt); ds__free(ctx, q); ds__free(ctx, k); ds__free(ctx, v);
+    return r;
+}
+
+static ds_result ds__flux_vae_mid(ds_ctx *ctx, const ds__flux_vae_coder *cd, float **px, int64_t H, int64_t W) {
+    DS__TRY(ds__flux_vae_resnet(ctx, &cd->mid1, px, H, W));
+    DS__TRY(ds__flux_vae_attention(ctx, &cd->mid_attn, *px, H * W));
+    return ds__flux_vae_resnet(ctx, &cd->mid2, px, H, W);
+}
+
+/* Encoder on img [img_channels, H, W] -> moments [2z, h, w] (caller's buffer; h, w from
+   ds__flux_vae_latent_size). Raw: mean = the first z channels, then logvar. */
+static int64_t ds__flux_vae_latent_size(const ds__flux_vae *m, int64_t n) {
+    int i; for (i = 1; i < m->cfg.n_levels; i++) n = n >= 2 ? (n - 2) / 2 + 1 : 0;   /* pad 1 right, 3x3 stride 2 */
+    return n;
+}
+static ds_result ds__flux_vae_encode(ds_ctx *ctx, const ds__flux_vae *m, const float *img, int64_t H, int64_t W, float *moments) {
+    const ds__flux_vae_coder *e = &m->enc; const ds__flux_vae_config *c = &m->cfg;
+    int i, j; int64_t C; float *x, *y; ds_result r = DS_SUCCESS;
+    if (!e->present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no encoder");
+    if (ds__flux_vae_latent_size(m, H) < 1 || ds__flux_vae_latent_size(m, W) < 1) return ds__err(ctx, DS_ERR_SHAPE, "flux-vae encode: image %lldx%lld is too small", (long long)H, (long long)W);
+    x = ds__flux_vae_conv(ctx, img, c->img_channels, H, W, e->conv_in_w, e->conv_in_b);   /* [ch, H, W] */
+    if (!x) return DS_ERR_OUT_OF_MEMORY;
+    for (i = 0; i < c->n_levels && r == DS_SUCCESS; i++) {
+        for (j = 0; j < c->num_res_blocks && r == DS_SUCCESS; j++) {
+            r = ds__aborted(ctx) ? DS_ABORTED : ds__flux_vae_resnet(ctx, &e->level[i][j], &x, H, W);
+        }
+        if (r == DS_SUCCESS && e->resample_w[i]) {                                   /* Downsample */
+            int64_t Ho = (H - 2) / 2 + 1, Wo = (W - 2) / 2 + 1;
+            C = c->ch * c->ch_mult[i];
+            y = ds__falloc(ctx, C * Ho * Wo);
+            if (!y) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux-vae encode: level %d", i);
+            else r = ds__conv2d(ctx, y, x, C, H, W, e->resample_w[i], e->resample_b[i], 2, 0, 1, 0, 1);
+            ds__free(ctx, x); x = y; H = Ho; W = Wo;
+        }
+    }
+    C = c->ch * c->ch_mult[c->n_levels - 1];
+    if (r == DS_SUCCESS) r = ds__flux_vae_mid(ctx, e, &x, H, W);
+    if (r == DS_SUCCESS) r = ds__flux_vae_norm(ctx, x, x, C, H * W, e->norm_out_w, e->norm_out_b, 1);
+    if (r == DS_SUCCESS) r = ds__conv2d(ctx, moments, x, C, H, W, e->conv_out_w, e->conv_out_b, 1, 1, 1, 1, 1);
+    if (r == DS_SUCCESS && m->quant_w) {
+        C = 2 * c->z_channels;
+        ds__free(ctx, x);
+        x = ds__flux_vae_conv(ctx, moments, C, H, W, m->quant_w, m->quant_b);
+        if (!x) return DS_ERR_OUT_OF_MEMORY;
+        memcpy(moments, x, (size_t)(C * H * W) * sizeof(float));
+    }
+    ds__free(ctx, x);
+    return r;
+}
+
+/* Decoder on z [z_channels, h, w] (already unscaled: see ds__flux_vae_scale_out) -> out
+   [img_channels, h*factor, w*factor] (caller's buffer), raw (about [-1, 1], not clamped). */
+static ds_result ds__flux_vae_decode(ds_ctx *ctx, const ds__flux_vae *m, const float *z, int64_t H, int64_t W, float *out) {
+    const ds__flux_vae_coder *d = &m->dec; const ds__flux_vae_config *c = &m->cfg;
+    int i, j; int64_t C; float *x, *pq = NULL, *y; ds_result r = DS_SUCCESS;
+    if (!d->present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no decoder");
+    if (H < 1 || W < 1) return ds__err(ctx, DS_ERR_SHAPE, "flux-vae decode: empty latent %lldx%lld", (long long)H, (long long)W);
+    if (m->post_quant_w) {
+        pq = ds__flux_vae_conv(ctx, z, c->z_channels, H, W, m->post_quant_w, m->post_quant_b);
+        if (!pq) return DS_ERR_OUT_OF_MEMORY;
+        z = pq;
+    }
+    x = ds__flux_vae_conv(ctx, z, c->z_channels, H, W, d->conv_in_w, d->conv_in_b);   /* [ch*mult[L-1], h, w] */
+    ds__free(ctx, pq);
+    if (!x) return DS_ERR_OUT_OF_MEMORY;
+    r = ds__flux_vae_mid(ctx, d, &x, H, W);
+    for (i = c->n_levels - 1; i >= 0 && r == DS_SUCCESS; i--) {
+        for (j = 0; j < c->num_res_blocks + 1 && r == DS_SUCCESS; j++)
+            r = ds__aborted(ctx) ? DS_ABORTED : ds__flux_vae_resnet(ctx, &d->level[i][j], &x, H, W);
+        if (r == DS_SUCCESS && d->resample_w[i]) {                                   /* Upsample */
+            C = c->ch * c->ch_mult[i];
+            y = ds__falloc(ctx, C * 4 * H * W);
+            if (!y) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux-vae decode: level %d upsample", i); break; }
+            ds__upsample2x(y, x, C, H, W);
+            ds__free(ctx, x); H *= 2; W *= 2;
+            x = ds__flux_vae_conv(ctx, y, C, H, W, d->resample_w[i], d->resample_b[i]);
+            ds__free(ctx, y);
+            if (!x) return DS_ERR_OUT_OF_MEMORY;
+        }
+    }
+    C = c->ch * c->ch_mult[0];
+    if (r == DS_SUCCESS) r = ds__flux_vae_norm(ctx, x, x, C, H * W, d->norm_out_w, d->norm_out_b, 1);
+    if (r == DS_SUCCESS) r = ds__conv2d(ctx, out, x, C, H, W, d->conv_out_w, d->conv_out_b, 1, 1, 1, 1, 1);
+    ds__free(ctx, x);
+    return r;
+}
+
+/* --- tiling ------------------------------------------------------------------------------
+   Large images go through in overlapping tiles so memory is bounded by the tile size. Tiles are
+   laid out on the latent grid (`tile` cells, consecutive tiles `tile - overlap` apart, the last one
+   flush with the end) and the tile outputs are blended with linear ramps across each overlap,
+   normalised by the summed weight. Not bit-identical to a whole-image pass: GroupNorm statistics
+   and the mid-block attention see one tile only. */
+static int64_t ds__flux_vae_tiles(int64_t n, int64_t tile, int64_t overlap, int64_t *start) {
+    int64_t stride = tile - overlap, cnt, k;
+    if (n <= tile) { start[0] = 0; return 1; }
+    cnt = (n - tile + stride - 1) / stride + 1;
+    for (k = 0; k < cnt; k++) start[k] = k < cnt - 1 ? k * stride : n - tile;
+    return cnt;
+}
+/* Blend weight of output position p (0 .. size*f-1) of tile k: ramps up across the overlap with
+   tile k-1 and down across the overlap with tile k+1; two neighbours' ramps sum to 1. */
+static float ds__flux_vae_ramp(const int64_t *start, int64_t cnt, int64_t k, int64_t size, int64_t f, int64_t p) {
+    float w = 1.0f;
+    if (k > 0) {
+        int64_t ov = (start[k - 1] + size - start[k]) * f;
+        if (p < ov) w *= ((float)p + 0.5f) / (float)ov;
+    }
+    if (k < cnt - 1) {
+        int64_t ov = (start[k] + size - start[k + 1]) * f, q = size * f - 1 - p;
+        if (q < ov) w *= ((float)q + 0.5f) / (float)ov;
+    }
+    return w;
+}
+
+typedef ds_result (*ds__flux_vae_fn)(ds_ctx *, const ds__flux_vae *, const float *, int64_t, int64_t, float *);
+
+/* fn over tiles of in [cin, lh*fi, lw*fi], blended into out [cout, lh*fo, lw*fo]; lh, lw: latent grid. */
+static ds_result ds__flux_vae_tiled(ds_ctx *ctx, const ds__flux_vae *m, ds__flux_vae_fn fn,
+                                    const float *in, int64_t cin, int64_t fi, float *out, int64_t cout, int64_t fo,
+                                    int64_t lh, int64_t lw, int64_t tile, int64_t overlap) {
+    int64_t *sy, *sx, ny, nx, th = DS__MIN(tile, lh), tw = DS__MIN(tile, lw), ty, tx, c, y, x;
+    int64_t Hi = lh * fi, Wi = lw * fi, Ho = lh * fo, Wo = lw * fo, hi = th * fi, wi = tw * fi, ho = th * fo, wo = tw * fo;
+    float *crop, *tout, *wsum, *wy, *wx; ds_result r = DS_SUCCESS;
+    if (tile < 1 || overlap < 0 || overlap >= tile) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux-vae tiles: tile %lld, overlap %lld (need 0 <= overlap < tile)", (long long)tile, (long long)overlap);
+    sy = (int64_t *)ds__malloc(ctx, (size_t)(lh + lw) * sizeof(int64_t)); sx = sy ? sy + lh : NULL;
+    crop = ds__falloc(ctx, cin * hi * wi); tout = ds__falloc(ctx, cout * ho * wo);
+    wsum = ds__falloc(ctx, Ho * Wo); wy = ds__falloc(ctx, ho + wo); wx = wy ? wy + ho : NULL;
+    if (!sy || !crop || !tout || !wsum || !wy) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux-vae tiles of %lldx%lld", (long long)th, (long long)tw); goto out; }
+    ny = ds__flux_vae_tiles(lh, th, overlap, sy); nx = ds__flux_vae_tiles(lw, tw, overlap, sx);
+    memset(out, 0, (size_t)(cout * Ho * Wo) * sizeof(float));
+    memset(wsum, 0, (size_t)(Ho * Wo) * sizeof(float));
+    for (ty = 0; ty < ny && r == DS_SUCCESS; ty++)
+        for (tx = 0; tx < nx && r == DS_SUCCESS; tx++) {
+            int64_t y0 = sy[ty] * fi, x0 = sx[tx] * fi, oy = sy[ty] * fo, ox = sx[tx] * fo;
+            for (c = 0; c < cin; c++)
+                for (y = 0; y < hi; y++) memcpy(crop + (c * hi + y) * wi, in + (c * Hi + y0 + y) * Wi + x0, (size_t)wi * sizeof(float));
+            if ((r = fn(ctx, m, crop, hi, wi, tout)) != DS_SUCCESS) break;
+            for (y = 0; y < ho; y++) wy[y] = ds__flux_vae_ramp(sy, ny, ty, th, fo, y);
+            for (x = 0; x < wo; x++) wx[x] = ds__flux_vae_ramp(sx, nx, tx, tw, fo, x);
+            for (y = 0; y < ho; y++)
+                for (x = 0; x < wo; x++) wsum[(oy + y) * Wo + ox + x] += wy[y] * wx[x];
+            for (c = 0; c < cout; c++)
+                for (y = 0; y < ho; y++) {
+                    float *o = out + (c * Ho + oy + y) * Wo + ox; const float *t = tout + (c * ho + y) * wo;
+                    for (x = 0; x < wo; x++) o[x] += wy[y] * wx[x] * t[x];
+                }
+        }
+    if (r == DS_SUCCESS)
+        for (c = 0; c < cout; c++)
+            for (y = 0; y < Ho * Wo; y++) out[c * Ho * Wo + y] /= wsum[y];
+out:
+    ds__free(ctx, sy); ds__free(ctx, crop); ds__free(ctx, tout); ds__free(ctx, wsum); ds__free(ctx, wy);
+    return r;
+}
+
+/* Tiled decode: z [z, h, w] -> out [img, h*factor, w*factor]; tile and overlap in latent cells
+   (e.g. 64 and 16: 512-pixel tiles). A tile >= h and w is one plain decode. */
+static ds_result ds__flux_vae_decode_tiled(ds_ctx *ctx, const ds__flux_vae *m, const float *z, int64_t h, int64_t w,
+                                           int64_t tile, int64_t overlap, float *out) {
+    if (!m->dec.present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no decoder");
+    return ds__flux_vae_tiled(ctx, m, ds__flux_vae_decode, z, m->cfg.z_channels, 1, out, m->cfg.img_channels, m->cfg.factor, h, w, tile, overlap);
+}
+/* Tiled encode: img [img, H, W] (H, W multiples of the factor) -> moments [2z, H/factor, W/factor];
+   tile and overlap in latent cells. */
+static ds_result ds__flux_vae_encode_tiled(ds_ctx *ctx, const ds__flux_vae *m, const float *img, int64_t H, int64_t W,
+                                           int64_t tile, int64_t overlap, float *moments) {
+    int64_t f = m->cfg.factor;
+    if (!m->enc.present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: these weights have no encoder");
+    if (H % f || W % f || H < f || W < f) return ds__err(ctx, DS_ERR_SHAPE, "flux-vae tiled encode: image %lldx%lld is not a multiple of %lld", (long long)H, (long long)W, (long long)f);
+    return ds__flux_vae_tiled(ctx, m, ds__flux_vae_encode, img, m->cfg.img_channels, f, moments, 2 * m->cfg.z_channels, 1, H / f, W / f, tile, overlap);
+}
+
+/* ds_forward: z [1, z, h, w] -> "decoded" [1, img, h*8, w*8]; image [1, img, H, W] -> "moments"
+   [1, 2z, H/8, W/8]; either or both. Optional scalar inputs `tile` (latent cells, > 0: tiled) and
+   `tile_overlap` (default tile/4). */
 static ds_result ds__flux_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
-    DS__UNUSED(w); DS__UNUSED(ai); DS__UNUSED(io); DS__UNUSED(out);
-    return ds__err(ctx, DS_ERR_UNSUPPORTED, "component flux-vae is not supported yet");
+    ds__flux_vae m; int k, ndim, done = 0; int64_t shape[DS_MAX_DIMS], tile = 0, overlap = -1;
+    static const char *const in_names[2] = { "z", "image" };
+    DS__TRY(ds__flux_vae_load(ctx, w, ai, &m));
+    for (k = 0; k < 2; k++) {   /* optional tiling scalars */
+        const ds_tensor *t = ds_weights_find(io, k ? "tile_overlap" : "tile");
+        float v;
+        if (!t || ds_tensor_numel(t) != 1 || ds__traits[t->dtype].is_quant) continue;
+        ds__tensor_to_f32(&v, t, 0, 1);
+        if (k) overlap = (int64_t)v; else tile = (int64_t)v;
+    }
+    if (overlap < 0) overlap = tile / 4;
+    for (k = 0; k < 2; k++) {
+        const int dec = k == 0; float *x = NULL, *y; int64_t C, H, W, Ho, Wo, oshape[4]; ds_result r;
+        if (!ds_weights_find(io, in_names[k])) continue;
+        DS__TRY(ds__input_f32(ctx, io, in_names[k], &ndim, shape, &x));
+        C = dec ? m.cfg.z_channels : m.cfg.img_channels;
+        if (ndim != 4 || shape[0] != 1 || shape[1] != C) {
+            ds__free(ctx, x);
+            return ds__err(ctx, DS_ERR_SHAPE, "input '%s': expected [1, %lld, H, W]", in_names[k], (long long)C);
+        }
+        H = shape[2]; W = shape[3];
+        Ho = dec ? H * m.cfg.factor : ds__flux_vae_latent_size(&m, H);
+        Wo = dec ? W * m.cfg.factor : ds__flux_vae_latent_size(&m, W);
+        oshape[0] = 1; oshape[1] = dec ? m.cfg.img_channels : 2 * m.cfg.z_channels; oshape[2] = Ho; oshape[3] = Wo;
+        y = ds__falloc(ctx, oshape[1] * DS__MAX(Ho, (int64_t)1) * DS__MAX(Wo, (int64_t)1));
+        if (!y) { ds__free(ctx, x); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux-vae output"); }
+        if (tile > 0) r = dec ? ds__flux_vae_decode_tiled(ctx, &m, x, H, W, tile, overlap, y) : ds__flux_vae_encode_tiled(ctx, &m, x, H, W, tile, overlap, y);
+        else r = dec ? ds__flux_vae_decode(ctx, &m, x, H, W, y) : ds__flux_vae_encode(ctx, &m, x, H, W, y);
+        ds__free(ctx, x);
+        if (r != DS_SUCCESS) { ds__free(ctx, y); return r; }
+        DS__TRY(ds__output_add(ctx, out, dec ? "decoded" : "moments", y, 4, oshape));
+        done = 1;
+    }
+    if (!done) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux-vae: give input 'z' [1, %d, h, w] and/or 'image' [1, %d, H, W]", m.cfg.z_channels, m.cfg.img_channels);
+    return DS_SUCCESS;
 }
 
 // >>wan
