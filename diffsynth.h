@@ -1813,9 +1813,506 @@ static ds_result ds__gguf_load(ds_weights *w, int file) {
 }
 
 // >>pth
-/* @@PTH: the PyTorch zip reader and restricted unpickler go here. */
+/* PyTorch zip checkpoints (torch.save since 1.6; .pth/.pt/.ckpt/.bin). The zip holds
+   "<archive>/data.pkl" (a pickle, protocol 2) and one STORED entry "<archive>/data/<key>" per
+   storage; tensors are mapped in place. The pickle is never executed: a small stack machine
+   builds plain values and knows exactly the globals a state dict uses (tensor rebuild functions,
+   storage classes, dtypes, OrderedDict). Any other global (os.system, builtins.eval ...) is an
+   error that names it. Since torch 2.1, float8 tensors come as _rebuild_tensor_v3 over an
+   UntypedStorage (sizes in bytes) with the dtype as a separate `torch.float8_e4m3fn` global. */
+
+/* --- zip central directory -------------------------------------------------------------- */
+typedef struct ds__zip_ent {
+    const char *name; uint32_t name_len;
+    uint64_t    off;       /* of the entry's data in the file */
+    uint64_t    size;      /* uncompressed = stored size      */
+    int         method;    /* 0 stored, 8 deflate ...         */
+} ds__zip_ent;
+
+static uint32_t ds__rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t ds__rd32(const uint8_t *p) { return ds__rd16(p) | ds__rd16(p + 2) << 16; }
+static uint64_t ds__rd64(const uint8_t *p) { return (uint64_t)ds__rd32(p) | (uint64_t)ds__rd32(p + 4) << 32; }
+
+/* Parse the central directory (zip64 aware) into ents[*n] (caller frees). */
+static ds_result ds__zip_list(ds_ctx *ctx, const char *path, const uint8_t *d, uint64_t size, ds__zip_ent **out, int64_t *n_out) {
+    uint64_t eocd = 0, cd_off, cd_size, n_ent, pos, i, lim;
+    int found = 0;
+    ds__zip_ent *ents;
+    *out = NULL; *n_out = 0;
+    if (size < 22) return ds__err(ctx, DS_ERR_BAD_FORMAT, "%s: too short for a zip file", path);
+    lim = size - 22 > 65535 ? size - 22 - 65535 : 0;     /* the EOCD is followed by a comment <= 64 KiB */
+    for (pos = size - 22 + 1; pos-- > lim;)
+        if (ds__rd32(d + pos) == 0x06054b50u) { eocd = pos; found = 1; break; }
+    if (!found) return ds__err(ctx, DS_ERR_BAD_FORMAT, "%s: no zip end-of-central-directory record (truncated?)", path);
+    n_ent = ds__rd16(d + eocd + 10); cd_size = ds__rd32(d + eocd + 12); cd_off = ds__rd32(d + eocd + 16);
+    if (n_ent == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_off == 0xFFFFFFFFu) {   /* zip64 */
+        uint64_t z;
+        if (eocd < 20 || ds__rd32(d + eocd - 20) != 0x07064b50u) return ds__err(ctx, DS_ERR_BAD_FORMAT, "%s: zip64 locator missing", path);
+        z = ds__rd64(d + eocd - 20 + 8);
+        if (size < 56 || z > size - 56 || ds__rd32(d + z) != 0x06064b50u) return ds__err(ctx, DS_ERR_BAD_FORMAT, "%s: bad zip64 end record offset %llu", path, (unsigned long long)z);
+        n_ent = ds__rd64(d + z + 32); cd_size = ds__rd64(d + z + 40); cd_off = ds__rd64(d + z + 48);
+    }
+    if (cd_off > size || cd_size > size - cd_off || n_ent > cd_size / 46)
+        return ds__err(ctx, DS_ERR_BAD_FORMAT, "%s: zip central directory (%llu entries at %llu, %llu bytes) lies outside the file", path,
+                       (unsigned long long)n_ent, (unsigned long long)cd_off, (unsigned long long)cd_size);
+    ents = (ds__zip_ent *)ds__calloc(ctx, (size_t)(n_ent ? n_ent : 1) * sizeof *ents);
+    if (!ents) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: zip directory", path);
+    for (pos = cd_off, i = 0; i < n_ent; i++) {
+        const uint8_t *c = d + pos;
+        uint64_t csize, usize, lho, end = cd_off + cd_size, x, data;
+        uint32_t nl, el, cl;
+        if (end - pos < 46 || ds__rd32(c) != 0x02014b50u) goto bad;
+        nl = ds__rd16(c + 28); el = ds__rd16(c + 30); cl = ds__rd16(c + 32);
+        if (end - pos - 46 < (uint64_t)nl + el + cl) goto bad;
+        csize = ds__rd32(c + 20); usize = ds__rd32(c + 24); lho = ds__rd32(c + 42);
+        for (x = 0; x + 4 <= el;) {            /* extra fields: zip64 sizes/offset (0x0001) */
+            const uint8_t *e = c + 46 + nl + x;
+            uint32_t id = ds__rd16(e), len = ds__rd16(e + 2), k = 4;
+            if (x + 4 + len > el) goto bad;
+            if (id == 1) {
+                if (usize == 0xFFFFFFFFu) { if (k + 8 > 4 + len) goto bad; usize = ds__rd64(e + k); k += 8; }
+                if (csize == 0xFFFFFFFFu) { if (k + 8 > 4 + len) goto bad; csize = ds__rd64(e + k); k += 8; }
+                if (lho == 0xFFFFFFFFu)   { if (k + 8 > 4 + len) goto bad; lho = ds__rd64(e + k); }
+            }
+            x += 4 + len;
+        }
+        /* the data follows the local header, whose name/extra lengths may differ from the central copy */
+        if (size < 30 || lho > size - 30 || ds__rd32(d + lho) != 0x04034b50u) goto bad;
+        data = lho + 30 + ds__rd16(d + lho + 26) + ds__rd16(d + lho + 28);
+        if (data > size || csize > size - data) goto bad;
+        ents[i].name = (const char *)c + 46; ents[i].name_len = nl;
+        ents[i].off = data; ents[i].size = ds__rd16(c + 10) == 0 ? csize : usize; ents[i].method = (int)ds__rd16(c + 10);
+        if (ents[i].method == 0 && usize != csize) goto bad;
+        pos += 46 + (uint64_t)nl + el + cl;
+    }
+    *out = ents; *n_out = (int64_t)n_ent;
+    return DS_SUCCESS;
+bad:
+    ds__free(ctx, ents);
+    return ds__err(ctx, DS_ERR_BAD_FORMAT, "%s: zip directory entry %llu is malformed or points outside the file", path, (unsigned long long)i);
+}
+
+static const ds__zip_ent *ds__zip_find(const ds__zip_ent *e, int64_t n, const char *pre, size_t pre_len, const char *name, size_t name_len) {
+    int64_t i;
+    for (i = 0; i < n; i++)
+        if (e[i].name_len == pre_len + name_len && memcmp(e[i].name, pre, pre_len) == 0 && memcmp(e[i].name + pre_len, name, name_len) == 0) return &e[i];
+    return NULL;
+}
+
+/* --- restricted unpickler --------------------------------------------------------------- */
+enum { DS__PK_NONE, DS__PK_BOOL, DS__PK_INT, DS__PK_FLOAT, DS__PK_STR, DS__PK_TUPLE, DS__PK_LIST, DS__PK_DICT,
+       DS__PK_GLOBAL, DS__PK_STORAGE, DS__PK_TENSOR, DS__PK_MARK };
+enum { DS__PG_ODICT, DS__PG_REBUILD, DS__PG_REBUILD_V2, DS__PG_REBUILD_V3, DS__PG_PARAM, DS__PG_STORAGE, DS__PG_DTYPE };
+
+/* The whole allowlist. Storage classes carry their element type; dtype objects are plain data. */
+static const struct { const char *mod, *name; int kind; ds_dtype dt; } ds__pth_globals[] = {
+    {"collections", "OrderedDict", DS__PG_ODICT, DS_F32},
+    {"torch._utils", "_rebuild_tensor", DS__PG_REBUILD, DS_F32},
+    {"torch._utils", "_rebuild_tensor_v2", DS__PG_REBUILD_V2, DS_F32},
+    {"torch._utils", "_rebuild_tensor_v3", DS__PG_REBUILD_V3, DS_F32},
+    {"torch._utils", "_rebuild_parameter", DS__PG_PARAM, DS_F32},
+    {"torch", "FloatStorage", DS__PG_STORAGE, DS_F32},     {"torch", "HalfStorage", DS__PG_STORAGE, DS_F16},
+    {"torch", "BFloat16Storage", DS__PG_STORAGE, DS_BF16}, {"torch", "DoubleStorage", DS__PG_STORAGE, DS_F64},
+    {"torch", "LongStorage", DS__PG_STORAGE, DS_I64},      {"torch", "IntStorage", DS__PG_STORAGE, DS_I32},
+    {"torch", "ShortStorage", DS__PG_STORAGE, DS_I16},     {"torch", "CharStorage", DS__PG_STORAGE, DS_I8},
+    {"torch", "ByteStorage", DS__PG_STORAGE, DS_U8},       {"torch", "BoolStorage", DS__PG_STORAGE, DS_BOOL},
+    {"torch", "Float8_e4m3fnStorage", DS__PG_STORAGE, DS_F8_E4M3}, {"torch", "Float8_e5m2Storage", DS__PG_STORAGE, DS_F8_E5M2},
+    {"torch.storage", "UntypedStorage", DS__PG_STORAGE, DS_U8},
+    {"torch", "float32", DS__PG_DTYPE, DS_F32},   {"torch", "float16", DS__PG_DTYPE, DS_F16},
+    {"torch", "bfloat16", DS__PG_DTYPE, DS_BF16}, {"torch", "float64", DS__PG_DTYPE, DS_F64},
+    {"torch", "int64", DS__PG_DTYPE, DS_I64},     {"torch", "int32", DS__PG_DTYPE, DS_I32},
+    {"torch", "int16", DS__PG_DTYPE, DS_I16},     {"torch", "int8", DS__PG_DTYPE, DS_I8},
+    {"torch", "uint8", DS__PG_DTYPE, DS_U8},      {"torch", "bool", DS__PG_DTYPE, DS_BOOL},
+    {"torch", "float8_e4m3fn", DS__PG_DTYPE, DS_F8_E4M3}, {"torch", "float8_e5m2", DS__PG_DTYPE, DS_F8_E5M2},
+};
+
+/* One pickle value. Containers are chains of cells (a dict alternates key, value); a tensor keeps
+   its storage in `head`, its size and stride tuples in `tail` and `n`, its element offset in `i`. */
+typedef struct ds__pk_val {
+    int         type, sub;     /* sub: GLOBAL kind / STORAGE and TENSOR dtype */
+    int64_t     i;             /* INT, BOOL; STORAGE: zip entry; TENSOR: offset; GLOBAL: table row */
+    double      f;
+    const char *s;             /* STR bytes (inside the mapped file, not NUL-terminated) */
+    int64_t     n;             /* STR length; container item count; TENSOR stride tuple */
+    int64_t     head, tail;    /* first/last cell; -1 = none */
+} ds__pk_val;
+typedef struct ds__pk_cell { int64_t val, next; } ds__pk_cell;
+
+typedef struct ds__pk {
+    ds_ctx *ctx; const char *path;
+    const ds__zip_ent *zents; int64_t n_zents; const char *pre; size_t pre_len;
+    ds__pk_val  *v;     int64_t nv, cv;
+    ds__pk_cell *cell;  int64_t nc, cc;
+    int64_t     *stack; int64_t ns, cs;
+    int64_t     *marks; int64_t nm, cm;
+    int64_t     *memo;  int64_t cmemo, nmemo;   /* value index + 1, 0 = unset; nmemo: slots set */
+} ds__pk;
+
+static int ds__pk_grow(ds__pk *u, void **p, int64_t *cap, int64_t need, size_t elem) {
+    int64_t nc; void *np;
+    if (need <= *cap) return 1;
+    nc = *cap ? *cap : 64;
+    while (nc < need) nc *= 2;
+    if ((uint64_t)nc > (uint64_t)SIZE_MAX / elem) return 0;
+    np = ds__calloc(u->ctx, (size_t)nc * elem);
+    if (!np) return 0;
+    if (*cap) memcpy(np, *p, (size_t)*cap * elem);
+    ds__free(u->ctx, *p); *p = np; *cap = nc;
+    return 1;
+}
+static int64_t ds__pk_new(ds__pk *u, int type) {
+    ds__pk_val *x;
+    if (!ds__pk_grow(u, (void **)&u->v, &u->cv, u->nv + 1, sizeof *u->v)) return -1;
+    x = &u->v[u->nv]; memset(x, 0, sizeof *x);
+    x->type = type; x->head = x->tail = -1;
+    return u->nv++;
+}
+static int ds__pk_append(ds__pk *u, int64_t cont, int64_t val) {
+    ds__pk_val *c = &u->v[cont];
+    if (!ds__pk_grow(u, (void **)&u->cell, &u->cc, u->nc + 1, sizeof *u->cell)) return 0;
+    u->cell[u->nc].val = val; u->cell[u->nc].next = -1;
+    if (c->tail >= 0) u->cell[c->tail].next = u->nc; else c->head = u->nc;
+    c->tail = u->nc++; c->n++;
+    return 1;
+}
+static int ds__pk_push(ds__pk *u, int64_t val) {
+    if (val < 0 || !ds__pk_grow(u, (void **)&u->stack, &u->cs, u->ns + 1, sizeof *u->stack)) return 0;
+    u->stack[u->ns++] = val; return 1;
+}
+/* i-th item of a tuple/list (slow walk: tuples here have at most a handful of items) */
+static int64_t ds__pk_item(const ds__pk *u, int64_t cont, int64_t i) {
+    int64_t c = u->v[cont].head;
+    while (c >= 0 && i-- > 0) c = u->cell[c].next;
+    return c >= 0 ? u->cell[c].val : -1;
+}
+
+/* Where a tensor lives: checks dtype, contiguity and that it fits its storage. */
+static ds_result ds__pth_tensor(ds__pk *u, int64_t tv, ds_dtype *dt, int *ndim, int64_t *shape, uint64_t *off, uint64_t *nbytes) {
+    const ds__pk_val *t = &u->v[tv], *st = &u->v[t->head], *sz = &u->v[t->tail], *sd = &u->v[t->n];
+    const ds__zip_ent *ze = &u->zents[st->i];
+    int64_t numel = 1, expect = 1, i; uint64_t esz = ds__traits[t->sub].bytes, first, need, have;
+    *dt = (ds_dtype)t->sub;
+    if (sz->n > DS_MAX_DIMS || sz->n != sd->n) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: tensor with %lld sizes and %lld strides", u->path, (long long)sz->n, (long long)sd->n);
+    *ndim = (int)sz->n;
+    for (i = 0; i < sz->n; i++) {
+        const ds__pk_val *a = &u->v[ds__pk_item(u, t->tail, i)];
+        uint64_t m;
+        if (a->type != DS__PK_INT || a->i < 0 || !ds__mul_ok((uint64_t)numel, (uint64_t)a->i, &m) || m > (uint64_t)INT64_MAX / 16)
+            return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: tensor has a bad size", u->path);
+        shape[i] = a->i; numel = (int64_t)m;
+    }
+    for (i = sz->n - 1; i >= 0; i--) {   /* row-major; a size-1 dimension may carry any stride */
+        const ds__pk_val *b = &u->v[ds__pk_item(u, t->n, i)];
+        if (b->type != DS__PK_INT) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: tensor has a bad stride", u->path);
+        if (shape[i] != 1 && b->i != expect && numel != 0)
+            return ds__err(u->ctx, DS_ERR_UNSUPPORTED, "%s: non-contiguous tensor (dim %lld has stride %lld, expected %lld); save tensor.contiguous()",
+                           u->path, (long long)i, (long long)b->i, (long long)expect);
+        expect *= shape[i];
+    }
+    if (t->i < 0 || !ds__mul_ok((uint64_t)t->i, esz, &first) || !ds__mul_ok((uint64_t)numel, esz, &need) || !ds__add_ok(first, need, &have) || have > ze->size)
+        return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: tensor [offset %lld, %lld elements of %s] exceeds its storage '%.*s' (%llu bytes)", u->path,
+                       (long long)t->i, (long long)numel, ds_dtype_name(*dt), (int)ze->name_len, ze->name, (unsigned long long)ze->size);
+    *off = ze->off + first; *nbytes = need;
+    return DS_SUCCESS;
+}
+
+/* fn(*args) for an allowed callable global. */
+static ds_result ds__pk_call(ds__pk *u, int64_t fn, int64_t args, int64_t *res) {
+    const ds__pk_val *g = &u->v[fn], *a = &u->v[args];
+    int kind = g->type == DS__PK_GLOBAL ? g->sub : -1;
+    if (a->type != DS__PK_TUPLE) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: REDUCE arguments are not a tuple", u->path);
+    if (kind == DS__PG_ODICT) { *res = ds__pk_new(u, DS__PK_DICT); return DS_SUCCESS; }   /* items follow as SETITEMS */
+    if (kind == DS__PG_PARAM) {   /* _rebuild_parameter(data, requires_grad, hooks) is its data */
+        if (a->n < 1 || u->v[ds__pk_item(u, args, 0)].type != DS__PK_TENSOR) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: bad _rebuild_parameter arguments", u->path);
+        *res = ds__pk_item(u, args, 0); return DS_SUCCESS;
+    }
+    if (kind == DS__PG_REBUILD || kind == DS__PG_REBUILD_V2 || kind == DS__PG_REBUILD_V3) {
+        /* (storage, storage_offset, size, stride, [requires_grad, hooks, [dtype (v3)], metadata]) */
+        int64_t st, of, sz, sd, t;
+        ds_dtype dt; int nd; int64_t shape[DS_MAX_DIMS]; uint64_t o, nb;
+        if (a->n < (kind == DS__PG_REBUILD_V3 ? 7 : 4)) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: tensor rebuild with %lld arguments", u->path, (long long)a->n);
+        st = ds__pk_item(u, args, 0); of = ds__pk_item(u, args, 1); sz = ds__pk_item(u, args, 2); sd = ds__pk_item(u, args, 3);
+        if (u->v[st].type != DS__PK_STORAGE || u->v[of].type != DS__PK_INT ||
+            u->v[sz].type != DS__PK_TUPLE || u->v[sd].type != DS__PK_TUPLE)
+            return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: bad tensor rebuild arguments", u->path);
+        dt = (ds_dtype)u->v[st].sub;
+        if (kind == DS__PG_REBUILD_V3) {
+            const ds__pk_val *d = &u->v[ds__pk_item(u, args, 6)];
+            if (d->type != DS__PK_GLOBAL || d->sub != DS__PG_DTYPE) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: _rebuild_tensor_v3 without a dtype", u->path);
+            dt = ds__pth_globals[d->i].dt;
+        }
+        if ((t = ds__pk_new(u, DS__PK_TENSOR)) < 0) return DS_ERR_OUT_OF_MEMORY;
+        u->v[t].sub = (int)dt; u->v[t].head = st; u->v[t].tail = sz; u->v[t].n = sd; u->v[t].i = u->v[of].i;
+        DS__TRY(ds__pth_tensor(u, t, &dt, &nd, shape, &o, &nb));   /* fail early, with the right message */
+        *res = t; return DS_SUCCESS;
+    }
+    return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: pickle calls a value that is not a callable global", u->path);
+}
+
+/* BINPERSID: ('storage', storage class, key, location, numel) -> the zip entry "<pre>data/<key>" */
+static ds_result ds__pk_persid(ds__pk *u, int64_t pid, int64_t *res) {
+    const ds__pk_val *t = &u->v[pid], *tag, *cls, *key;
+    const ds__zip_ent *ze; char name[64]; int64_t s; ds_dtype dt;
+    if (t->type != DS__PK_TUPLE || t->n < 3) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: bad persistent id", u->path);
+    tag = &u->v[ds__pk_item(u, pid, 0)]; cls = &u->v[ds__pk_item(u, pid, 1)]; key = &u->v[ds__pk_item(u, pid, 2)];
+    if (tag->type != DS__PK_STR || tag->n != 7 || memcmp(tag->s, "storage", 7) != 0 || cls->type != DS__PK_GLOBAL ||
+        cls->sub != DS__PG_STORAGE || key->type != DS__PK_STR || key->n > 32)
+        return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: persistent id is not a ('storage', class, key, ...) tuple", u->path);
+    dt = ds__pth_globals[cls->i].dt;
+    snprintf(name, sizeof name, "data/%.*s", (int)key->n, key->s);
+    ze = ds__zip_find(u->zents, u->n_zents, u->pre, u->pre_len, name, strlen(name));
+    if (!ze) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: storage '%.*s%s' is not in the archive", u->path, (int)u->pre_len, u->pre, name);
+    if (ze->method != 0)
+        return ds__err(u->ctx, DS_ERR_UNSUPPORTED, "%s: storage '%.*s%s' is compressed (zip method %d); only stored entries can be mapped: re-save it with torch.save",
+                       u->path, (int)u->pre_len, u->pre, name, ze->method);
+    if ((s = ds__pk_new(u, DS__PK_STORAGE)) < 0) return DS_ERR_OUT_OF_MEMORY;
+    u->v[s].sub = (int)dt; u->v[s].i = ze - u->zents;
+    *res = s; return DS_SUCCESS;
+}
+
+/* Run the pickle to its STOP; *root is the resulting value. */
+static ds_result ds__pk_run(ds__pk *u, const uint8_t *p, uint64_t len, int64_t *root) {
+    const uint8_t *end = p + len, *op0;
+#define DS__PK_NEED(k) do { if ((uint64_t)(end - p) < (uint64_t)(k)) goto truncated; } while (0)
+#define DS__PK_BASE (u->nm ? u->marks[u->nm - 1] : 0)   /* items below the last mark are out of reach */
+#define DS__PK_POP(x) do { if (u->ns <= DS__PK_BASE) goto underflow; (x) = u->stack[--u->ns]; } while (0)
+#define DS__PK_OOM(x) do { if (!(x)) return ds__err(u->ctx, DS_ERR_OUT_OF_MEMORY, "%s: unpickling", u->path); } while (0)
+    while (p < end) {
+        int op = *p++;
+        int64_t a, b, c, x;
+        uint64_t n;
+        op0 = p - 1;
+        switch (op) {
+        case 0x80: DS__PK_NEED(1); if (*p > 5) return ds__err(u->ctx, DS_ERR_UNSUPPORTED, "%s: pickle protocol %d", u->path, *p); p++; break;  /* PROTO */
+        case 0x95: DS__PK_NEED(8); p += 8; break;                                                         /* FRAME */
+        case '.':  DS__PK_POP(*root); return DS_SUCCESS;                                                    /* STOP */
+        case '(':  DS__PK_OOM(ds__pk_grow(u, (void **)&u->marks, &u->cm, u->nm + 1, sizeof *u->marks)); u->marks[u->nm++] = u->ns; break;
+        case '}': case ']': case ')': case 0x8f:    /* EMPTY_DICT / LIST / TUPLE / SET */
+            x = ds__pk_new(u, op == '}' ? DS__PK_DICT : op == ')' ? DS__PK_TUPLE : DS__PK_LIST);
+            DS__PK_OOM(ds__pk_push(u, x)); break;
+        case 't': case 'l': case 'd': case 0x91: {  /* TUPLE / LIST / DICT / FROZENSET from the last mark */
+            int64_t m, k;
+            if (!u->nm) goto badstack;
+            m = u->marks[--u->nm];
+            if (op == 'd' && (u->ns - m) % 2) goto badstack;
+            DS__PK_OOM((x = ds__pk_new(u, op == 't' ? DS__PK_TUPLE : op == 'd' ? DS__PK_DICT : DS__PK_LIST)) >= 0);
+            for (k = m; k < u->ns; k++) DS__PK_OOM(ds__pk_append(u, x, u->stack[k]));
+            u->ns = m; DS__PK_OOM(ds__pk_push(u, x)); break;
+        }
+        case 0x85: case 0x86: case 0x87: {         /* TUPLE1..3 */
+            int64_t k = op - 0x84, m;
+            if (u->ns - DS__PK_BASE < k) goto underflow;
+            DS__PK_OOM((x = ds__pk_new(u, DS__PK_TUPLE)) >= 0);
+            for (m = u->ns - k; m < u->ns; m++) DS__PK_OOM(ds__pk_append(u, x, u->stack[m]));
+            u->ns -= k; DS__PK_OOM(ds__pk_push(u, x)); break;
+        }
+        case 's': case 'a':                         /* SETITEM (dict, key, value) / APPEND (list, value) */
+            c = -1;
+            if (op == 's') DS__PK_POP(c);
+            DS__PK_POP(b);
+            if (u->ns <= DS__PK_BASE) goto underflow;
+            a = u->stack[u->ns - 1];
+            if (u->v[a].type != (op == 's' ? DS__PK_DICT : DS__PK_LIST)) goto badstack;
+            DS__PK_OOM(ds__pk_append(u, a, b));
+            if (op == 's') DS__PK_OOM(ds__pk_append(u, a, c));
+            break;
+        case 'u': case 'e': case 0x90: {            /* SETITEMS / APPENDS / ADDITEMS */
+            int64_t m, k;
+            if (!u->nm) goto badstack;
+            m = u->marks[--u->nm];
+            if (m <= DS__PK_BASE) goto underflow;
+            a = u->stack[m - 1];
+            if (u->v[a].type != (op == 'u' ? DS__PK_DICT : DS__PK_LIST) || (op == 'u' && (u->ns - m) % 2)) goto badstack;
+            for (k = m; k < u->ns; k++) DS__PK_OOM(ds__pk_append(u, a, u->stack[k]));
+            u->ns = m; break;
+        }
+        case 'X': case 0x8c: case 0x8d: case 'T': case 'U': case 'B': case 'C': case 0x8e: { /* (SHORT_)BINUNICODE(8), (SHORT_)BINSTRING, (SHORT_)BINBYTES(8) */
+            int w = (op == 0x8c || op == 'U' || op == 'C') ? 1 : (op == 0x8d || op == 0x8e) ? 8 : 4;
+            DS__PK_NEED(w);
+            n = w == 1 ? p[0] : w == 4 ? ds__rd32(p) : ds__rd64(p);
+            if (op == 'T' && (n & 0x80000000u)) goto truncated;   /* BINSTRING's length is signed */
+            p += w; DS__PK_NEED(n);
+            DS__PK_OOM((x = ds__pk_new(u, DS__PK_STR)) >= 0);
+            u->v[x].s = (const char *)p; u->v[x].n = (int64_t)n; p += n;
+            DS__PK_OOM(ds__pk_push(u, x)); break;
+        }
+        case 'J': case 'K': case 'M': case 0x8a: {  /* BININT / BININT1 / BININT2 / LONG1 */
+            int64_t v;
+            if (op == 'J') { DS__PK_NEED(4); v = (int32_t)ds__rd32(p); p += 4; }
+            else if (op == 'K') { DS__PK_NEED(1); v = *p++; }
+            else if (op == 'M') { DS__PK_NEED(2); v = ds__rd16(p); p += 2; }
+            else {                                  /* LONG1: n little-endian two's complement bytes */
+                uint64_t r = 0; int k;
+                DS__PK_NEED(1); n = *p++;
+                if (n > 8) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: integer of %d bytes", u->path, (int)n);
+                DS__PK_NEED(n);
+                for (k = (int)n - 1; k >= 0; k--) r = (r << 8) | p[k];
+                if (n && n < 8 && (p[n - 1] & 0x80)) r |= ~(uint64_t)0 << (8 * n);   /* sign-extend */
+                memcpy(&v, &r, 8); p += n;
+            }
+            DS__PK_OOM((x = ds__pk_new(u, DS__PK_INT)) >= 0);
+            u->v[x].i = v; DS__PK_OOM(ds__pk_push(u, x)); break;
+        }
+        case 'G': {                                 /* BINFLOAT: big-endian double */
+            uint64_t r = 0; int k;
+            DS__PK_NEED(8);
+            for (k = 0; k < 8; k++) r = (r << 8) | p[k];
+            p += 8;
+            DS__PK_OOM((x = ds__pk_new(u, DS__PK_FLOAT)) >= 0);
+            memcpy(&u->v[x].f, &r, 8); DS__PK_OOM(ds__pk_push(u, x)); break;
+        }
+        case 'N': case 0x88: case 0x89:             /* NONE / NEWTRUE / NEWFALSE */
+            DS__PK_OOM((x = ds__pk_new(u, op == 'N' ? DS__PK_NONE : DS__PK_BOOL)) >= 0);
+            u->v[x].i = op == 0x88; DS__PK_OOM(ds__pk_push(u, x)); break;
+        case 'q': case 'r': case 0x94:              /* BINPUT / LONG_BINPUT / MEMOIZE */
+            if (op == 'q') { DS__PK_NEED(1); n = *p++; }
+            else if (op == 'r') { DS__PK_NEED(4); n = ds__rd32(p); p += 4; }
+            else n = 0;
+            if (u->ns <= DS__PK_BASE) goto underflow;
+            if (op == 0x94) n = (uint64_t)u->nmemo;            /* memo[len(memo)] */
+            if (n >= len) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: memo index %llu out of range", u->path, (unsigned long long)n);
+            DS__PK_OOM(ds__pk_grow(u, (void **)&u->memo, &u->cmemo, (int64_t)n + 1, sizeof *u->memo));
+            if (!u->memo[n]) u->nmemo++;
+            u->memo[n] = u->stack[u->ns - 1] + 1; break;
+        case 'h': case 'j':                         /* BINGET / LONG_BINGET */
+            if (op == 'h') { DS__PK_NEED(1); n = *p++; } else { DS__PK_NEED(4); n = ds__rd32(p); p += 4; }
+            if (n >= (uint64_t)u->cmemo || !u->memo[n]) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: memo %llu used before it was set", u->path, (unsigned long long)n);
+            DS__PK_OOM(ds__pk_push(u, u->memo[n] - 1)); break;
+        case '0': DS__PK_POP(x); break;             /* POP */
+        case '1': if (!u->nm) goto badstack; u->ns = u->marks[--u->nm]; break;   /* POP_MARK */
+        case '2': if (u->ns <= DS__PK_BASE) goto underflow; DS__PK_OOM(ds__pk_push(u, u->stack[u->ns - 1])); break;   /* DUP */
+        case 'c': case 0x93: {                      /* GLOBAL "module\nname\n" / STACK_GLOBAL */
+            const char *mod, *name; size_t ml, nl; int k;
+            if (op == 'c') {
+                const uint8_t *e1 = (const uint8_t *)memchr(p, '\n', (size_t)(end - p)), *e2;
+                if (!e1) goto truncated;
+                e2 = (const uint8_t *)memchr(e1 + 1, '\n', (size_t)(end - e1 - 1));
+                if (!e2) goto truncated;
+                mod = (const char *)p; ml = (size_t)(e1 - p); name = (const char *)e1 + 1; nl = (size_t)(e2 - e1 - 1); p = e2 + 1;
+            } else {
+                DS__PK_POP(b); DS__PK_POP(a);
+                if (u->v[a].type != DS__PK_STR || u->v[b].type != DS__PK_STR) goto badstack;
+                mod = u->v[a].s; ml = (size_t)u->v[a].n; name = u->v[b].s; nl = (size_t)u->v[b].n;
+            }
+            for (k = 0; k < DS__ARRLEN(ds__pth_globals); k++)
+                if (strlen(ds__pth_globals[k].mod) == ml && !memcmp(ds__pth_globals[k].mod, mod, ml) &&
+                    strlen(ds__pth_globals[k].name) == nl && !memcmp(ds__pth_globals[k].name, name, nl)) break;
+            if (k == DS__ARRLEN(ds__pth_globals))
+                return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: pickle references %.*s.%.*s, which is not a tensor, storage or OrderedDict; refusing to load it (nothing was executed)",
+                               u->path, (int)DS__MIN(ml, 200), mod, (int)DS__MIN(nl, 200), name);
+            DS__PK_OOM((x = ds__pk_new(u, DS__PK_GLOBAL)) >= 0);
+            u->v[x].sub = ds__pth_globals[k].kind; u->v[x].i = k;
+            DS__PK_OOM(ds__pk_push(u, x)); break;
+        }
+        case 'R': case 0x81: {                      /* REDUCE f(*args) / NEWOBJ cls(*args) */
+            int64_t r = -1;
+            DS__PK_POP(b); DS__PK_POP(a);
+            DS__TRY(ds__pk_call(u, a, b, &r));
+            DS__PK_OOM(r >= 0 && ds__pk_push(u, r)); break;
+        }
+        case 'b':                                   /* BUILD: the state (e.g. a state dict's _metadata) is dropped */
+            DS__PK_POP(b);
+            if (u->ns <= DS__PK_BASE) goto underflow;
+            if (u->v[u->stack[u->ns - 1]].type != DS__PK_DICT && u->v[u->stack[u->ns - 1]].type != DS__PK_TENSOR) goto badstack;
+            break;
+        case 'Q': {                                 /* BINPERSID */
+            int64_t r = -1;
+            DS__PK_POP(a);
+            DS__TRY(ds__pk_persid(u, a, &r));
+            DS__PK_OOM(ds__pk_push(u, r)); break;
+        }
+        default:
+            return ds__err(u->ctx, DS_ERR_UNSUPPORTED, "%s: pickle opcode 0x%02x at byte %lld is not supported in a checkpoint", u->path, op, (long long)(op0 - (end - len)));
+        }
+    }
+truncated:
+    return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: pickle is truncated", u->path);
+underflow:
+badstack:
+    return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: malformed pickle (stack error at byte %lld)", u->path, (long long)(p - 1 - (end - len)));
+#undef DS__PK_NEED
+#undef DS__PK_POP
+#undef DS__PK_BASE
+#undef DS__PK_OOM
+}
+
+/* Add the tensors of dict `dv` as "<prefix><key>", descending into nested dicts ("a.b.c").
+   Other values (epochs, hyper-parameters, lists of optimizer state) are skipped. */
+static ds_result ds__pth_flatten(ds__pk *u, ds_weights *w, int file, int64_t dv, char *name, size_t plen, int depth) {
+    int64_t c;
+    if (depth > 16) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: dictionaries nested too deeply", u->path);
+    if (u->v[dv].sub) return DS_SUCCESS;   /* each dict once: a pickle can make a dict hold itself */
+    u->v[dv].sub = 1;
+    for (c = u->v[dv].head; c >= 0 && u->cell[c].next >= 0; c = u->cell[u->cell[c].next].next) {
+        const ds__pk_val *k = &u->v[u->cell[c].val];
+        int64_t val = u->cell[u->cell[c].next].val;
+        size_t nl;
+        if (k->type != DS__PK_STR) continue;
+        if (plen + (size_t)k->n + 2 > 1024) return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: tensor name longer than 1024 bytes", u->path);
+        memcpy(name + plen, k->s, (size_t)k->n); nl = plen + (size_t)k->n; name[nl] = 0;
+        if (u->v[val].type == DS__PK_TENSOR) {
+            ds_dtype dt; int nd; int64_t shape[DS_MAX_DIMS]; uint64_t off, nb;
+            DS__TRY(ds__pth_tensor(u, val, &dt, &nd, shape, &off, &nb));
+            DS__TRY(ds__weights_push(w, file, name, nl, dt, nd, shape, off, nb));
+        } else if (u->v[val].type == DS__PK_DICT) {
+            name[nl] = '.';
+            DS__TRY(ds__pth_flatten(u, w, file, val, name, nl + 1, depth + 1));
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* Training checkpoints wrap the weights: {"state_dict": {...}, "optimizer": ...}. Descend into
+   the first such key while the dict holds no tensor of its own. */
+static int64_t ds__pth_unwrap(const ds__pk *u, int64_t dv) {
+    static const char *const wrap[] = {"state_dict", "model", "module", "model_state_dict", "generator"};
+    int depth;
+    for (depth = 0; depth < 4; depth++) {
+        int64_t c, next = -1; int k, has_tensor = 0;
+        for (c = u->v[dv].head; c >= 0 && u->cell[c].next >= 0; c = u->cell[u->cell[c].next].next)
+            if (u->v[u->cell[u->cell[c].next].val].type == DS__PK_TENSOR) has_tensor = 1;
+        if (has_tensor) break;
+        for (k = 0; k < DS__ARRLEN(wrap) && next < 0; k++)
+            for (c = u->v[dv].head; c >= 0 && u->cell[c].next >= 0; c = u->cell[u->cell[c].next].next) {
+                const ds__pk_val *key = &u->v[u->cell[c].val];
+                int64_t val = u->cell[u->cell[c].next].val;
+                if (key->type == DS__PK_STR && (size_t)key->n == strlen(wrap[k]) && !memcmp(key->s, wrap[k], (size_t)key->n) &&
+                    u->v[val].type == DS__PK_DICT) { next = val; break; }
+            }
+        if (next < 0) break;
+        dv = next;
+    }
+    return dv;
+}
+
 static ds_result ds__pth_load(ds_weights *w, int file) {
-    return ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: PyTorch .pth is not supported yet", w->files[file].path);
+    const ds__file *f = &w->files[file];
+    ds__pk u; ds__zip_ent *ents = NULL; int64_t n_ents = 0, i, root = -1;
+    const ds__zip_ent *pkl = NULL, *bo;
+    ds_result r;
+    char name[1024];
+    memset(&u, 0, sizeof u);
+    u.ctx = w->ctx; u.path = f->path;
+    DS__TRY(ds__zip_list(w->ctx, f->path, f->map.data, f->map.size, &ents, &n_ents));
+    for (i = 0; i < n_ents && !pkl; i++) {     /* "<archive>/data.pkl": the archive folder names the rest */
+        const char *s = ents[i].name; uint32_t nl = ents[i].name_len;
+        if (nl >= 8 && !memcmp(s + nl - 8, "data.pkl", 8) && (nl == 8 || (s[nl - 9] == '/' && memchr(s, '/', nl - 9) == NULL))) pkl = &ents[i];
+    }
+    if (!pkl) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: zip file without data.pkl: not a PyTorch checkpoint", f->path); goto out; }
+    if (pkl->method != 0) { r = ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: data.pkl is compressed (zip method %d)", f->path, pkl->method); goto out; }
+    u.zents = ents; u.n_zents = n_ents; u.pre = pkl->name; u.pre_len = pkl->name_len - 8;
+    bo = ds__zip_find(ents, n_ents, u.pre, u.pre_len, "byteorder", 9);
+    if (bo && bo->method == 0 && bo->size == 3 && !memcmp(f->map.data + bo->off, "big", 3)) {
+        r = ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: big-endian checkpoint", f->path); goto out;
+    }
+    r = ds__pk_run(&u, f->map.data + pkl->off, pkl->size, &root);
+    if (r != DS_SUCCESS) goto out;
+    if (u.v[root].type != DS__PK_DICT) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: the checkpoint is not a dictionary of tensors", f->path); goto out; }
+    r = ds__pth_flatten(&u, w, file, ds__pth_unwrap(&u, root), name, 0, 0);
+out:
+    ds__free(w->ctx, u.v); ds__free(w->ctx, u.cell); ds__free(w->ctx, u.stack); ds__free(w->ctx, u.marks); ds__free(w->ctx, u.memo);
+    ds__free(w->ctx, ents);
+    return r;
 }
 
 // >>weights
