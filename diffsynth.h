@@ -1552,10 +1552,136 @@ static void ds__upsample2x(float *y, const float *x, int64_t C, int64_t H, int64
 }
 
 // >>rng
-/* @@RNG: torch-compatible generators go here. */
+/* torch.randn(n, generator=torch.Generator(dev).manual_seed(seed)) in f32, from a fresh generator.
+
+   CPU (aten/src/ATen/native/cpu/DistributionTemplates.h, normal_kernel):
+   - mt19937 seeded with the low 32 bits of the seed (the standard init_genrand).
+   - n >= 16: all n values are first drawn as float uniforms u = (r & 0xFFFFFF) * 2^-24 (one 32-bit
+     draw each); each block of 16 is then Box-Muller'd in place, pairing j with j + 8 (j < 8):
+     radius = sqrt(-2 log(1 - u[j])), theta = 2 pi u[j + 8], out[j] = radius cos, out[j + 8] = radius
+     sin. When n % 16 != 0 the LAST 16 slots are drawn again (16 more uniforms) and transformed as
+     one more block, overwriting the tail of the previous block. (The AVX2 build uses cephes-style
+     log/sincos: it differs from libm by an ulp or so.)
+   - n < 16: at::normal_distribution<double>, one value at a time: u1, u2 are 53-bit doubles from a
+     64-bit draw (first 32-bit output in the high half), r = sqrt(-2 log1p(-u2)), theta = 2 pi u1;
+     the value is r cos(theta) and r sin(theta) is cached for the next element.
+   CUDA (aten/src/ATen/native/cuda/DistributionTemplates.h, distribution_nullary_kernel with
+   curand_normal4, unroll 4):
+   - grid-stride launch of 256-thread blocks; grid = min(ceil(n / 256), SMs x (max threads per SM /
+     256)), so values depend on the GPU once n > 256 x that cap (H100/H200: 1056 blocks, A100: 864,
+     RTX 4090: 768, RTX 3090: 492). stride S = 256 x grid.
+   - thread t runs curand_init(seed, subsequence t, offset 0): Philox4x32-10 with key = seed and
+     counter (c, 0, t) for its c-th curand_normal4 call. That call yields 4 values from one 128-bit
+     block: Box-Muller on words (x, y) and (z, w): u = x 2^-32 + 2^-33, v = y 2^-32 2pi + 2^-32 pi,
+     s = sqrt(-2 log u) -> (s sin v, s cos v). Element li takes thread li % S, call li / (4 S),
+     component (li / S) % 4.
+   - DS_RNG_CUDA_MAX_BLOCKS sets the cap (0 = no cap: every element is component 0 of its own
+     thread, the convention of webui / stable-diffusion.cpp's "cuda" RNG, equal to torch on every
+     GPU as long as n <= 256 x its cap). Tensors over 2^31 elements (split launches) are not exact. */
+#ifndef DS_RNG_CUDA_MAX_BLOCKS
+#define DS_RNG_CUDA_MAX_BLOCKS 0
+#endif
+
+typedef struct ds__mt19937 { uint32_t s[624]; int i; } ds__mt19937;
+static void ds__mt_seed(ds__mt19937 *m, uint32_t seed) {
+    int i;
+    m->s[0] = seed;
+    for (i = 1; i < 624; i++) m->s[i] = 1812433253u * (m->s[i - 1] ^ (m->s[i - 1] >> 30)) + (uint32_t)i;
+    m->i = 624;
+}
+static uint32_t ds__mt_next(ds__mt19937 *m) {
+    uint32_t y;
+    if (m->i >= 624) {
+        int k;
+        for (k = 0; k < 624; k++) {
+            y = (m->s[k] & 0x80000000u) | (m->s[(k + 1) % 624] & 0x7FFFFFFFu);
+            m->s[k] = m->s[(k + 397) % 624] ^ (y >> 1) ^ ((y & 1) ? 0x9908B0DFu : 0);
+        }
+        m->i = 0;
+    }
+    y = m->s[m->i++];
+    y ^= y >> 11; y ^= (y << 7) & 0x9D2C5680u; y ^= (y << 15) & 0xEFC60000u; y ^= y >> 18;
+    return y;
+}
+static float ds__mt_uniform_f(ds__mt19937 *m) { return (float)(ds__mt_next(m) & 0xFFFFFFu) * (1.0f / 16777216.0f); }
+static double ds__mt_uniform_d(ds__mt19937 *m) {
+    uint64_t hi = ds__mt_next(m), lo = ds__mt_next(m);
+    return (double)(((hi << 32) | lo) & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
+}
+static void ds__randn_block16(float *d) {
+    int j;
+    for (j = 0; j < 8; j++) {
+        float radius = sqrtf(-2.0f * logf(1.0f - d[j])), theta = (float)(6.283185307179586 * (double)d[j + 8]);
+        d[j] = radius * cosf(theta);
+        d[j + 8] = radius * sinf(theta);
+    }
+}
+static void ds__randn_cpu(uint64_t seed, float *out, int64_t n) {
+    ds__mt19937 *m = (ds__mt19937 *)DS_MALLOC(sizeof *m);   /* 2.5 KB: keep it off small stacks */
+    int64_t i;
+    ds__mt19937 local;
+    if (!m) m = &local;
+    ds__mt_seed(m, (uint32_t)seed);
+    if (n >= 16) {
+        for (i = 0; i < n; i++) out[i] = ds__mt_uniform_f(m);
+        for (i = 0; i + 16 <= n; i += 16) ds__randn_block16(out + i);
+        if (n % 16) {
+            for (i = n - 16; i < n; i++) out[i] = ds__mt_uniform_f(m);
+            ds__randn_block16(out + n - 16);
+        }
+    } else {
+        double cached = 0; int have = 0;
+        for (i = 0; i < n; i++) {
+            if (have) { out[i] = (float)cached; have = 0; continue; }
+            {
+                double u1 = ds__mt_uniform_d(m), u2 = ds__mt_uniform_d(m);
+                double r = sqrt(-2.0 * log1p(-u2)), theta = 2.0 * 3.14159265358979323846 * u1;
+                cached = r * sin(theta); have = 1;
+                out[i] = (float)(r * cos(theta));
+            }
+        }
+    }
+    if (m != &local) DS_FREE(m);
+}
+
+/* Philox4x32-10 of counter c[4] under key (k0, k1). */
+static void ds__philox(uint32_t c[4], uint32_t k0, uint32_t k1) {
+    int r;
+    for (r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c[0], p1 = (uint64_t)0xCD9E8D57u * c[2];
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
+        c[1] = (uint32_t)p1; c[3] = (uint32_t)p0; c[0] = n0; c[2] = n2;
+        k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
+    }
+}
+static void ds__randn_cuda(uint64_t seed, float *out, int64_t n, int64_t max_blocks) {
+    int64_t blocks = (n + 255) / 256, S, t;
+    if (max_blocks > 0 && blocks > max_blocks) blocks = max_blocks;
+    S = blocks * 256;
+    for (t = 0; t < S && t < n; t++) {
+        uint64_t call;
+        for (call = 0; (int64_t)call * 4 * S + t < n; call++) {
+            uint32_t c[4]; int k;
+            c[0] = (uint32_t)call; c[1] = (uint32_t)(call >> 32); c[2] = (uint32_t)t; c[3] = (uint32_t)((uint64_t)t >> 32);
+            ds__philox(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+            for (k = 0; k < 2; k++) {
+                const float inv32 = 2.3283064e-10f, inv32_2pi = 2.3283064e-10f * 6.2831855f;
+                float u = (float)c[2 * k] * inv32 + inv32 / 2.0f, v = (float)c[2 * k + 1] * inv32_2pi + inv32_2pi / 2.0f;
+                float s = sqrtf(-2.0f * logf(u));
+                int64_t li = (int64_t)call * 4 * S + (2 * k) * S + t;
+                if (li < n) out[li] = s * sinf(v);
+                if (li + S < n) out[li + S] = s * cosf(v);
+            }
+        }
+    }
+}
+
 DS__DEF ds_result ds_randn(ds_rng_kind kind, uint64_t seed, float *out, int64_t n) {
-    DS__UNUSED(kind); DS__UNUSED(seed); DS__UNUSED(out); DS__UNUSED(n);
-    return DS_ERR_UNSUPPORTED;
+    if (n < 0 || (n > 0 && !out)) return DS_ERR_INVALID_ARGS;
+    if (kind == DS_RNG_CPU) ds__randn_cpu(seed, out, n);
+    else if (kind == DS_RNG_CUDA) ds__randn_cuda(seed, out, n, DS_RNG_CUDA_MAX_BLOCKS);
+    else return DS_ERR_INVALID_ARGS;
+    return DS_SUCCESS;
 }
 
 // >>safetensors
@@ -1807,9 +1933,296 @@ done:
 }
 
 // >>gguf
-/* @@GGUF: the GGUF reader goes here. */
+/* GGUF v2/v3 (ggml's container; city96's FLUX/Wan GGUFs, llama.cpp text encoders).
+     "GGUF" u32 version, i64 n_tensors, i64 n_kv,
+     n_kv x (string key, u32 type, value),                    string = u64 length + bytes
+     n_tensors x (string name, u32 n_dims, i64 ne[n_dims], u32 ggml type, u64 offset),
+     zero padding to `general.alignment` (default 32), data; offsets are relative to the data.
+   ne[0] is the fastest axis: shapes are reversed into PyTorch order here. ggml allows 4 dims;
+   city96's Wan GGUFs re-add the Conv3d `patch_embedding.weight` as an F32 tensor with 5, which is
+   read as is (DS_MAX_DIMS = 8). Everything read from the file is bounds-checked before use. */
+enum { DS__GGUF_U8, DS__GGUF_I8, DS__GGUF_U16, DS__GGUF_I16, DS__GGUF_U32, DS__GGUF_I32, DS__GGUF_F32, DS__GGUF_BOOL,
+       DS__GGUF_STR, DS__GGUF_ARR, DS__GGUF_U64, DS__GGUF_I64, DS__GGUF_F64, DS__GGUF_NTYPES };
+static const char *const ds__gguf_vt_names[DS__GGUF_NTYPES] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"};
+static const int ds__gguf_vt_size[DS__GGUF_NTYPES] = {1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8};   /* least bytes of one value */
+
+/* ggml type ids (gguf-py GGMLQuantizationType); dt -1: a ggml type this library does not compute with. */
+static const struct { uint32_t id; int dt; const char *name; } ds__gguf_types[] = {
+    {0, DS_F32, "F32"}, {1, DS_F16, "F16"}, {2, DS_Q4_0, "Q4_0"}, {3, DS_Q4_1, "Q4_1"}, {6, DS_Q5_0, "Q5_0"},
+    {7, DS_Q5_1, "Q5_1"}, {8, DS_Q8_0, "Q8_0"}, {9, DS_Q8_1, "Q8_1"}, {10, DS_Q2_K, "Q2_K"}, {11, DS_Q3_K, "Q3_K"},
+    {12, DS_Q4_K, "Q4_K"}, {13, DS_Q5_K, "Q5_K"}, {14, DS_Q6_K, "Q6_K"}, {15, DS_Q8_K, "Q8_K"}, {16, -1, "IQ2_XXS"},
+    {17, -1, "IQ2_XS"}, {18, -1, "IQ3_XXS"}, {19, -1, "IQ1_S"}, {20, DS_IQ4_NL, "IQ4_NL"}, {21, -1, "IQ3_S"},
+    {22, -1, "IQ2_S"}, {23, DS_IQ4_XS, "IQ4_XS"}, {24, DS_I8, "I8"}, {25, DS_I16, "I16"}, {26, DS_I32, "I32"},
+    {27, DS_I64, "I64"}, {28, DS_F64, "F64"}, {29, -1, "IQ1_M"}, {30, DS_BF16, "BF16"}, {34, -1, "TQ1_0"},
+    {35, -1, "TQ2_0"}, {39, -1, "MXFP4"},
+};
+
+/* Names must be unique within a file too (a duplicate would shadow the other). */
+static ds_result ds__weights_check_unique(ds_weights *w, int64_t from, const char *path) {
+    int64_t cap = 64, i, *tab; ds_result r = DS_SUCCESS;
+    while (cap < (w->n - from) * 2) cap *= 2;
+    tab = (int64_t *)ds__calloc(w->ctx, (size_t)cap * sizeof *tab);
+    if (!tab) return ds__err(w->ctx, DS_ERR_OUT_OF_MEMORY, "tensor index");
+    for (i = from; i < w->n && r == DS_SUCCESS; i++) {
+        uint64_t h = ds__hash_str(w->ents[i].t.name) & (uint64_t)(cap - 1);
+        while (tab[h] && r == DS_SUCCESS) {
+            if (strcmp(w->ents[tab[h] - 1].t.name, w->ents[i].t.name) == 0) r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%s' appears twice", path, w->ents[i].t.name);
+            h = (h + 1) & (uint64_t)(cap - 1);
+        }
+        tab[h] = i + 1;
+    }
+    ds__free(w->ctx, tab);
+    return r;
+}
+
+/* little-endian reads (GGUF here, zip in >>pth) */
+static uint32_t ds__rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t ds__rd32(const uint8_t *p) { return ds__rd16(p) | ds__rd16(p + 2) << 16; }
+static uint64_t ds__rd64(const uint8_t *p) { return (uint64_t)ds__rd32(p) | (uint64_t)ds__rd32(p + 4) << 32; }
+
+typedef struct ds__gg { const uint8_t *p, *end; } ds__gg;
+static int ds__gg_take(ds__gg *g, uint64_t n, const uint8_t **at) {
+    if ((uint64_t)(g->end - g->p) < n) return 0;
+    *at = g->p; g->p += n; return 1;
+}
+static int ds__gg_u32(ds__gg *g, uint32_t *v) { const uint8_t *a; if (!ds__gg_take(g, 4, &a)) return 0; *v = ds__rd32(a); return 1; }
+static int ds__gg_u64(ds__gg *g, uint64_t *v) { const uint8_t *a; if (!ds__gg_take(g, 8, &a)) return 0; *v = ds__rd64(a); return 1; }
+static int ds__gg_str(ds__gg *g, const char **s, uint64_t *n) {
+    const uint8_t *a;
+    if (!ds__gg_u64(g, n) || !ds__gg_take(g, *n, &a)) return 0;
+    *s = (const char *)a; return 1;
+}
+
+/* Read one scalar of type t as text (and as an integer in *iv when it is one). */
+static int ds__gg_scalar(ds__gg *g, uint32_t t, char *out, size_t cap, int64_t *iv, int *is_int) {
+    const uint8_t *a; uint32_t u; float f; double d; int64_t i = 0;
+    *is_int = 0;
+    if (!ds__gg_take(g, (uint64_t)ds__gguf_vt_size[t], &a)) return 0;
+    switch (t) {
+    case DS__GGUF_U8: i = a[0]; *is_int = 1; break;
+    case DS__GGUF_I8: i = (int8_t)a[0]; *is_int = 1; break;
+    case DS__GGUF_U16: i = ds__rd16(a); *is_int = 1; break;
+    case DS__GGUF_I16: i = (int16_t)ds__rd16(a); *is_int = 1; break;
+    case DS__GGUF_U32: i = ds__rd32(a); *is_int = 1; break;
+    case DS__GGUF_I32: i = (int32_t)ds__rd32(a); *is_int = 1; break;
+    case DS__GGUF_U64: snprintf(out, cap, "%llu", (unsigned long long)ds__rd64(a)); i = (int64_t)(ds__rd64(a) & INT64_MAX); *iv = i; *is_int = ds__rd64(a) <= (uint64_t)INT64_MAX; return 1;
+    case DS__GGUF_I64: { uint64_t x = ds__rd64(a); memcpy(&i, &x, 8); *is_int = 1; break; }
+    case DS__GGUF_F32: u = ds__rd32(a); memcpy(&f, &u, 4); snprintf(out, cap, "%.9g", (double)f); return 1;
+    case DS__GGUF_F64: { uint64_t x = ds__rd64(a); memcpy(&d, &x, 8); snprintf(out, cap, "%.17g", d); return 1; }
+    case DS__GGUF_BOOL: snprintf(out, cap, "%s", a[0] ? "true" : "false"); return 1;
+    default: return 0;
+    }
+    *iv = i;
+    snprintf(out, cap, "%lld", (long long)i);
+    return 1;
+}
+
+/* Parse one value of type t. Scalars and strings come back as text; an array of up to 16 scalars
+   as "[a,b,...]", longer ones (tokenizer vocabularies) as "[N x type]". */
+static ds_result ds__gguf_value(ds_weights *w, const char *path, ds__gg *g, uint32_t t, int depth,
+                                char *out, size_t cap, const char **sp, uint64_t *sn, int64_t *iv, int *is_int) {
+    *sp = NULL; *is_int = 0;
+    if (t >= DS__GGUF_NTYPES) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: unknown GGUF value type %u", path, t);
+    if (t == DS__GGUF_STR) {
+        if (!ds__gg_str(g, sp, sn)) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: truncated string value", path);
+        return DS_SUCCESS;
+    }
+    if (t == DS__GGUF_ARR) {
+        uint32_t et; uint64_t n, i; size_t len; int small;
+        if (depth > 3) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: arrays nested too deeply", path);
+        if (!ds__gg_u32(g, &et) || !ds__gg_u64(g, &n)) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: truncated array", path);
+        if (et >= DS__GGUF_NTYPES) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: unknown GGUF array element type %u", path, et);
+        if (n > (uint64_t)(g->end - g->p) / (uint64_t)ds__gguf_vt_size[et])
+            return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: array of %llu %s does not fit the file", path, (unsigned long long)n, ds__gguf_vt_names[et]);
+        small = n <= 16 && et != DS__GGUF_ARR && et != DS__GGUF_STR;
+        if (!small) snprintf(out, cap, "[%llu x %s]", (unsigned long long)n, ds__gguf_vt_names[et]);
+        else snprintf(out, cap, "[");
+        if (!small && et != DS__GGUF_ARR && et != DS__GGUF_STR) { g->p += n * (uint64_t)ds__gguf_vt_size[et]; return DS_SUCCESS; }
+        for (i = 0; i < n; i++) {
+            char item[64]; const char *s; uint64_t sl; int64_t x; int xi;
+            DS__TRY(ds__gguf_value(w, path, g, et, depth + 1, item, sizeof item, &s, &sl, &x, &xi));
+            len = strlen(out);
+            if (small) snprintf(out + len, cap - len, "%s%s", i ? "," : "", item);
+        }
+        if (small) { len = strlen(out); snprintf(out + len, cap - len, "]"); }
+        return DS_SUCCESS;
+    }
+    if (!ds__gg_scalar(g, t, out, cap, iv, is_int)) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: truncated %s value", path, ds__gguf_vt_names[t]);
+    return DS_SUCCESS;
+}
+
+typedef struct ds__gguf_ti { const char *name; uint64_t name_len, off; uint32_t n_dims, type; int64_t ne[DS_MAX_DIMS]; } ds__gguf_ti;
+
 static ds_result ds__gguf_load(ds_weights *w, int file) {
-    return ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: GGUF is not supported yet", w->files[file].path);
+    const ds__file *f = &w->files[file];
+    const char *path = f->path;
+    ds__gg g; uint32_t version; uint64_t n_t, n_kv, i, align = 32, base;
+    ds__gguf_ti *ti = NULL; int64_t n_before = w->n; ds_result r = DS_SUCCESS;
+    g.p = f->map.data; g.end = f->map.data + f->map.size;
+    g.p += 4;   /* "GGUF", checked by the sniffer */
+    if (!ds__gg_u32(&g, &version) || !ds__gg_u64(&g, &n_t) || !ds__gg_u64(&g, &n_kv)) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: truncated GGUF header", path);
+    if ((version & 0xFFFF) == 0) return ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: GGUF of the other byte order (version 0x%08x)", path, version);
+    if (version < 2 || version > 3) return ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: GGUF version %u (2 and 3 are read)", path, version);
+    if (n_kv > (uint64_t)(g.end - g.p) / 13 || n_t > (uint64_t)(g.end - g.p) / 24)   /* least bytes per key-value / tensor record */
+        return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: %llu tensors and %llu keys cannot fit a %llu-byte file", path,
+                       (unsigned long long)n_t, (unsigned long long)n_kv, (unsigned long long)f->map.size);
+    for (i = 0; i < n_kv; i++) {
+        const char *k, *s; uint64_t kn, sn; uint32_t t; char txt[512]; int64_t iv = 0; int is_int;
+        if (!ds__gg_str(&g, &k, &kn) || !ds__gg_u32(&g, &t)) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: key %llu is truncated", path, (unsigned long long)i);
+        if (kn == 0 || kn > 65535) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: key %llu has length %llu", path, (unsigned long long)i, (unsigned long long)kn);
+        txt[0] = 0;
+        DS__TRY(ds__gguf_value(w, path, &g, t, 0, txt, sizeof txt, &s, &sn, &iv, &is_int));
+        if (kn == 17 && !memcmp(k, "general.alignment", 17)) {
+            if (!is_int || iv <= 0 || iv > (1 << 30) || (iv & (iv - 1)))
+                return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: general.alignment %s is not a power of two", path, txt);
+            align = (uint64_t)iv;
+        }
+        if (s ? ds__weights_meta_push(w, k, (size_t)kn, s, (size_t)sn) : ds__weights_meta_push(w, k, (size_t)kn, txt, strlen(txt)))
+            return ds__err(w->ctx, DS_ERR_OUT_OF_MEMORY, "%s: metadata", path);
+    }
+    ti = (ds__gguf_ti *)ds__calloc(w->ctx, (size_t)(n_t ? n_t : 1) * sizeof *ti);
+    if (!ti) return ds__err(w->ctx, DS_ERR_OUT_OF_MEMORY, "%s: %llu tensor records", path, (unsigned long long)n_t);
+    for (i = 0; i < n_t; i++) {
+        uint32_t d;
+        if (!ds__gg_str(&g, &ti[i].name, &ti[i].name_len) || !ds__gg_u32(&g, &ti[i].n_dims)) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor record %llu is truncated", path, (unsigned long long)i); goto out; }
+        if (ti[i].name_len == 0 || ti[i].name_len > 4096) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor %llu has a name of %llu bytes", path, (unsigned long long)i, (unsigned long long)ti[i].name_len); goto out; }
+        if (ti[i].n_dims > DS_MAX_DIMS) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s' has %u dims (max %d)", path, (int)ti[i].name_len, ti[i].name, ti[i].n_dims, DS_MAX_DIMS); goto out; }
+        for (d = 0; d < ti[i].n_dims; d++) {
+            uint64_t v;
+            if (!ds__gg_u64(&g, &v)) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s' is truncated", path, (int)ti[i].name_len, ti[i].name); goto out; }
+            if (v > (uint64_t)INT64_MAX) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s' has a negative dimension", path, (int)ti[i].name_len, ti[i].name); goto out; }
+            ti[i].ne[d] = (int64_t)v;
+        }
+        if (!ds__gg_u32(&g, &ti[i].type) || !ds__gg_u64(&g, &ti[i].off)) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s' is truncated", path, (int)ti[i].name_len, ti[i].name); goto out; }
+    }
+    base = (uint64_t)(g.p - f->map.data);
+    base = (base + align - 1) / align * align;
+    for (i = 0; i < n_t; i++) {
+        int k, dt = -2; int64_t shape[DS_MAX_DIMS], numel = 1; uint64_t abs0, nb; uint32_t d;
+        const char *tn = ti[i].name; int tl = (int)ti[i].name_len;
+        for (k = 0; k < DS__ARRLEN(ds__gguf_types); k++) if (ds__gguf_types[k].id == ti[i].type) { dt = ds__gguf_types[k].dt; break; }
+        if (dt == -2) { r = ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: tensor '%.*s' has unknown ggml type %u", path, tl, tn, ti[i].type); goto out; }
+        if (dt == -1) { r = ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: tensor '%.*s' is %s, a ggml type this library does not support", path, tl, tn, ds__gguf_types[k].name); goto out; }
+        for (d = 0; d < ti[i].n_dims; d++) {
+            uint64_t m;
+            shape[ti[i].n_dims - 1 - d] = ti[i].ne[d];
+            if (!ds__mul_ok((uint64_t)numel, (uint64_t)ti[i].ne[d], &m) || m > (uint64_t)INT64_MAX) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s': element count overflows", path, tl, tn); goto out; }
+            numel = (int64_t)m;
+        }
+        if (ti[i].n_dims && ti[i].ne[0] % ds__traits[dt].block) {   /* rows are whole blocks */
+            r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s': row of %lld is not a multiple of the %s block (%lld)", path, tl, tn,
+                        (long long)ti[i].ne[0], ds__traits[dt].name, (long long)ds__traits[dt].block);
+            goto out;
+        }
+        if (ti[i].off % align) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s': offset %llu is not aligned to %llu", path, tl, tn, (unsigned long long)ti[i].off, (unsigned long long)align); goto out; }
+        nb = ds__dtype_nbytes((ds_dtype)dt, numel);
+        if (!ds__add_ok(base, ti[i].off, &abs0)) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s': offset overflows", path, tl, tn); goto out; }
+        r = ds__weights_push(w, file, tn, (size_t)tl, (ds_dtype)dt, (int)ti[i].n_dims, shape, abs0, nb);
+        if (r != DS_SUCCESS) goto out;
+    }
+    r = ds__weights_check_unique(w, n_before, path);
+out:
+    ds__free(w->ctx, ti);
+    return r;
+}
+
+/* --- GGUF writer (v3, alignment 32), streaming one tensor at a time ----------------------
+   begin() writes the header and every tensor record (offsets follow from the shapes), then
+   tensor() appends the data of the next tensor in order, end() makes the file appear whole.
+   For the quantize tool: a tensor can be produced, written and freed before the next. */
+typedef struct ds__gguf_kv { const char *key; int type; const char *str; int64_t i; double f; } ds__gguf_kv;   /* type: DS__GGUF_* scalar or STR */
+typedef struct ds__gguf_writer {
+    ds_ctx *ctx; FILE *fp; char path[4096], tmp[4100];
+    const ds_write_tensor *t; int n, next; uint64_t pos;
+    ds_result r;
+} ds__gguf_writer;
+
+static void ds__gguf_put(ds__gguf_writer *g, const void *p, uint64_t n) {
+    if (g->r == DS_SUCCESS && n && fwrite(p, 1, (size_t)n, g->fp) != n) g->r = ds__err(g->ctx, DS_ERR_IO, "%s: write failed", g->tmp);
+    g->pos += n;
+}
+static void ds__gguf_put_u(ds__gguf_writer *g, uint64_t v, int bytes) {
+    uint8_t b[8]; int i;
+    for (i = 0; i < bytes; i++) b[i] = (uint8_t)(v >> (8 * i));
+    ds__gguf_put(g, b, (uint64_t)bytes);
+}
+static void ds__gguf_put_str(ds__gguf_writer *g, const char *s) { ds__gguf_put_u(g, strlen(s), 8); ds__gguf_put(g, s, strlen(s)); }
+static void ds__gguf_pad(ds__gguf_writer *g) { static const uint8_t z[32] = {0}; ds__gguf_put(g, z, (32 - g->pos % 32) % 32); }
+static int ds__gguf_type_of(ds_dtype dt) {
+    int k;
+    for (k = 0; k < DS__ARRLEN(ds__gguf_types); k++) if (ds__gguf_types[k].dt == (int)dt) return (int)ds__gguf_types[k].id;
+    return -1;
+}
+
+static ds_result ds__gguf_write_begin(ds_ctx *ctx, ds__gguf_writer *g, const char *path, const ds__gguf_kv *kv, int n_kv, const ds_write_tensor *t, int n) {
+    int i, d; uint64_t off = 0;
+    memset(g, 0, sizeof *g);
+    g->ctx = ctx; g->t = t; g->n = n;
+    if (!path || n < 0 || (n && !t) || n_kv < 0 || (n_kv && !kv) || strlen(path) >= sizeof g->path) return ds__err(ctx, DS_ERR_INVALID_ARGS, "gguf_write: bad arguments");
+    for (i = 0; i < n; i++) {
+        int64_t numel = 1;
+        if (ds__gguf_type_of(t[i].dtype) < 0) return ds__err(ctx, DS_ERR_UNSUPPORTED, "GGUF cannot hold %s (%s)", ds_dtype_name(t[i].dtype), t[i].name);
+        if (t[i].ndim < 0 || t[i].ndim > DS_MAX_DIMS) return ds__err(ctx, DS_ERR_INVALID_ARGS, "%s: %d dims", t[i].name, t[i].ndim);
+        for (d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
+        if (t[i].ndim && t[i].shape[t[i].ndim - 1] % ds__traits[t[i].dtype].block)
+            return ds__err(ctx, DS_ERR_SHAPE, "%s: row of %lld is not a multiple of the %s block", t[i].name, (long long)t[i].shape[t[i].ndim - 1], ds_dtype_name(t[i].dtype));
+        DS__UNUSED(numel);
+    }
+    memcpy(g->path, path, strlen(path) + 1);
+    snprintf(g->tmp, sizeof g->tmp, "%s.tmp", path);
+    g->fp = fopen(g->tmp, "wb");
+    if (!g->fp) return ds__err(ctx, DS_ERR_IO, "%s: cannot create", g->tmp);
+    ds__gguf_put(g, "GGUF", 4); ds__gguf_put_u(g, 3, 4); ds__gguf_put_u(g, (uint64_t)n, 8); ds__gguf_put_u(g, (uint64_t)n_kv, 8);
+    for (i = 0; i < n_kv; i++) {
+        int ty = kv[i].type;
+        ds__gguf_put_str(g, kv[i].key); ds__gguf_put_u(g, (uint64_t)ty, 4);
+        if (ty == DS__GGUF_STR) ds__gguf_put_str(g, kv[i].str ? kv[i].str : "");
+        else if (ty == DS__GGUF_F32) { float f = (float)kv[i].f; uint32_t u; memcpy(&u, &f, 4); ds__gguf_put_u(g, u, 4); }
+        else if (ty == DS__GGUF_F64) { uint64_t u; memcpy(&u, &kv[i].f, 8); ds__gguf_put_u(g, u, 8); }
+        else if (ty >= 0 && ty < DS__GGUF_NTYPES && ty != DS__GGUF_ARR) ds__gguf_put_u(g, (uint64_t)kv[i].i, ds__gguf_vt_size[ty]);
+        else { g->r = ds__err(ctx, DS_ERR_INVALID_ARGS, "gguf_write: key %s has type %d", kv[i].key, ty); break; }
+    }
+    for (i = 0; i < n; i++) {
+        int64_t numel = 1;
+        ds__gguf_put_str(g, t[i].name); ds__gguf_put_u(g, (uint64_t)t[i].ndim, 4);
+        for (d = t[i].ndim - 1; d >= 0; d--) { ds__gguf_put_u(g, (uint64_t)t[i].shape[d], 8); numel *= t[i].shape[d]; }
+        ds__gguf_put_u(g, (uint64_t)ds__gguf_type_of(t[i].dtype), 4); ds__gguf_put_u(g, off, 8);
+        off += (ds__dtype_nbytes(t[i].dtype, numel) + 31) / 32 * 32;
+    }
+    ds__gguf_pad(g);
+    if (g->r != DS_SUCCESS) { fclose(g->fp); g->fp = NULL; remove(g->tmp); }
+    return g->r;
+}
+static ds_result ds__gguf_write_tensor(ds__gguf_writer *g, const void *data) {
+    int64_t numel = 1; int d;
+    if (!g->fp) return ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: not open");
+    if (g->next >= g->n) { g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: more tensors than declared"); return g->r; }
+    for (d = 0; d < g->t[g->next].ndim; d++) numel *= g->t[g->next].shape[d];
+    ds__gguf_put(g, data, ds__dtype_nbytes(g->t[g->next].dtype, numel));
+    ds__gguf_pad(g);
+    g->next++;
+    return g->r;
+}
+/* Close; the file appears at its path only if everything was written. */
+static ds_result ds__gguf_write_end(ds__gguf_writer *g) {
+    ds_result r = g->r;
+    if (!g->fp) return r != DS_SUCCESS ? r : ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: not open");
+    if (r == DS_SUCCESS && g->next != g->n) r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: %d of %d tensors written", g->next, g->n);
+    if (fclose(g->fp) != 0 && r == DS_SUCCESS) r = ds__err(g->ctx, DS_ERR_IO, "%s: write failed", g->tmp);
+    g->fp = NULL;
+#if defined(_WIN32)
+    if (r == DS_SUCCESS) remove(g->path);
+#endif
+    if (r == DS_SUCCESS && rename(g->tmp, g->path) != 0) r = ds__err(g->ctx, DS_ERR_IO, "%s: cannot rename into place", g->path);
+    if (r != DS_SUCCESS) remove(g->tmp);
+    return r;
+}
+/* All at once, from t[i].data. */
+static ds_result ds__gguf_write(ds_ctx *ctx, const char *path, const ds__gguf_kv *kv, int n_kv, const ds_write_tensor *t, int n) {
+    ds__gguf_writer g; int i;
+    DS__TRY(ds__gguf_write_begin(ctx, &g, path, kv, n_kv, t, n));
+    for (i = 0; i < n; i++) ds__gguf_write_tensor(&g, t[i].data);
+    return ds__gguf_write_end(&g);
 }
 
 // >>pth
@@ -1828,10 +2241,6 @@ typedef struct ds__zip_ent {
     uint64_t    size;      /* uncompressed = stored size      */
     int         method;    /* 0 stored, 8 deflate ...         */
 } ds__zip_ent;
-
-static uint32_t ds__rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t ds__rd32(const uint8_t *p) { return ds__rd16(p) | ds__rd16(p + 2) << 16; }
-static uint64_t ds__rd64(const uint8_t *p) { return (uint64_t)ds__rd32(p) | (uint64_t)ds__rd32(p + 4) << 32; }
 
 /* Parse the central directory (zip64 aware) into ents[*n] (caller frees). */
 static ds_result ds__zip_list(ds_ctx *ctx, const char *path, const uint8_t *d, uint64_t size, ds__zip_ent **out, int64_t *n_out) {
@@ -2287,7 +2696,7 @@ static int64_t ds__pth_unwrap(const ds__pk *u, int64_t dv) {
 
 static ds_result ds__pth_load(ds_weights *w, int file) {
     const ds__file *f = &w->files[file];
-    ds__pk u; ds__zip_ent *ents = NULL; int64_t n_ents = 0, i, root = -1;
+    ds__pk u; ds__zip_ent *ents = NULL; int64_t n_ents = 0, i, root = -1, n_before = w->n;
     const ds__zip_ent *pkl = NULL, *bo;
     ds_result r;
     char name[1024];
@@ -2309,6 +2718,7 @@ static ds_result ds__pth_load(ds_weights *w, int file) {
     if (r != DS_SUCCESS) goto out;
     if (u.v[root].type != DS__PK_DICT) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: the checkpoint is not a dictionary of tensors", f->path); goto out; }
     r = ds__pth_flatten(&u, w, file, ds__pth_unwrap(&u, root), name, 0, 0);
+    if (r == DS_SUCCESS) r = ds__weights_check_unique(w, n_before, f->path);   /* {"a.b": t, "a": {"b": t}} */
 out:
     ds__free(w->ctx, u.v); ds__free(w->ctx, u.cell); ds__free(w->ctx, u.stack); ds__free(w->ctx, u.marks); ds__free(w->ctx, u.memo);
     ds__free(w->ctx, ents);

@@ -109,7 +109,7 @@ done:
 /* --- randn ------------------------------------------------------------------------------ */
 static int cmd_randn(int argc, char **argv) {
     unsigned long long seed = 0; int have_seed = 0, i, nd = 0, rc = 1;
-    int64_t shape[DS_MAX_DIMS], n = 1;
+    int64_t shape[DS_MAX_DIMS], n = 1, cuda_blocks = DS_RNG_CUDA_MAX_BLOCKS;
     const char *output = NULL, *gen = "cpu", *name = "randn";
     ds_rng_kind kind = DS_RNG_CPU; float *buf; ds_result r; ds_write_tensor wt; ds_ctx *ctx;
     for (i = 0; i < argc; i++) {
@@ -125,16 +125,23 @@ static int cmd_randn(int argc, char **argv) {
         else if (!strcmp(argv[i], "--generator") && i + 1 < argc) gen = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--name") && i + 1 < argc) name = argv[++i];
+        else if (!strcmp(argv[i], "--cuda-blocks") && i + 1 < argc) cuda_blocks = strtoll(argv[++i], NULL, 10);
         else { fprintf(stderr, "diffsynth randn: unknown argument '%s'\n", argv[i]); return 2; }
     }
-    if (!have_seed || !nd || !output) { fprintf(stderr, "usage: diffsynth randn --seed S --shape A,B,... [--generator cpu|cuda] [--name N] --output F.safetensors\n"); return 2; }
+    if (!have_seed || !nd || !output) {
+        fprintf(stderr, "usage: diffsynth randn --seed S --shape A,B,... [--generator cpu|cuda] [--cuda-blocks B] [--name N] --output F.safetensors\n"
+                        "  --cuda-blocks: the GPU to imitate for large tensors, SMs x (max threads per SM / 256):\n"
+                        "  H100 SXM/H200 1056, H100 PCIe 912, A100 864, RTX 4090 768, RTX 3090 492; 0 = uncapped (default, webui/sd.cpp convention)\n");
+        return 2;
+    }
     if (!strcmp(gen, "cuda")) kind = DS_RNG_CUDA; else if (strcmp(gen, "cpu")) { fprintf(stderr, "--generator must be cpu or cuda\n"); return 2; }
     for (i = 0; i < nd; i++) n *= shape[i];
     ctx = cli_ctx(1);
     if (!ctx) return 1;
     buf = (float *)malloc((size_t)(n ? n : 1) * sizeof(float));
     if (!buf) { fprintf(stderr, "out of memory\n"); ds_ctx_destroy(ctx); return 1; }
-    r = ds_randn(kind, (uint64_t)seed, buf, n);
+    if (kind == DS_RNG_CUDA) { ds__randn_cuda((uint64_t)seed, buf, n, cuda_blocks); r = DS_SUCCESS; }   /* private: takes the GPU's block cap */
+    else r = ds_randn(kind, (uint64_t)seed, buf, n);
     if (r != DS_SUCCESS) { fprintf(stderr, "diffsynth randn: %s\n", ds_result_string(r)); goto done; }
     memset(&wt, 0, sizeof wt);
     wt.name = name; wt.dtype = DS_F32; wt.ndim = nd; memcpy(wt.shape, shape, sizeof(int64_t) * (size_t)nd); wt.data = buf;
@@ -156,7 +163,7 @@ static int cmd_help(int argc, char **argv);
 static const cli_cmd cli_cmds[] = {
     { "info",     cmd_info,     "info FILE...                      format, architecture, parameters, dtypes" },
     { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT   run one component on named inputs" },
-    { "randn",    cmd_randn,    "randn --seed S --shape A,B --generator cpu|cuda --output F   torch.randn noise" },
+    { "randn",    cmd_randn,    "randn --seed S --shape A,B --generator cpu|cuda [--cuda-blocks B] --output F   torch.randn noise" },
     { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE TEXT    print token ids" },
     { "flux",     cmd_flux,     "flux --diffusion-model F --vae F --clip-l F --t5xxl F -p PROMPT -o out.png" },
     { "wan",      cmd_wan,      "wan --diffusion-model F --vae F --t5 F -p PROMPT -o out.avi" },
