@@ -35,7 +35,7 @@ $(BUILD):
 	mkdir -p $(BUILD)
 
 test: $(BUILD)/diffsynth $(TEST_BINS)
-	@sh tests/run.sh $(BUILD) $(TEST_BINS)
+	@sh tests/run.sh $(BUILD) $(TEST_BINS) tests/compile_matrix.sh tests/cross.sh
 
 clean:
 	rm -rf build

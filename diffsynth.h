@@ -3855,11 +3855,43 @@ static void ds__flux_qk_rows(void *arg, int64_t i0, int64_t i1, int tid) {
     }
 }
 
-/* x[M, C] += gate[C] * t[M, C] */
-static void ds__flux_gated_add(float *x, const float *t, int64_t M, int64_t C, const float *gate) {
-    int64_t m, c;
-    for (m = 0; m < M; m++)
-        for (c = 0; c < C; c++) x[m * C + c] += gate[c] * t[m * C + c];
+/* Row-parallel element-wise steps: memory bound, but GELU's tanh over S x F values is not free. */
+typedef struct ds__flux_gate_job { float *x; const float *t, *gate; int64_t H; } ds__flux_gate_job;
+
+static void ds__flux_gated_add_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const ds__flux_gate_job *j = (const ds__flux_gate_job *)arg;
+    int64_t r, c;
+    DS__UNUSED(tid);
+    for (r = r0; r < r1; r++)
+        for (c = 0; c < j->H; c++) j->x[r * j->H + c] += j->gate[c] * j->t[r * j->H + c];
+}
+/* x[M, H] += gate[H] * t[M, H] */
+static void ds__flux_gated_add(ds_ctx *ctx, float *x, const float *t, int64_t M, int64_t H, const float *gate) {
+    ds__flux_gate_job j;
+    j.x = x; j.t = t; j.gate = gate; j.H = H;
+    ds__parallel_for(ctx, M, ds__flux_gated_add_rows, &j);
+}
+
+typedef struct ds__flux_cat_job { float *y; const float *attn, *mlp; int64_t H, F, mlp_stride; } ds__flux_cat_job;
+
+static void ds__flux_cat_gelu_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const ds__flux_cat_job *j = (const ds__flux_cat_job *)arg;
+    int64_t r;
+    DS__UNUSED(tid);
+    for (r = r0; r < r1; r++) {
+        float *yr = j->y + r * (j->H + j->F);
+        const float *mr = j->mlp + r * j->mlp_stride;
+        if (j->H) memcpy(yr, j->attn + r * j->H, (size_t)j->H * sizeof(float));
+        if (yr + j->H != mr) memcpy(yr + j->H, mr, (size_t)j->F * sizeof(float));   /* not when in place */
+        ds__gelu_tanh(yr + j->H, j->F);
+    }
+}
+/* y[M, H + F] = [attn[M, H] | gelu_tanh(mlp)], mlp: M rows of F values at row stride mlp_stride.
+   H = 0, y = mlp, mlp_stride = F: GELU in place. */
+static void ds__flux_cat_gelu(ds_ctx *ctx, float *y, const float *attn, int64_t H, const float *mlp, int64_t mlp_stride, int64_t M, int64_t F) {
+    ds__flux_cat_job j;
+    j.y = y; j.attn = attn; j.mlp = mlp; j.H = H; j.F = F; j.mlp_stride = mlp_stride;
+    ds__parallel_for(ctx, M, ds__flux_cat_gelu_rows, &j);
 }
 
 /* --- forward ------------------------------------------------------------------------------- */
@@ -3880,12 +3912,11 @@ typedef struct ds__flux_run {
     float *mod;     /* [2, 6H]     modulation of the two streams                           */
 } ds__flux_run;
 
-static ds_result ds__flux_qk(ds__flux_run *r, float *qkv, int64_t stride, int64_t row0, int64_t n, const float *qn, const float *kn) {
+static void ds__flux_qk(ds__flux_run *r, float *qkv, int64_t stride, int64_t row0, int64_t n, const float *qn, const float *kn) {
     ds__flux_qk_job j;
     j.qkv = qkv; j.stride = stride; j.row0 = row0; j.hidden = r->m->c.hidden;
     j.qn = qn; j.kn = kn; j.cs = r->cs; j.sn = r->sn;
     ds__parallel_for(r->ctx, n, ds__flux_qk_rows, &j);
-    return DS_SUCCESS;
 }
 
 static ds_result ds__flux_attention(ds__flux_run *r, const float *qkv, int64_t stride) {
@@ -3910,7 +3941,7 @@ static ds_result ds__flux_double_forward(ds__flux_run *r, const ds__flux_double 
         if (!n[s]) continue;
         ds__flux_modnorm(ctx, r->h, r->x + row0[s] * H, n[s], H, mod, mod + H);               /* [n, H]  */
         DS__TRY(ds__flux_linear(ctx, r->qkv + row0[s] * H3, r->h, n[s], &st[s]->qkv, r->part)); /* [n, 3H] */
-        DS__TRY(ds__flux_qk(r, r->qkv, H3, row0[s], n[s], st[s]->q_norm, st[s]->k_norm));
+        ds__flux_qk(r, r->qkv, H3, row0[s], n[s], st[s]->q_norm, st[s]->k_norm);
     }
     DS__TRY(ds__flux_attention(r, r->qkv, H3));                                              /* [S, H] */
     for (s = 0; s < 2; s++) {
@@ -3918,12 +3949,12 @@ static ds_result ds__flux_double_forward(ds__flux_run *r, const ds__flux_double 
         float *xs = r->x + row0[s] * H;
         if (!n[s]) continue;
         DS__TRY(ds__flux_linear(ctx, r->tmp, r->attn + row0[s] * H, n[s], &st[s]->proj, r->part));
-        ds__flux_gated_add(xs, r->tmp, n[s], H, mod + 2 * H);
+        ds__flux_gated_add(ctx, xs, r->tmp, n[s], H, mod + 2 * H);
         ds__flux_modnorm(ctx, r->h, xs, n[s], H, mod + 3 * H, mod + 4 * H);
         DS__TRY(ds__flux_linear(ctx, r->qkv, r->h, n[s], &st[s]->mlp0, r->part));              /* [n, F] */
-        ds__gelu_tanh(r->qkv, n[s] * r->m->c.mlp);
+        ds__flux_cat_gelu(ctx, r->qkv, NULL, 0, r->qkv, r->m->c.mlp, n[s], r->m->c.mlp);
         DS__TRY(ds__flux_linear(ctx, r->tmp, r->qkv, n[s], &st[s]->mlp2, r->part));           /* [n, H] */
-        ds__flux_gated_add(xs, r->tmp, n[s], H, mod + 5 * H);
+        ds__flux_gated_add(ctx, xs, r->tmp, n[s], H, mod + 5 * H);
     }
     return DS_SUCCESS;
 }
@@ -3933,20 +3964,14 @@ static ds_result ds__flux_single_forward(ds__flux_run *r, const ds__flux_single 
     ds_ctx *ctx = r->ctx;
     const int64_t H = r->m->c.hidden, F = r->m->c.mlp, W1 = 3 * H + F, S = r->S;
     const float *mod = r->mod;   /* shift, scale, gate */
-    int64_t i;
     DS__TRY(ds__flux_linear(ctx, r->mod, r->svec, 1, &b->mod, r->part));
     ds__flux_modnorm(ctx, r->h, r->x, S, H, mod, mod + H);                        /* [S, H]      */
     DS__TRY(ds__flux_linear(ctx, r->qkv, r->h, S, &b->linear1, r->part));        /* [S, 3H + F] */
-    DS__TRY(ds__flux_qk(r, r->qkv, W1, 0, S, b->q_norm, b->k_norm));
+    ds__flux_qk(r, r->qkv, W1, 0, S, b->q_norm, b->k_norm);
     DS__TRY(ds__flux_attention(r, r->qkv, W1));                                   /* [S, H]      */
-    for (i = 0; i < S; i++) {                                                      /* [S, H + F]  */
-        float *hr = r->h + i * (H + F);
-        memcpy(hr, r->attn + i * H, (size_t)H * sizeof(float));
-        memcpy(hr + H, r->qkv + i * W1 + 3 * H, (size_t)F * sizeof(float));
-        ds__gelu_tanh(hr + H, F);
-    }
+    ds__flux_cat_gelu(ctx, r->h, r->attn, H, r->qkv + 3 * H, W1, S, F);          /* [S, H + F]  */
     DS__TRY(ds__flux_linear(ctx, r->tmp, r->h, S, &b->linear2, r->part));        /* [S, H]      */
-    ds__flux_gated_add(r->x, r->tmp, S, H, mod + 2 * H);
+    ds__flux_gated_add(ctx, r->x, r->tmp, S, H, mod + 2 * H);
     return DS_SUCCESS;
 }
 
@@ -4639,10 +4664,583 @@ static ds_result ds__flux_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const
 }
 
 // >>wan
-/* @@WAN */
+/* Wan2.1 DiT: Wan-Video/Wan2.1 `WanModel` (wan/modules/model.py) for T2V 1.3B / 14B and I2V 14B.
+
+   x [16, F, H, W] (+ y [20, F, H, W] for I2V, concatenated AFTER x on channels) -> Conv3d with
+   kernel = stride = (1, 2, 2) -> L = F * H/2 * W/2 tokens in (f, h, w) order -> blocks -> head ->
+   unpatchify to [16, F, H, W]. Facts of the reference that are easy to get wrong:
+   - time: sinusoid of t in float64, frequencies 10000^(-i/128), laid out [cos | sin] (256 values)
+     -> time_embedding (Linear, SiLU, Linear) = e [dim] -> time_projection (SiLU, Linear) = e0 [6, dim].
+   - block: mod = modulation [1, 6, dim] + e0, chunks in the order shift_msa, scale_msa, gate_msa,
+     shift_mlp, scale_mlp, gate_mlp; modulate(v, shift, scale) = v * (1 + scale) + shift.
+         x += gate_msa * self_attn(modulate(norm1(x)))    norm1, norm2: LayerNorm eps 1e-6, no affine
+         x += cross_attn(norm3(x))                        norm3: LayerNorm eps 1e-6 WITH affine; no gate
+         x += gate_mlp * ffn(modulate(norm2(x)))          ffn: Linear, GELU(tanh), Linear
+   - q/k RMSNorm (eps 1e-6, weight [dim]) runs over the whole dim, across all heads, before the
+     head split. Attention scale 1/sqrt(128).
+   - 3-D RoPE (self-attention only): head dim 128 = 64 complex numbers made of ADJACENT values
+     (x[2j], x[2j+1]); numbers 0..21 turn by the frame index, 22..42 by the row, 43..63 by the
+     column, by angle pos / 10000^(2i/n) with i counted within the axis and n = 44 for frames,
+     42 for rows and columns. Wan does the rotation in float64; so do we.
+   - text: context [L, 4096] is zero-padded to 512 rows BEFORE text_embedding (Linear, GELU(tanh),
+     Linear), so the padded rows become text_embedding(0), non-zero, and cross-attention attends to
+     all 512 rows with no key mask. That is WanModel's behaviour and we keep it.
+   - I2V: img_emb (LayerNorm, Linear, GELU(erf), Linear, LayerNorm, torch's default eps 1e-5) maps
+     clip_fea [257, 1280] to 257 tokens; the cross-attention attends to them separately (k_img,
+     v_img, norm_k_img, the same q) and ADDS that result to the text attention before `o`.
+     (FLF2V adds img_emb.emb_pos [1, 514, 1280] to the two images' 514 CLIP tokens first.)
+   - head: head.modulation [1, 2, dim] + e (the time embedding, NOT e0) = shift, scale; then
+     Linear(modulate(norm(x))) -> [L, 1*2*2*16] with features in (pt, ph, pw, c) order.
+   The cross-attention K and V (text, image) depend only on the prompt: a sampler could compute
+   them once for all steps, but they are ~0.3% of a block's matmuls at 480p (769 rows against
+   32,760 tokens), so each forward computes them once per block into one reused buffer. */
+#define DS__WAN_DIT_TEXT_LEN 512   /* T5 context rows (T5_CONTEXT_TOKEN_NUMBER)       */
+#define DS__WAN_DIT_HEAD_DIM 128   /* every Wan2.1 model: heads = dim / 128           */
+#define DS__WAN_DIT_EPS      1e-6f /* norm1/2/3, head norm, q/k RMSNorm               */
+#define DS__WAN_DIT_IMG_EPS  1e-5f /* img_emb LayerNorms (torch.nn.LayerNorm default) */
+#define DS__WAN_DIT_MAX_POS  1024  /* rope_params(1024, ...): frames/rows/cols limit  */
+
+typedef struct ds__wan_dit_cfg {
+    int dim, ffn_dim, heads, layers;   /* 1.3B: 1536, 8960, 12, 30; 14B: 5120, 13824, 40, 40  */
+    int in_dim, out_dim;               /* 16, 16 (T2V); 36, 16 (I2V: x + 4 mask + 16 latent)  */
+    int text_dim, freq_dim;            /* 4096, 256                                           */
+    int pt, ph, pw;                    /* patch (1, 2, 2)                                     */
+    int img, clip_dim, img_tokens;     /* I2V: 1, 1280, 257 (FLF2V: 514); T2V: 0, 0, 0        */
+} ds__wan_dit_cfg;
+
+typedef struct ds__wan_dit_attn {
+    const ds_tensor *q, *q_b, *k, *k_b, *v, *v_b, *o, *o_b;        /* [dim, dim], [dim]       */
+    const ds_tensor *norm_q, *norm_k;                              /* [dim]                   */
+    const ds_tensor *k_img, *k_img_b, *v_img, *v_img_b, *norm_k_img; /* I2V cross-attn only   */
+} ds__wan_dit_attn;
+
+typedef struct ds__wan_dit_block {
+    const ds_tensor *modulation;                    /* [1, 6, dim]                             */
+    ds__wan_dit_attn self_attn, cross_attn;
+    const ds_tensor *norm3_w, *norm3_b;             /* [dim]                                   */
+    const ds_tensor *ffn0, *ffn0_b, *ffn2, *ffn2_b; /* [ffn_dim, dim], [ffn_dim], [dim, ffn_dim] */
+} ds__wan_dit_block;
+
+typedef struct ds__wan_dit {
+    ds__wan_dit_cfg cfg;
+    const ds_tensor *patch_w, *patch_b;             /* [dim, in_dim, 1, 2, 2], [dim]           */
+    ds_tensor        patch_mat;                     /* patch_w seen as [dim, in_dim*4]          */
+    const ds_tensor *txt0, *txt0_b, *txt2, *txt2_b; /* text_embedding: [dim, text_dim], [dim, dim] */
+    const ds_tensor *time0, *time0_b, *time2, *time2_b; /* time_embedding: [dim, 256], [dim, dim] */
+    const ds_tensor *tproj, *tproj_b;               /* time_projection: [6*dim, dim]           */
+    const ds_tensor *head, *head_b, *head_mod;      /* [16*4, dim], [1, 2, dim]                */
+    const ds_tensor *img0_w, *img0_b, *img1, *img1_b, *img3, *img3_b, *img4_w, *img4_b; /* img_emb.proj */
+    const ds_tensor *img_pos;                       /* FLF2V only: [1, 514, 1280]              */
+    ds__wan_dit_block *blocks;                      /* [layers]                                */
+} ds__wan_dit;
+
+/* Checkpoint names, one column per layout. Column 0: the original Wan names, which ComfyUI
+   repackages (prefix "model.diffusion_model.", given by ds_arch_info) and city96 GGUFs keep.
+   Column 1: diffusers WanTransformer3DModel (note its norm2/norm3 are Wan's norm3/norm2).
+   shape: D dim, F ffn_dim, T text_dim, Z freq_dim, S 6*dim, P out_dim*prod(patch), E clip dim,
+   N image tokens, digits as is; "" = checked by hand. vec: converted to f32 at load. */
+enum { DS__WAN_DIT_ALL, DS__WAN_DIT_IMG, DS__WAN_DIT_OPT };
+typedef struct ds__wan_dit_key {
+    int         need;      /* ALL: always; IMG: with an image encoder (I2V); OPT: may be absent */
+    int         vec;
+    size_t      off;       /* of the `const ds_tensor *` in ds__wan_dit or ds__wan_dit_block   */
+    const char *shape;
+    const char *name[2];
+} ds__wan_dit_key;
+
+#define DS__WM(f) offsetof(ds__wan_dit, f)
+static const ds__wan_dit_key ds__wan_dit_model_keys[] = {
+    { DS__WAN_DIT_ALL, 0, DS__WM(patch_w), "",      { "patch_embedding.weight", "patch_embedding.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WM(patch_b), "D",     { "patch_embedding.bias", "patch_embedding.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WM(txt0),    "D,T",   { "text_embedding.0.weight", "condition_embedder.text_embedder.linear_1.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WM(txt0_b),  "D",     { "text_embedding.0.bias", "condition_embedder.text_embedder.linear_1.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WM(txt2),    "D,D",   { "text_embedding.2.weight", "condition_embedder.text_embedder.linear_2.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WM(txt2_b),  "D",     { "text_embedding.2.bias", "condition_embedder.text_embedder.linear_2.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WM(time0),   "D,Z",   { "time_embedding.0.weight", "condition_embedder.time_embedder.linear_1.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WM(time0_b), "D",     { "time_embedding.0.bias", "condition_embedder.time_embedder.linear_1.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WM(time2),   "D,D",   { "time_embedding.2.weight", "condition_embedder.time_embedder.linear_2.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WM(time2_b), "D",     { "time_embedding.2.bias", "condition_embedder.time_embedder.linear_2.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WM(tproj),   "S,D",   { "time_projection.1.weight", "condition_embedder.time_proj.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WM(tproj_b), "S",     { "time_projection.1.bias", "condition_embedder.time_proj.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WM(head),    "P,D",   { "head.head.weight", "proj_out.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WM(head_b),  "P",     { "head.head.bias", "proj_out.bias" } },
+    { DS__WAN_DIT_ALL, 1, DS__WM(head_mod),"1,2,D", { "head.modulation", "scale_shift_table" } },
+    { DS__WAN_DIT_IMG, 1, DS__WM(img0_w),  "E",     { "img_emb.proj.0.weight", "condition_embedder.image_embedder.norm1.weight" } },
+    { DS__WAN_DIT_IMG, 1, DS__WM(img0_b),  "E",     { "img_emb.proj.0.bias", "condition_embedder.image_embedder.norm1.bias" } },
+    { DS__WAN_DIT_IMG, 0, DS__WM(img1),    "E,E",   { "img_emb.proj.1.weight", "condition_embedder.image_embedder.ff.net.0.proj.weight" } },
+    { DS__WAN_DIT_IMG, 1, DS__WM(img1_b),  "E",     { "img_emb.proj.1.bias", "condition_embedder.image_embedder.ff.net.0.proj.bias" } },
+    { DS__WAN_DIT_IMG, 0, DS__WM(img3),    "D,E",   { "img_emb.proj.3.weight", "condition_embedder.image_embedder.ff.net.2.weight" } },
+    { DS__WAN_DIT_IMG, 1, DS__WM(img3_b),  "D",     { "img_emb.proj.3.bias", "condition_embedder.image_embedder.ff.net.2.bias" } },
+    { DS__WAN_DIT_IMG, 1, DS__WM(img4_w),  "D",     { "img_emb.proj.4.weight", "condition_embedder.image_embedder.norm2.weight" } },
+    { DS__WAN_DIT_IMG, 1, DS__WM(img4_b),  "D",     { "img_emb.proj.4.bias", "condition_embedder.image_embedder.norm2.bias" } },
+    { DS__WAN_DIT_OPT, 1, DS__WM(img_pos), "1,N,E", { "img_emb.emb_pos", "condition_embedder.image_embedder.pos_embed" } },
+};
+#undef DS__WM
+/* "%d" is the block index. The first row (modulation) is what counts the blocks. */
+#define DS__WB(f) offsetof(ds__wan_dit_block, f)
+static const ds__wan_dit_key ds__wan_dit_block_keys[] = {
+    { DS__WAN_DIT_ALL, 1, DS__WB(modulation),            "1,6,D", { "blocks.%d.modulation", "blocks.%d.scale_shift_table" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(self_attn.q),           "D,D",   { "blocks.%d.self_attn.q.weight", "blocks.%d.attn1.to_q.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(self_attn.q_b),         "D",     { "blocks.%d.self_attn.q.bias", "blocks.%d.attn1.to_q.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(self_attn.k),           "D,D",   { "blocks.%d.self_attn.k.weight", "blocks.%d.attn1.to_k.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(self_attn.k_b),         "D",     { "blocks.%d.self_attn.k.bias", "blocks.%d.attn1.to_k.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(self_attn.v),           "D,D",   { "blocks.%d.self_attn.v.weight", "blocks.%d.attn1.to_v.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(self_attn.v_b),         "D",     { "blocks.%d.self_attn.v.bias", "blocks.%d.attn1.to_v.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(self_attn.o),           "D,D",   { "blocks.%d.self_attn.o.weight", "blocks.%d.attn1.to_out.0.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(self_attn.o_b),         "D",     { "blocks.%d.self_attn.o.bias", "blocks.%d.attn1.to_out.0.bias" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(self_attn.norm_q),      "D",     { "blocks.%d.self_attn.norm_q.weight", "blocks.%d.attn1.norm_q.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(self_attn.norm_k),      "D",     { "blocks.%d.self_attn.norm_k.weight", "blocks.%d.attn1.norm_k.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(norm3_w),               "D",     { "blocks.%d.norm3.weight", "blocks.%d.norm2.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(norm3_b),               "D",     { "blocks.%d.norm3.bias", "blocks.%d.norm2.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(cross_attn.q),          "D,D",   { "blocks.%d.cross_attn.q.weight", "blocks.%d.attn2.to_q.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(cross_attn.q_b),        "D",     { "blocks.%d.cross_attn.q.bias", "blocks.%d.attn2.to_q.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(cross_attn.k),          "D,D",   { "blocks.%d.cross_attn.k.weight", "blocks.%d.attn2.to_k.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(cross_attn.k_b),        "D",     { "blocks.%d.cross_attn.k.bias", "blocks.%d.attn2.to_k.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(cross_attn.v),          "D,D",   { "blocks.%d.cross_attn.v.weight", "blocks.%d.attn2.to_v.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(cross_attn.v_b),        "D",     { "blocks.%d.cross_attn.v.bias", "blocks.%d.attn2.to_v.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(cross_attn.o),          "D,D",   { "blocks.%d.cross_attn.o.weight", "blocks.%d.attn2.to_out.0.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(cross_attn.o_b),        "D",     { "blocks.%d.cross_attn.o.bias", "blocks.%d.attn2.to_out.0.bias" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(cross_attn.norm_q),     "D",     { "blocks.%d.cross_attn.norm_q.weight", "blocks.%d.attn2.norm_q.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(cross_attn.norm_k),     "D",     { "blocks.%d.cross_attn.norm_k.weight", "blocks.%d.attn2.norm_k.weight" } },
+    { DS__WAN_DIT_IMG, 0, DS__WB(cross_attn.k_img),      "D,D",   { "blocks.%d.cross_attn.k_img.weight", "blocks.%d.attn2.add_k_proj.weight" } },
+    { DS__WAN_DIT_IMG, 1, DS__WB(cross_attn.k_img_b),    "D",     { "blocks.%d.cross_attn.k_img.bias", "blocks.%d.attn2.add_k_proj.bias" } },
+    { DS__WAN_DIT_IMG, 0, DS__WB(cross_attn.v_img),      "D,D",   { "blocks.%d.cross_attn.v_img.weight", "blocks.%d.attn2.add_v_proj.weight" } },
+    { DS__WAN_DIT_IMG, 1, DS__WB(cross_attn.v_img_b),    "D",     { "blocks.%d.cross_attn.v_img.bias", "blocks.%d.attn2.add_v_proj.bias" } },
+    { DS__WAN_DIT_IMG, 1, DS__WB(cross_attn.norm_k_img), "D",     { "blocks.%d.cross_attn.norm_k_img.weight", "blocks.%d.attn2.norm_added_k.weight" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(ffn0),                  "F,D",   { "blocks.%d.ffn.0.weight", "blocks.%d.ffn.net.0.proj.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(ffn0_b),                "F",     { "blocks.%d.ffn.0.bias", "blocks.%d.ffn.net.0.proj.bias" } },
+    { DS__WAN_DIT_ALL, 0, DS__WB(ffn2),                  "D,F",   { "blocks.%d.ffn.2.weight", "blocks.%d.ffn.net.2.weight" } },
+    { DS__WAN_DIT_ALL, 1, DS__WB(ffn2_b),                "D",     { "blocks.%d.ffn.2.bias", "blocks.%d.ffn.net.2.bias" } },
+};
+#undef DS__WB
+
+static const ds_tensor **ds__wan_dit_slot(void *base, const ds__wan_dit_key *k) { return (const ds_tensor **)(void *)((char *)base + k->off); }
+
+/* Check t against a shape spec of ds__wan_dit_key. */
+static ds_result ds__wan_dit_check(ds_ctx *ctx, const ds_tensor *t, const char *spec, const ds__wan_dit_cfg *c) {
+    int64_t want[DS_MAX_DIMS]; int n = 0, i, ok; const char *s;
+    for (s = spec; *s && n < DS_MAX_DIMS; s++) {
+        switch (*s) {
+        case ',': continue;
+        case 'D': want[n] = c->dim; break;
+        case 'F': want[n] = c->ffn_dim; break;
+        case 'T': want[n] = c->text_dim; break;
+        case 'Z': want[n] = c->freq_dim; break;
+        case 'S': want[n] = 6 * (int64_t)c->dim; break;
+        case 'P': want[n] = (int64_t)c->out_dim * c->pt * c->ph * c->pw; break;
+        case 'E': want[n] = c->clip_dim; break;
+        case 'N': want[n] = c->img_tokens; break;
+        default:  want[n] = *s - '0'; break;
+        }
+        n++;
+    }
+    ok = t->ndim == n;
+    for (i = 0; ok && i < n; i++) ok = t->shape[i] == want[i];
+    if (!ok) {
+        char got[128], exp[128]; int a = 0, b = 0;
+        got[0] = exp[0] = 0;
+        for (i = 0; i < t->ndim && a < 100; i++) a += snprintf(got + a, sizeof got - (size_t)a, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+        for (i = 0; i < n && b < 100; i++) b += snprintf(exp + b, sizeof exp - (size_t)b, "%s%lld", i ? "," : "", (long long)want[i]);
+        return ds__err(ctx, DS_ERR_SHAPE, "%s: shape [%s], expected [%s]", t->name, got, exp);
+    }
+    return DS_SUCCESS;
+}
+
+/* Look up every tensor of one table into base; a missing required one is an error. */
+static ds_result ds__wan_dit_find(ds_ctx *ctx, const ds_weights *w, const char *pre, int lay, const ds__wan_dit_key *keys,
+                                  int n, void *base, int block, int img) {
+    int i;
+    for (i = 0; i < n; i++) {
+        const ds__wan_dit_key *k = &keys[i];
+        const ds_tensor *t = block >= 0 ? ds__wopt(w, pre, k->name[lay], block) : ds__wopt(w, pre, "%s", k->name[lay]);
+        if (!t && (k->need == DS__WAN_DIT_ALL || (k->need == DS__WAN_DIT_IMG && img))) {
+            char nm[256];
+            snprintf(nm, sizeof nm, k->name[lay], block);
+            return ds__err(ctx, DS_ERR_MISSING_TENSOR, "wan-dit: missing tensor '%s%s'", pre, nm);
+        }
+        *ds__wan_dit_slot(base, k) = t;
+    }
+    return DS_SUCCESS;
+}
+
+/* Validate shapes and make the f32 copies of the vectors (so forward never fails on them). */
+static ds_result ds__wan_dit_validate(ds_ctx *ctx, const ds__wan_dit_key *keys, int n, void *base, const ds__wan_dit_cfg *c) {
+    int i;
+    for (i = 0; i < n; i++) {
+        const ds_tensor *t = *ds__wan_dit_slot(base, &keys[i]);
+        if (!t || !keys[i].shape[0]) continue;
+        DS__TRY(ds__wan_dit_check(ctx, t, keys[i].shape, c));
+        if (keys[i].vec && !ds__f32(ctx, t)) return DS_ERR_OUT_OF_MEMORY;
+    }
+    return DS_SUCCESS;
+}
+
+static void ds__wan_dit_free(ds_ctx *ctx, ds__wan_dit *m) {
+    if (!m) return;
+    ds__free(ctx, m->blocks);
+    memset(m, 0, sizeof *m);
+}
+
+/* Find the weights (layout from ai: "diffusers" or Wan names, with ai->prefix), derive and
+   validate the configuration from their shapes. m stays valid while w is open. */
+static ds_result ds__wan_dit_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__wan_dit *m) {
+    const char *pre = ai ? ai->prefix : "";
+    int lay = ai && ai->layout && strcmp(ai->layout, "diffusers") == 0;
+    int nm = DS__ARRLEN(ds__wan_dit_model_keys), nb = DS__ARRLEN(ds__wan_dit_block_keys), i;
+    ds__wan_dit_cfg *c = &m->cfg;
+    int64_t kpatch, pn;
+    ds_result r;
+    memset(m, 0, sizeof *m);
+    DS__TRY(ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_model_keys, nm, m, -1, 0));
+    c->img = m->img1 != NULL;   /* an image encoder projection: I2V, and then all of img_emb is needed */
+    if (c->img) DS__TRY(ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_model_keys, nm, m, -1, 1));
+    while (c->layers < 100000 && ds__wopt(w, pre, ds__wan_dit_block_keys[0].name[lay], c->layers)) c->layers++;
+    if (c->layers == 0) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "wan-dit: no '%s%s' tensors", pre, ds__wan_dit_block_keys[0].name[lay]);
+    m->blocks = (ds__wan_dit_block *)ds__calloc(ctx, (size_t)c->layers * sizeof *m->blocks);
+    if (!m->blocks) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-dit: %d blocks", c->layers);
+    for (i = 0; i < c->layers; i++)
+        if ((r = ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_block_keys, nb, &m->blocks[i], i, c->img)) != DS_SUCCESS) goto fail;
+
+    /* the configuration, from shapes */
+    r = DS_ERR_SHAPE;
+    c->pt = 1; c->ph = 2; c->pw = 2; pn = c->pt * c->ph * c->pw;
+    c->dim = m->patch_b->ndim == 1 ? (int)DS__MIN(m->patch_b->shape[0], INT_MAX) : 0;
+    if (c->dim <= 0 || c->dim % DS__WAN_DIT_HEAD_DIM) { ds__err(ctx, r, "%s: dim %d is not a positive multiple of %d", m->patch_b->name, c->dim, DS__WAN_DIT_HEAD_DIM); goto fail; }
+    c->heads = c->dim / DS__WAN_DIT_HEAD_DIM;
+    if (m->blocks[0].ffn0->ndim != 2 || m->txt0->ndim != 2 || m->time0->ndim != 2 || m->head->ndim != 2 ||
+        m->blocks[0].ffn0->shape[0] > INT_MAX || m->txt0->shape[1] > INT_MAX || m->time0->shape[1] > INT_MAX || m->head->shape[0] > INT_MAX) {
+        ds__err(ctx, r, "wan-dit: ffn.0, text_embedding.0, time_embedding.0 and head.head must be 2-D"); goto fail;
+    }
+    c->ffn_dim = (int)m->blocks[0].ffn0->shape[0];
+    c->text_dim = (int)m->txt0->shape[1];
+    c->freq_dim = (int)m->time0->shape[1];
+    c->out_dim = (int)(m->head->shape[0] / pn);
+    if (c->freq_dim <= 0 || c->freq_dim % 2 || c->out_dim <= 0 || m->head->shape[0] % pn) {
+        ds__err(ctx, r, "wan-dit: freq_dim %d must be even, head rows %lld a multiple of %lld", c->freq_dim, (long long)m->head->shape[0], (long long)pn); goto fail;
+    }
+    /* patch_embedding.weight [dim, in_dim, 1, 2, 2]; a GGUF reader may fold the 5-D shape, so
+       only the element count and, when 5-D, the kernel are checked; it is used as [dim, in_dim*4]. */
+    kpatch = ds_tensor_numel(m->patch_w) / c->dim;
+    c->in_dim = (int)DS__MIN(kpatch / pn, INT_MAX);
+    if (kpatch % pn || kpatch * c->dim != ds_tensor_numel(m->patch_w) || c->in_dim < c->out_dim ||
+        (m->patch_w->ndim == 5 && (m->patch_w->shape[0] != c->dim || m->patch_w->shape[2] != c->pt || m->patch_w->shape[3] != c->ph || m->patch_w->shape[4] != c->pw))) {
+        ds__err(ctx, r, "%s: expected [%d, in_dim >= %d, %d, %d, %d]", m->patch_w->name, c->dim, c->out_dim, c->pt, c->ph, c->pw); goto fail;
+    }
+    m->patch_mat = *m->patch_w;
+    m->patch_mat.ndim = 2; m->patch_mat.shape[0] = c->dim; m->patch_mat.shape[1] = kpatch;
+    if (ds__traits[m->patch_mat.dtype].is_quant && kpatch % ds__traits[m->patch_mat.dtype].block) {
+        ds__err(ctx, DS_ERR_UNSUPPORTED, "%s: %s rows of %lld values", m->patch_w->name, ds_dtype_name(m->patch_w->dtype), (long long)kpatch); goto fail;
+    }
+    if (c->img) {
+        c->clip_dim = m->img0_w->ndim == 1 ? (int)DS__MIN(m->img0_w->shape[0], INT_MAX) : 0;
+        c->img_tokens = m->img_pos ? (m->img_pos->ndim == 3 ? (int)DS__MIN(m->img_pos->shape[1], INT_MAX) : 0) : 257;
+        if (c->clip_dim <= 0 || c->img_tokens <= 0) { ds__err(ctx, r, "%s: bad image-embedding shapes", m->img0_w->name); goto fail; }
+    }
+    if ((r = ds__wan_dit_validate(ctx, ds__wan_dit_model_keys, nm, m, c)) != DS_SUCCESS) goto fail;
+    for (i = 0; i < c->layers; i++)
+        if ((r = ds__wan_dit_validate(ctx, ds__wan_dit_block_keys, nb, &m->blocks[i], c)) != DS_SUCCESS) goto fail;
+    return DS_SUCCESS;
+fail:
+    ds__wan_dit_free(ctx, m);
+    return r;
+}
+
+/* --- row-parallel helpers ----------------------------------------------------------------- */
+/* y = LayerNorm(x) * mul + add (no affine when mul/add are NULL); modulate() is mul = 1 + scale. */
+typedef struct ds__wan_dit_ln_job { float *y; const float *x; int64_t C; const float *mul, *add; float eps; } ds__wan_dit_ln_job;
+static void ds__wan_dit_ln_part(void *arg, int64_t i0, int64_t i1, int tid) {
+    ds__wan_dit_ln_job *j = (ds__wan_dit_ln_job *)arg; DS__UNUSED(tid);
+    ds__layernorm(j->y + i0 * j->C, j->x + i0 * j->C, i1 - i0, j->C, j->mul, j->add, j->eps);
+}
+static void ds__wan_dit_ln(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t C, const float *mul, const float *add, float eps) {
+    ds__wan_dit_ln_job j; j.y = y; j.x = x; j.C = C; j.mul = mul; j.add = add; j.eps = eps;
+    ds__parallel_for(ctx, M, ds__wan_dit_ln_part, &j);
+}
+
+/* RoPE angles: cos/sin [pos][pairs] per axis (frame, row, column), in float64 like Wan. */
+typedef struct ds__wan_dit_rope {
+    int64_t rows, cols;       /* token grid of one frame */
+    int     pairs[3];         /* 22, 21, 21               */
+    double *cs[3];            /* [pos][pair][cos, sin]    */
+} ds__wan_dit_rope;
+
+/* In place: RMSNorm over the row (all heads), then (rope != NULL) the 3-D rotation per head. */
+typedef struct ds__wan_dit_qk_job { float *x; int64_t C; const float *g; const ds__wan_dit_rope *rope; int heads, hd; } ds__wan_dit_qk_job;
+static void ds__wan_dit_qk_part(void *arg, int64_t i0, int64_t i1, int tid) {
+    ds__wan_dit_qk_job *j = (ds__wan_dit_qk_job *)arg; int64_t i; DS__UNUSED(tid);
+    for (i = i0; i < i1; i++) {
+        float *row = j->x + i * j->C;
+        const ds__wan_dit_rope *r = j->rope;
+        int64_t pos[3]; int h, a, p, base;
+        ds__rmsnorm(row, row, 1, j->C, j->g, DS__WAN_DIT_EPS);
+        if (!r) continue;
+        pos[0] = i / (r->rows * r->cols); pos[1] = (i / r->cols) % r->rows; pos[2] = i % r->cols;
+        for (h = 0; h < j->heads; h++) {
+            float *x = row + (int64_t)h * j->hd;
+            for (a = 0, base = 0; a < 3; base += r->pairs[a], a++) {
+                const double *cs = r->cs[a] + pos[a] * r->pairs[a] * 2;
+                for (p = 0; p < r->pairs[a]; p++) {
+                    double re = x[2 * (base + p)], im = x[2 * (base + p) + 1], co = cs[2 * p], si = cs[2 * p + 1];
+                    x[2 * (base + p)] = (float)(re * co - im * si);
+                    x[2 * (base + p) + 1] = (float)(re * si + im * co);
+                }
+            }
+        }
+    }
+}
+static void ds__wan_dit_qk(ds_ctx *ctx, float *x, int64_t M, int64_t C, const ds_tensor *g, const ds__wan_dit_rope *rope, int heads) {
+    ds__wan_dit_qk_job j; j.x = x; j.C = C; j.g = ds__f32(ctx, g); j.rope = rope; j.heads = heads; j.hd = DS__WAN_DIT_HEAD_DIM;
+    ds__parallel_for(ctx, M, ds__wan_dit_qk_part, &j);
+}
+
+/* x[M, C] += y[M, C] * gate[C] (gate NULL: plain sum) */
+typedef struct ds__wan_dit_res_job { float *x; const float *y; int64_t C; const float *gate; } ds__wan_dit_res_job;
+static void ds__wan_dit_res_part(void *arg, int64_t i0, int64_t i1, int tid) {
+    ds__wan_dit_res_job *j = (ds__wan_dit_res_job *)arg; int64_t i, c; DS__UNUSED(tid);
+    for (i = i0; i < i1; i++) {
+        float *x = j->x + i * j->C; const float *y = j->y + i * j->C;
+        if (j->gate) for (c = 0; c < j->C; c++) x[c] += y[c] * j->gate[c];
+        else for (c = 0; c < j->C; c++) x[c] += y[c];
+    }
+}
+static void ds__wan_dit_res(ds_ctx *ctx, float *x, const float *y, int64_t M, int64_t C, const float *gate) {
+    ds__wan_dit_res_job j; j.x = x; j.y = y; j.C = C; j.gate = gate;
+    ds__parallel_for(ctx, M, ds__wan_dit_res_part, &j);
+}
+
+typedef struct ds__wan_dit_gelu_job { float *x; int64_t C; } ds__wan_dit_gelu_job;
+static void ds__wan_dit_gelu_part(void *arg, int64_t i0, int64_t i1, int tid) {
+    ds__wan_dit_gelu_job *j = (ds__wan_dit_gelu_job *)arg; DS__UNUSED(tid);
+    ds__gelu_tanh(j->x + i0 * j->C, (i1 - i0) * j->C);
+}
+static void ds__wan_dit_gelu(ds_ctx *ctx, float *x, int64_t M, int64_t C) {
+    ds__wan_dit_gelu_job j; j.x = x; j.C = C;
+    ds__parallel_for(ctx, M, ds__wan_dit_gelu_part, &j);
+}
+
+/* --- forward ------------------------------------------------------------------------------ */
+/* out[out_dim, F, H, W] = WanModel(x[out_dim, F, H, W], t, context[L, text_dim], clip_fea[img_tokens,
+   clip_dim] (I2V) or NULL, y[in_dim - out_dim, F, H, W] (I2V) or NULL). t in 0..1000, L <= 512. */
+static ds_result ds__wan_dit_forward(ds_ctx *ctx, const ds__wan_dit *m, const float *x, int F, int H, int W,
+                                     const float *context, int L, float t, const float *clip_fea, const float *y, float *out) {
+    const ds__wan_dit_cfg *c = &m->cfg;
+    const int64_t D = c->dim, NT = DS__WAN_DIT_TEXT_LEN, NI = c->img ? c->img_tokens : 0, E = c->clip_dim;
+    const int64_t P = (int64_t)c->out_dim * c->pt * c->ph * c->pw, Kp = (int64_t)c->in_dim * c->pt * c->ph * c->pw;
+    const float scale = 1.0f / sqrtf((float)DS__WAN_DIT_HEAD_DIM);
+    int64_t Ft, Ht, Wt, N, FC, total, i, r0;
+    float *arena, *xs, *h, *q, *k, *v, *cols, *ffh, *txt, *img, *ck, *cv, *ctx_in, *imgt, *vec;
+    float *sinus, *e, *e0, *mod, *mul, *tmp;
+    ds__wan_dit_rope rope;
+    double *rope_buf;
+    ds_result r = DS_SUCCESS;
+    int l, a;
+
+    if (!m || !m->blocks || !x || !context || !out) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan-dit forward: NULL argument");
+    if (F <= 0 || H <= 0 || W <= 0 || F % c->pt || H % c->ph || W % c->pw)
+        return ds__err(ctx, DS_ERR_SHAPE, "wan-dit: latent %dx%dx%d is not a multiple of the (%d, %d, %d) patch", F, H, W, c->pt, c->ph, c->pw);
+    Ft = F / c->pt; Ht = H / c->ph; Wt = W / c->pw; N = Ft * Ht * Wt;
+    if (Ft > DS__WAN_DIT_MAX_POS || Ht > DS__WAN_DIT_MAX_POS || Wt > DS__WAN_DIT_MAX_POS)
+        return ds__err(ctx, DS_ERR_SHAPE, "wan-dit: token grid %lldx%lldx%lld exceeds the RoPE table (%d)", (long long)Ft, (long long)Ht, (long long)Wt, DS__WAN_DIT_MAX_POS);
+    if (L < 0 || L > NT) return ds__err(ctx, DS_ERR_SHAPE, "wan-dit: context has %d rows, at most %d", L, (int)NT);
+    if (c->img && !clip_fea) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan-dit: this is an image-to-video model: clip_fea is required");
+    if (c->in_dim > c->out_dim && !y) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan-dit: %d conditioning channels y are required", c->in_dim - c->out_dim);
+
+    /* one allocation for every activation of this forward */
+    FC = DS__MIN(N, DS__MAX((int64_t)1, ((int64_t)1 << 24) / c->ffn_dim));   /* FFN rows per pass */
+    total = 4 * N * D + N * DS__MAX(D, P) + N * Kp + FC * c->ffn_dim + NT * c->text_dim + (NT + NI) * D * 3
+          + NI * E * 2 + c->freq_dim + 18 * D;
+    arena = ds__falloc(ctx, total);
+    rope.pairs[0] = DS__WAN_DIT_HEAD_DIM / 2 - 2 * (DS__WAN_DIT_HEAD_DIM / 2 / 3);    /* 22 */
+    rope.pairs[1] = rope.pairs[2] = DS__WAN_DIT_HEAD_DIM / 2 / 3;                     /* 21 */
+    rope_buf = (double *)ds__malloc(ctx, sizeof(double) * 2 * (size_t)(Ft * rope.pairs[0] + Ht * rope.pairs[1] + Wt * rope.pairs[2]));
+    if (!arena || !rope_buf) { ds__free(ctx, arena); ds__free(ctx, rope_buf); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-dit: activations for %lld tokens", (long long)N); }
+    /* xs: the residual stream; h: normed input, then attention output; q, k, v: [N, D] */
+    xs = arena;      h = xs + N * D;   k = h + N * D;   v = k + N * D;   cols = v + N * D;
+    q = cols + N * Kp;                  /* [N, max(D, P)]: q, then the head output       */
+    ffh = q + N * DS__MAX(D, P);        /* [FC, ffn_dim]                                  */
+    ctx_in = ffh + FC * c->ffn_dim;     /* [512, text_dim]                                */
+    txt = ctx_in + NT * c->text_dim;    /* [512, D] text tokens, then NI image tokens     */
+    img = txt + NT * D;
+    ck = img + NI * D;                  /* [512 + NI, D] cross-attention K, V             */
+    cv = ck + (NT + NI) * D;
+    imgt = cv + (NT + NI) * D;          /* [2, NI, E] img_emb scratch                     */
+    vec = imgt + NI * E * 2;
+    sinus = vec; e = sinus + c->freq_dim; e0 = e + D; tmp = e0 + 6 * D; mod = tmp + 2 * D; mul = mod + 6 * D;
+
+    /* patch embedding: Conv3d with kernel = stride = patch is a linear map of each patch,
+       cols[token (f, h, w)][(c, pt, ph, pw)] (the weight's [dim, in_dim, 1, 2, 2] order) */
+    for (i = 0; i < N; i++) {
+        int64_t f = i / (Ht * Wt), hh = (i / Wt) % Ht, ww = i % Wt, ci, pa, pb, pc;
+        float *col = cols + i * Kp;
+        for (ci = 0; ci < c->in_dim; ci++) {
+            const float *src = ci < c->out_dim ? x + ci * (int64_t)F * H * W : y + (ci - c->out_dim) * (int64_t)F * H * W;
+            for (pa = 0; pa < c->pt; pa++)
+                for (pb = 0; pb < c->ph; pb++)
+                    for (pc = 0; pc < c->pw; pc++)
+                        *col++ = src[((f * c->pt + pa) * H + hh * c->ph + pb) * W + ww * c->pw + pc];
+        }
+    }
+    if ((r = ds__linear(ctx, xs, cols, N, &m->patch_mat, m->patch_b)) != DS_SUCCESS) goto done;   /* xs [N, D] */
+
+    /* time: sinusoid (float64, [cos | sin]) -> e [D] -> e0 [6, D] */
+    {
+        int half = c->freq_dim / 2, j;
+        for (j = 0; j < half; j++) {
+            double arg = (double)t * pow(10000.0, -((double)j / half));
+            sinus[j] = (float)cos(arg); sinus[half + j] = (float)sin(arg);
+        }
+    }
+    if ((r = ds__linear(ctx, tmp, sinus, 1, m->time0, m->time0_b)) != DS_SUCCESS) goto done;
+    ds__silu(tmp, D);
+    if ((r = ds__linear(ctx, e, tmp, 1, m->time2, m->time2_b)) != DS_SUCCESS) goto done;
+    memcpy(tmp, e, sizeof(float) * (size_t)D);
+    ds__silu(tmp, D);
+    if ((r = ds__linear(ctx, e0, tmp, 1, m->tproj, m->tproj_b)) != DS_SUCCESS) goto done;
+
+    /* text: zero-pad to 512 rows first, then text_embedding -> txt [512, D] */
+    memset(ctx_in, 0, sizeof(float) * (size_t)(NT * c->text_dim));
+    memcpy(ctx_in, context, sizeof(float) * (size_t)L * (size_t)c->text_dim);
+    if ((r = ds__linear(ctx, ck, ctx_in, NT, m->txt0, m->txt0_b)) != DS_SUCCESS) goto done;
+    ds__wan_dit_gelu(ctx, ck, NT, D);
+    if ((r = ds__linear(ctx, txt, ck, NT, m->txt2, m->txt2_b)) != DS_SUCCESS) goto done;
+
+    /* image: img_emb (FLF2V: + emb_pos) -> img [NI, D] */
+    if (c->img) {
+        float *u = imgt, *w2 = imgt + NI * E;
+        memcpy(u, clip_fea, sizeof(float) * (size_t)(NI * E));
+        if (m->img_pos) ds__add(u, ds__f32(ctx, m->img_pos), NI * E);
+        ds__wan_dit_ln(ctx, u, u, NI, E, ds__f32(ctx, m->img0_w), ds__f32(ctx, m->img0_b), DS__WAN_DIT_IMG_EPS);
+        if ((r = ds__linear(ctx, w2, u, NI, m->img1, m->img1_b)) != DS_SUCCESS) goto done;
+        ds__gelu_erf(w2, NI * E);
+        if ((r = ds__linear(ctx, img, w2, NI, m->img3, m->img3_b)) != DS_SUCCESS) goto done;
+        ds__wan_dit_ln(ctx, img, img, NI, D, ds__f32(ctx, m->img4_w), ds__f32(ctx, m->img4_b), DS__WAN_DIT_IMG_EPS);
+    }
+
+    /* RoPE tables: axis a rotates pair p of position pos by pos / 10000^(2p / (2 * pairs_in_rope_params)) */
+    rope.rows = Ht; rope.cols = Wt;
+    rope.cs[0] = rope_buf; rope.cs[1] = rope.cs[0] + 2 * Ft * rope.pairs[0]; rope.cs[2] = rope.cs[1] + 2 * Ht * rope.pairs[1];
+    for (a = 0; a < 3; a++) {
+        int64_t npos = a == 0 ? Ft : a == 1 ? Ht : Wt, pos; int p;
+        /* rope_params' dims: d - 4*(d/6) = 44 for frames, 2*(d/6) = 42 for rows and columns */
+        int dim_a = a == 0 ? DS__WAN_DIT_HEAD_DIM - 4 * (DS__WAN_DIT_HEAD_DIM / 6) : 2 * (DS__WAN_DIT_HEAD_DIM / 6);
+        for (pos = 0; pos < npos; pos++)
+            for (p = 0; p < rope.pairs[a]; p++) {
+                double ang = (double)pos * (1.0 / pow(10000.0, (double)(2 * p) / dim_a));
+                rope.cs[a][(pos * rope.pairs[a] + p) * 2] = cos(ang);
+                rope.cs[a][(pos * rope.pairs[a] + p) * 2 + 1] = sin(ang);
+            }
+    }
+
+    for (l = 0; l < c->layers; l++) {
+        const ds__wan_dit_block *b = &m->blocks[l];
+        const ds__wan_dit_attn *sa = &b->self_attn, *ca = &b->cross_attn;
+        const float *modw = ds__f32(ctx, b->modulation);
+        if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+        for (i = 0; i < 6 * D; i++) mod[i] = modw[i] + e0[i];     /* shift, scale, gate (msa), shift, scale, gate (mlp) */
+
+        /* self-attention: x += gate_msa * o(attn(rope(norm_q(q)), rope(norm_k(k)), v)) */
+        for (i = 0; i < D; i++) mul[i] = 1.0f + mod[D + i];
+        ds__wan_dit_ln(ctx, h, xs, N, D, mul, mod, DS__WAN_DIT_EPS);
+        if ((r = ds__linear(ctx, q, h, N, sa->q, sa->q_b)) != DS_SUCCESS ||
+            (r = ds__linear(ctx, k, h, N, sa->k, sa->k_b)) != DS_SUCCESS ||
+            (r = ds__linear(ctx, v, h, N, sa->v, sa->v_b)) != DS_SUCCESS) goto done;
+        ds__wan_dit_qk(ctx, q, N, D, sa->norm_q, &rope, c->heads);
+        ds__wan_dit_qk(ctx, k, N, D, sa->norm_k, &rope, c->heads);
+        if ((r = ds__attention(ctx, h, q, k, v, N, N, c->heads, DS__WAN_DIT_HEAD_DIM, D, D, NULL, NULL, scale)) != DS_SUCCESS) goto done;
+        if ((r = ds__linear(ctx, q, h, N, sa->o, sa->o_b)) != DS_SUCCESS) goto done;
+        ds__wan_dit_res(ctx, xs, q, N, D, mod + 2 * D);
+
+        /* cross-attention: x += o(attn(q, text) [+ attn(q, image)]) on norm3(x), no gate */
+        ds__wan_dit_ln(ctx, h, xs, N, D, ds__f32(ctx, b->norm3_w), ds__f32(ctx, b->norm3_b), DS__WAN_DIT_EPS);
+        if ((r = ds__linear(ctx, q, h, N, ca->q, ca->q_b)) != DS_SUCCESS) goto done;
+        ds__wan_dit_qk(ctx, q, N, D, ca->norm_q, NULL, c->heads);
+        if ((r = ds__linear(ctx, ck, txt, NT, ca->k, ca->k_b)) != DS_SUCCESS ||
+            (r = ds__linear(ctx, cv, txt, NT, ca->v, ca->v_b)) != DS_SUCCESS) goto done;
+        ds__wan_dit_qk(ctx, ck, NT, D, ca->norm_k, NULL, c->heads);
+        if ((r = ds__attention(ctx, h, q, ck, cv, N, NT, c->heads, DS__WAN_DIT_HEAD_DIM, D, D, NULL, NULL, scale)) != DS_SUCCESS) goto done;
+        if (c->img) {
+            float *ik = ck + NT * D, *iv = cv + NT * D;
+            if ((r = ds__linear(ctx, ik, img, NI, ca->k_img, ca->k_img_b)) != DS_SUCCESS ||
+                (r = ds__linear(ctx, iv, img, NI, ca->v_img, ca->v_img_b)) != DS_SUCCESS) goto done;
+            ds__wan_dit_qk(ctx, ik, NI, D, ca->norm_k_img, NULL, c->heads);
+            if ((r = ds__attention(ctx, k, q, ik, iv, N, NI, c->heads, DS__WAN_DIT_HEAD_DIM, D, D, NULL, NULL, scale)) != DS_SUCCESS) goto done;
+            ds__wan_dit_res(ctx, h, k, N, D, NULL);
+        }
+        if ((r = ds__linear(ctx, k, h, N, ca->o, ca->o_b)) != DS_SUCCESS) goto done;
+        ds__wan_dit_res(ctx, xs, k, N, D, NULL);
+
+        /* FFN: x += gate_mlp * ffn(modulate(norm2(x))), FC rows at a time */
+        for (i = 0; i < D; i++) mul[i] = 1.0f + mod[4 * D + i];
+        ds__wan_dit_ln(ctx, h, xs, N, D, mul, mod + 3 * D, DS__WAN_DIT_EPS);
+        for (r0 = 0; r0 < N; r0 += FC) {
+            int64_t rows = DS__MIN(FC, N - r0);
+            if ((r = ds__linear(ctx, ffh, h + r0 * D, rows, b->ffn0, b->ffn0_b)) != DS_SUCCESS) goto done;
+            ds__wan_dit_gelu(ctx, ffh, rows, c->ffn_dim);
+            if ((r = ds__linear(ctx, q + r0 * D, ffh, rows, b->ffn2, b->ffn2_b)) != DS_SUCCESS) goto done;
+        }
+        ds__wan_dit_res(ctx, xs, q, N, D, mod + 5 * D);
+    }
+
+    /* head: modulate(norm(x)) with head.modulation + e (shift, scale) -> [N, P] */
+    {
+        const float *hm = ds__f32(ctx, m->head_mod);
+        for (i = 0; i < D; i++) { mod[i] = hm[i] + e[i]; mul[i] = 1.0f + (hm[D + i] + e[i]); }
+        ds__wan_dit_ln(ctx, h, xs, N, D, mul, mod, DS__WAN_DIT_EPS);
+        if ((r = ds__linear(ctx, q, h, N, m->head, m->head_b)) != DS_SUCCESS) goto done;
+    }
+    /* unpatchify: feature (a, b, d, ch) of token (f, h, w) -> out[ch, f*pt + a, h*ph + b, w*pw + d] */
+    for (i = 0; i < N; i++) {
+        int64_t f = i / (Ht * Wt), hh = (i / Wt) % Ht, ww = i % Wt, pa, pb, pc, ch;
+        const float *row = q + i * P;
+        for (pa = 0; pa < c->pt; pa++)
+            for (pb = 0; pb < c->ph; pb++)
+                for (pc = 0; pc < c->pw; pc++, row += c->out_dim)
+                    for (ch = 0; ch < c->out_dim; ch++)
+                        out[((ch * F + f * c->pt + pa) * H + hh * c->ph + pb) * W + ww * c->pw + pc] = row[ch];
+    }
+done:
+    ds__free(ctx, arena);
+    ds__free(ctx, rope_buf);
+    return r;
+}
+
+/* ds_forward: inputs x [16, F, H, W], context [L, text_dim], t [1]; I2V adds y [20, F, H, W] and
+   clip_fea [1, 257, 1280]. A leading batch dimension of 1 is accepted. Output "out" [16, F, H, W]. */
 static ds_result ds__wan_dit_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
-    DS__UNUSED(w); DS__UNUSED(ai); DS__UNUSED(io); DS__UNUSED(out);
-    return ds__err(ctx, DS_ERR_UNSUPPORTED, "component wan-dit is not supported yet");
+    ds__wan_dit m; ds_result r;
+    float *x = NULL, *cx = NULL, *tv = NULL, *clip = NULL, *y = NULL, *o = NULL;
+    int nd, ndc, ndt, i; int64_t sh[DS_MAX_DIMS], shc[DS_MAX_DIMS], sht[DS_MAX_DIMS], tmp[DS_MAX_DIMS], n;
+    DS__TRY(ds__wan_dit_load(ctx, w, ai, &m));
+    if ((r = ds__input_f32(ctx, io, "x", &nd, sh, &x)) != DS_SUCCESS ||
+        (r = ds__input_f32(ctx, io, "context", &ndc, shc, &cx)) != DS_SUCCESS ||
+        (r = ds__input_f32(ctx, io, "t", &ndt, sht, &tv)) != DS_SUCCESS) goto done;
+    r = DS_ERR_SHAPE;
+    if (nd == 5 && sh[0] == 1) { for (i = 0; i < 4; i++) sh[i] = sh[i + 1]; nd = 4; }
+    if (ndc == 3 && shc[0] == 1) { shc[0] = shc[1]; shc[1] = shc[2]; ndc = 2; }
+    for (n = 1, i = 0; i < ndt; i++) n *= sht[i];
+    if (nd != 4 || sh[0] != m.cfg.out_dim || sh[1] > INT_MAX || sh[2] > INT_MAX || sh[3] > INT_MAX) { ds__err(ctx, r, "wan-dit: x must be [%d, F, H, W]", m.cfg.out_dim); goto done; }
+    if (ndc != 2 || shc[1] != m.cfg.text_dim || shc[0] > DS__WAN_DIT_TEXT_LEN) { ds__err(ctx, r, "wan-dit: context must be [L <= %d, %d]", DS__WAN_DIT_TEXT_LEN, m.cfg.text_dim); goto done; }
+    if (n != 1) { ds__err(ctx, r, "wan-dit: t must hold one timestep"); goto done; }
+    if (m.cfg.img) {
+        if ((r = ds__input_f32(ctx, io, "clip_fea", &ndt, tmp, &clip)) != DS_SUCCESS) goto done;
+        for (n = 1, i = 0; i < ndt; i++) n *= tmp[i];
+        if (n != (int64_t)m.cfg.img_tokens * m.cfg.clip_dim) { r = ds__err(ctx, DS_ERR_SHAPE, "wan-dit: clip_fea must be [1, %d, %d]", m.cfg.img_tokens, m.cfg.clip_dim); goto done; }
+    }
+    if (m.cfg.in_dim > m.cfg.out_dim) {
+        if ((r = ds__input_f32(ctx, io, "y", &ndt, tmp, &y)) != DS_SUCCESS) goto done;
+        if (ndt == 5 && tmp[0] == 1) { for (i = 0; i < 4; i++) tmp[i] = tmp[i + 1]; ndt = 4; }
+        if (ndt != 4 || tmp[0] != m.cfg.in_dim - m.cfg.out_dim || tmp[1] != sh[1] || tmp[2] != sh[2] || tmp[3] != sh[3]) {
+            r = ds__err(ctx, DS_ERR_SHAPE, "wan-dit: y must be [%d, %lld, %lld, %lld]", m.cfg.in_dim - m.cfg.out_dim, (long long)sh[1], (long long)sh[2], (long long)sh[3]); goto done;
+        }
+    }
+    o = ds__falloc(ctx, sh[0] * sh[1] * sh[2] * sh[3]);
+    if (!o) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-dit: output"); goto done; }
+    r = ds__wan_dit_forward(ctx, &m, x, (int)sh[1], (int)sh[2], (int)sh[3], cx, (int)shc[0], tv[0], clip, y, o);
+    if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "out", o, 4, sh); o = NULL; }
+done:
+    ds__free(ctx, o); ds__free(ctx, x); ds__free(ctx, cx); ds__free(ctx, tv); ds__free(ctx, clip); ds__free(ctx, y);
+    ds__wan_dit_free(ctx, &m);
+    return r;
 }
 
 // >>wan_vae
