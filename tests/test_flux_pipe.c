@@ -234,7 +234,6 @@ int main(void) {
 
 out:
     ds_flux_destroy(pipe);
-    ds_flux_cond_free(NULL, &pos);   /* no-op without a pipeline */
     ds__flux_cond_release(ctx, &pos); ds__flux_cond_release(ctx, &neg);
     ds_image_free(ctx, &init);
     free(t5_ids); free(clip_ids); free(neg_t5); free(neg_clip); free(lat); free(lat2);
