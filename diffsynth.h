@@ -6161,7 +6161,7 @@ DS__DEF ds_result ds_flux_generate(ds_flux *p, const ds_flux_params *params, ds_
     }
     for (k = 0; k < 1 + use_cfg; k++) {
         const ds_flux_cond *c = k ? neg : pos;
-        if (!c->txt || !c->vec || c->n_txt < 0 || c->text_dim != p->t5.dim || c->vec_dim != p->clip.dim)
+        if (!c->txt || !c->vec || c->n_txt < 1 || c->text_dim != p->t5.dim || c->vec_dim != p->clip.dim)
             return ds__err(ctx, DS_ERR_SHAPE, "flux: %s conditioning is [%d, %d] + [%d]; the model needs [L, %d] + [%d]",
                            k ? "negative" : "prompt", c->n_txt, c->text_dim, c->vec_dim, p->t5.dim, p->clip.dim);
     }
