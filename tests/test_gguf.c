@@ -64,7 +64,7 @@ static void test_hostile(ds_ctx *ctx) {
         {"huge_offset", DS_ERR_BAD_FORMAT, "overflows"}, {"misaligned", DS_ERR_BAD_FORMAT, "not aligned"},
         {"unknown_type", DS_ERR_UNSUPPORTED, "unknown ggml type 99"}, {"iq2_type", DS_ERR_UNSUPPORTED, "IQ2_XXS"},
         {"partial_block", DS_ERR_BAD_FORMAT, "multiple of the Q8_0 block"}, {"dup_name", DS_ERR_BAD_FORMAT, "twice"},
-        {"empty_name", DS_ERR_BAD_FORMAT, "name of 0 bytes"}, {"truncated", DS_ERR_BAD_FORMAT, "truncated"},
+        {"empty_name", DS_ERR_BAD_FORMAT, "name of 0 bytes"}, {"unaligned_f32", DS_ERR_UNSUPPORTED, "not aligned"}, {"truncated", DS_ERR_BAD_FORMAT, "truncated"},
     };
     int i; ds_weights *w = NULL;
     for (i = 0; i < DS__ARRLEN(cases); i++) {

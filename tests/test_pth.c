@@ -89,6 +89,7 @@ static void test_hostile(ds_ctx *ctx) {
         {"deflated.pth", DS_ERR_UNSUPPORTED, "compressed"},
         {"no_storage.pth", DS_ERR_BAD_FORMAT, "not in the archive"},
         {"trunc_pickle.pth", DS_ERR_BAD_FORMAT, "truncated"},
+        {"unaligned.pth", DS_ERR_UNSUPPORTED, "not aligned"},
         {"truncated.pth", DS_ERR_BAD_FORMAT, "end-of-central-directory"},
         {"truncated1.pth", DS_ERR_BAD_FORMAT, "end-of-central-directory"},
     };

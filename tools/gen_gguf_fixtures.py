@@ -101,6 +101,7 @@ def hostile():
         "past_end": gguf_file([], [tinfo("w", [4, 2], 0, 0)], b"\0" * 16),
         "huge_offset": gguf_file([], [tinfo("w", [4, 2], 0, 0xFFFFFFFFFFFFFFE0)], b"\0" * 32),
         "misaligned": gguf_file([], [tinfo("w", [2], 0, 4)], b"\0" * 32),
+        "unaligned_f32": gguf_file([kv_u32("general.alignment", 1)], [tinfo("w", [2], 0, 1)], b"\0" * 32, align=1),
         "unknown_type": gguf_file([], [tinfo("w", [2], 99, 0)], b"\0" * 32),
         "iq2_type": gguf_file([], [tinfo("w", [256], 16, 0)], b"\0" * 96),
         "partial_block": gguf_file([], [tinfo("w", [16, 2], 8, 0)], b"\0" * 64),

@@ -135,6 +135,12 @@ def main():
     write_pth(OUT + "/deflated.pth", {"w": T(s0, 0, (2, 3), (3, 1))}, st, deflate=("archive/data/0",))
     write_pth(OUT + "/no_storage.pth", {"w": T(Storage("9", "FloatStorage", 6), 0, (6,), (1,))}, st)
     write_pth(OUT + "/bad_stride.pth", {"w": T(s0, 0, (2, 3), (1, 2))}, st)
+    for arch in ("a", "ab", "abc", "abcd"):   # f32 data at an odd offset: a zip packed without torch's padding
+        write_pth(OUT + "/unaligned.pth", {"w": T(s0, 0, (6,), (1,))}, st, archive=arch, pad64=False)
+        import zipfile
+        zi = zipfile.ZipFile(OUT + "/unaligned.pth").getinfo(arch + "/data/0")
+        if (zi.header_offset + 30 + len(zi.filename)) % 4:
+            break
     # 7. a pickle cut short inside an intact zip
     buf = io.BytesIO(); _Pickler(buf, protocol=2).dump({"w": T(s0, 0, (6,), (1,))})
     write_zip(OUT + "/trunc_pickle.pth", [("archive/data.pkl", buf.getvalue()[:-9]), ("archive/data/0", st["0"])])
