@@ -151,11 +151,11 @@ int main(void) {
     }
     ds_image_free(ctx, &img);
 
-    /* abort after the second step; bad sizes */
+    /* abort after the first step; bad sizes */
     base_params(&p);
     p.cond = &pos; p.noise = ref("noise", LAT);
-    progress_calls = 0; abort_after = 2;
-    CHECK(ds_flux_generate(pipe, &p, &img) == DS_ABORTED && progress_calls == 2 && !img.rgb, "abort: %d steps ran", progress_calls);
+    progress_calls = 0; abort_after = 1;
+    CHECK(ds_flux_generate(pipe, &p, &img) == DS_ABORTED && progress_calls == 1 && !img.rgb, "abort: %d steps ran", progress_calls);
     abort_after = -1;
     p.width = 62;
     CHECK(ds_flux_generate(pipe, &p, &img) == DS_ERR_INVALID_ARGS, "width 62 rejected");
@@ -171,20 +171,21 @@ int main(void) {
     r = ds_flux_create(ctx, &d, &pipe);
     if (r != DS_SUCCESS) CHECK(0, "tokenizers: create with clip_bpe.txt.gz / t5_spiece.model: %s", ds_ctx_last_error(ctx));
     else {
-        ds_flux_cond c1, c2;
+        ds_flux_cond c1, c2, c3;
         r = ds_flux_encode_prompt(pipe, ds_weights_meta(io, "prompt"), 0, &c1);
         CHECK(r == DS_SUCCESS, "encode prompt: %s", ds_ctx_last_error(ctx));
         if (r == DS_SUCCESS) {
-            double et = rel("t5_embeds", c1.txt, 32 * 64), ep = rel("pooled", c1.vec, 64);
-            CHECK(et < 1e-4 && ep < 1e-4, "prompt text -> t5 %.3g pooled %.3g", et, ep);
+            double et = rel("t5_embeds", c1.txt, 32 * 64), ep = rel("pooled", c1.vec, 64), en = 1e30;
+            if (ds_flux_encode_prompt(pipe, ds_weights_meta(io, "negative_prompt"), 0, &c3) == DS_SUCCESS) en = rel("neg_pooled", c3.vec, 64);
+            CHECK(et < 1e-4 && ep < 1e-4 && en < 1e-4, "prompt text -> t5 %.3g pooled %.3g, negative pooled %.3g", et, ep, en);
             CHECK(ds_flux_encode_prompt(pipe, ds_weights_meta(io, "prompt"), 0, &c2) == DS_SUCCESS &&
                   !memcmp(c1.txt, c2.txt, 512 * 64 * sizeof(float)), "cached encode");
-            ds_flux_cond_free(pipe, &c1); ds_flux_cond_free(pipe, &c2);
+            ds_flux_cond_free(pipe, &c1); ds_flux_cond_free(pipe, &c2); ds_flux_cond_free(pipe, &c3);
         }
         base_params(&p);
-        p.prompt = ds_weights_meta(io, "prompt"); p.negative_prompt = ds_weights_meta(io, "negative_prompt");
-        p.noise = ref("noise", LAT); p.latent_out = lat; p.cfg = 2.5f;
-        run_case(pipe, "prompt text, true cfg", &p, "latents_cfg", lat, &img);
+        p.prompt = ds_weights_meta(io, "prompt");
+        p.noise = ref("noise", LAT); p.latent_out = lat;
+        run_case(pipe, "prompt text", &p, "latents_t2i", lat, &img);
         ds_image_free(ctx, &img);
         ds_flux_destroy(pipe); pipe = NULL;
     }
