@@ -285,6 +285,8 @@ typedef struct ds_flux_params {
                                                 prompt: v = neg + cfg * (pos - neg)                     */
     uint64_t seed;
     int      rng;                            /* ds_rng_kind: torch's CPU generator (default) or CUDA    */
+    int      noise_bf16;                     /* round the noise to bf16, as pipelines running in bf16
+                                                draw it (diffusers, DiffSynth)                          */
     ds_sampler_kind sampler;                 /* euler (default), unipc                                  */
     ds_flux_schedule_kind schedule;          /* bfl (default), diffsynth (also diffusers')              */
     int      text_len;                       /* T5 tokens: 512                                          */
@@ -6710,7 +6712,8 @@ DS__DEF ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *fra
             ids, eos, padded with eos; the pooled vector is the final-LN row of the first eos (the highest
             id) -> vec [768]. txt_ids are zeros.
      noise  [16, H/8, W/8] from torch.randn on a fresh generator (CPU by default, as diffusers and
-            DiffSynth draw it), packed 2x2 into N = (H/16)(W/16) tokens of 64: feature c*4 + p*2 + q of
+            DiffSynth draw it; in bf16 when their pipeline runs in bf16, which equals the f32 draw rounded:
+            noise_bf16), packed 2x2 into N = (H/16)(W/16) tokens of 64: feature c*4 + p*2 + q of
             token (i, j) is z[c, 2i + p, 2j + q]; img_ids (0, i, j).
      steps  sigmas from ds_flux_schedule (time-shifted with mu from N, except schnell); the DiT gets t = sigma
             and the raw guidance (3.5); true CFG (cfg > 1): v = v_neg + cfg (v_pos - v_neg).
@@ -7073,6 +7076,8 @@ DS__DEF ds_result ds_flux_generate(ds_flux *p, const ds_flux_params *params, ds_
     if (pr.init_image && (r = ds__flux_encode_image(p, pr.init_image, &pr, tile, &pl)) != DS_SUCCESS) goto done;
     if (pr.noise) memcpy(pl.v, pr.noise, (size_t)pl.n * sizeof(float));
     else if ((r = ds_randn((ds_rng_kind)pr.rng, pr.seed, pl.v, pl.n)) != DS_SUCCESS) { r = ds__err(ctx, r, "flux: noise from seed %llu", (unsigned long long)pr.seed); goto done; }
+    if (pr.noise_bf16)   /* torch.randn(dtype=bfloat16) is the f32 draw rounded to nearest even */
+        for (i = 0; i < pl.n; i++) pl.v[i] = ds__bf16_to_f32(ds__f32_to_bf16(pl.v[i]));
     if (pr.init_image) {
         float s = pl.sigmas[pl.start];
         for (i = 0; i < pl.n; i++) pl.v[i] = (1.0f - s) * pl.z[i] + s * pl.v[i];

@@ -150,6 +150,14 @@ int main(void) {
         printf("  %-28s latents rel L2 %.3g\n", "txt2img from seed 42", e);
     }
     ds_image_free(ctx, &img);
+    {   /* noise_bf16: torch.randn(dtype=bfloat16) is the f32 draw rounded (4 of the 16 channels stored) */
+        const ds_tensor *t = ds_weights_find(io, "noise_bf16");
+        float *nz = (float *)malloc(LAT * sizeof(float));
+        int i, same = t && t->dtype == DS_BF16 && ds_tensor_numel(t) == LAT / 4 && ds_randn(DS_RNG_CPU, 42, nz, LAT) == DS_SUCCESS;
+        for (i = 0; same && i < LAT / 4; i++) same = ds__f32_to_bf16(nz[i]) == ((const uint16_t *)t->data)[i];
+        CHECK(same, "bf16 noise of seed 42 = rounded f32 noise");
+        free(nz);
+    }
 
     /* abort after the first step; bad sizes */
     base_params(&p);

@@ -172,7 +172,7 @@ static int cmd_flux(int argc, char **argv) {
     static const char *const usage =
         "usage: diffsynth flux --diffusion-model F [--vae F --clip-l F --t5xxl F] --clip-vocab F --t5-tokenizer F\n"
         "                      -p PROMPT [-n NEGATIVE] [-W 1024] [-H 1024] [--steps 28|4] [--guidance 3.5] [--cfg 1]\n"
-        "                      [--seed S] [--sampler euler|unipc] [--schedule bfl|diffsynth] [--rng cpu|cuda]\n"
+        "                      [--seed S] [--sampler euler|unipc] [--schedule bfl|diffsynth] [--rng cpu|cuda] [--noise-bf16]\n"
         "                      [-i init.png --strength 0.75] [--vae-tiling [--vae-tile 64]] [--text-len 512]\n"
         "                      [--threads N] -o out.png\n"
         "  --diffusion-model may be an all-in-one checkpoint (ComfyUI, DiffSynth) holding the VAE and encoders.\n";
@@ -218,6 +218,7 @@ static int cmd_flux(int argc, char **argv) {
             if (!strcmp(v, "cpu")) p.rng = DS_RNG_CPU; else if (!strcmp(v, "cuda")) p.rng = DS_RNG_CUDA;
             else { fprintf(stderr, "diffsynth flux: --rng must be cpu or cuda\n"); return 2; }
         } else if (!strcmp(a, "--vae-tiling")) p.vae_tiling = 1;
+        else if (!strcmp(a, "--noise-bf16")) p.noise_bf16 = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
         else { fprintf(stderr, "diffsynth flux: unknown or incomplete argument '%s'\n%s", a, usage); return 2; }
 #undef CLI_IS
@@ -248,6 +249,7 @@ static int cmd_flux(int argc, char **argv) {
         int steps = p.steps ? p.steps : (strcmp(info.variant, "dev") ? 4 : 28);
         const char *sampler = p.sampler == DS_SAMPLER_UNIPC ? "unipc" : "euler";
         const char *schedule = p.schedule == DS_FLUX_SCHEDULE_DIFFSYNTH ? "diffsynth" : "bfl";
+        const char *rng = p.rng == DS_RNG_CUDA ? (p.noise_bf16 ? "cuda bf16" : "cuda") : (p.noise_bf16 ? "cpu bf16" : "cpu");
         const char *kv[40]; int k = 0;
         snprintf(num[0], sizeof num[0], "%llu", (unsigned long long)p.seed);
         snprintf(num[1], sizeof num[1], "%d", steps);
@@ -258,7 +260,7 @@ static int cmd_flux(int argc, char **argv) {
         snprintf(params_text, sizeof params_text, "%s\n%s%s%sSteps: %s, Sampler: %s, Schedule: %s, Guidance: %s, CFG scale: %s, Seed: %s, "
                  "Size: %s, RNG: %s, Model: %s (flux-%s)%s%s",
                  p.prompt, p.negative_prompt ? "Negative prompt: " : "", p.negative_prompt ? p.negative_prompt : "", p.negative_prompt ? "\n" : "",
-                 num[1], sampler, schedule, num[2], num[3], num[0], num[4], p.rng == DS_RNG_CUDA ? "cuda" : "cpu",
+                 num[1], sampler, schedule, num[2], num[3], num[0], num[4], rng,
                  d.diffusion_model, info.variant, init_path ? ", Denoising strength: " : "", init_path ? num[5] : "");
         kv[k++] = "parameters"; kv[k++] = params_text;
         kv[k++] = "prompt"; kv[k++] = p.prompt;
@@ -266,7 +268,7 @@ static int cmd_flux(int argc, char **argv) {
         kv[k++] = "seed"; kv[k++] = num[0];       kv[k++] = "steps"; kv[k++] = num[1];
         kv[k++] = "guidance"; kv[k++] = num[2];   kv[k++] = "cfg"; kv[k++] = num[3];
         kv[k++] = "sampler"; kv[k++] = sampler;   kv[k++] = "schedule"; kv[k++] = schedule;
-        kv[k++] = "rng"; kv[k++] = p.rng == DS_RNG_CUDA ? "cuda" : "cpu";
+        kv[k++] = "rng"; kv[k++] = rng;
         kv[k++] = "model"; kv[k++] = d.diffusion_model;
         if (init_path) { kv[k++] = "init_image"; kv[k++] = init_path; kv[k++] = "strength"; kv[k++] = num[5]; }
         kv[k++] = "Software"; kv[k++] = "diffsynth.h " DS_VERSION_STRING;
