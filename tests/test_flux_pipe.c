@@ -229,6 +229,18 @@ int main(void) {
         remove("build/test_flux_pipe_aio.safetensors");
     }
 
+    /* --- weights the caller opened (borrowed) ------------------------------------------------- */
+    {
+        ds_weights *w[4] = { 0 };
+        int ok = ds_weights_open(ctx, DIR "dit.safetensors", &w[0]) == DS_SUCCESS && ds_weights_open(ctx, DIR "vae.safetensors", &w[1]) == DS_SUCCESS &&
+                 ds_weights_open(ctx, DIR "clip_l.safetensors", &w[2]) == DS_SUCCESS && ds_weights_open(ctx, DIR "t5xxl.safetensors", &w[3]) == DS_SUCCESS;
+        memset(&d, 0, sizeof d);
+        d.dit_weights = w[0]; d.vae_weights = w[1]; d.clip_weights = w[2]; d.t5_weights = w[3];
+        CHECK(ok && ds_flux_create(ctx, &d, &pipe) == DS_SUCCESS, "open weights: %s", ds_ctx_last_error(ctx));
+        ds_flux_destroy(pipe); pipe = NULL;
+        for (ok = 0; ok < 4; ok++) ds_weights_close(w[ok]);
+    }
+
     /* --- bad setups ------------------------------------------------------------------------------ */
     memset(&d, 0, sizeof d);
     d.diffusion_model = DIR "dit.safetensors";
