@@ -9236,6 +9236,23 @@ DS__DEF ds_result ds_flux_create(ds_ctx *ctx, const ds_flux_desc *d, ds_flux **o
     if ((d->clip_vocab && (r = ds_tokenizer_load(ctx, d->clip_vocab, &p->tok_clip)) != DS_SUCCESS) ||
         (d->t5_tokenizer && (r = ds_tokenizer_load(ctx, d->t5_tokenizer, &p->tok_t5)) != DS_SUCCESS))
         goto fail;
+    {   /* a swapped or foreign tokenizer file would only show as odd ids later */
+        ds_tokenizer_info ti;
+        if (p->tok_clip) {
+            ds_tokenizer_get_info(p->tok_clip, &ti);
+            if (strcmp(ti.kind, "bpe") || ti.vocab_size > p->clip.vocab) {
+                r = ds__err(ctx, DS_ERR_UNSUPPORTED, "flux: %s is a %s tokenizer of %d tokens; CLIP needs BPE with at most %d", d->clip_vocab, ti.kind, (int)ti.vocab_size, p->clip.vocab);
+                goto fail;
+            }
+        }
+        if (p->tok_t5) {
+            ds_tokenizer_get_info(p->tok_t5, &ti);
+            if (strcmp(ti.kind, "unigram") || ti.vocab_size > p->t5.vocab) {
+                r = ds__err(ctx, DS_ERR_UNSUPPORTED, "flux: %s is a %s tokenizer of %d tokens; T5 needs SentencePiece Unigram with at most %d", d->t5_tokenizer, ti.kind, (int)ti.vocab_size, p->t5.vocab);
+                goto fail;
+            }
+        }
+    }
     ds__log(ctx, DS_LOG_INFO, "flux %s: hidden %lld, %d + %d blocks; VAE x%d; T5 %d x %d layers; CLIP %d x %d layers",
             p->dit.c.guidance ? "dev" : "schnell", (long long)p->dit.c.hidden, p->dit.c.depth, p->dit.c.depth_single,
             p->vae.cfg.factor, p->t5.dim, p->t5.n_layers, p->clip.dim, p->clip.n_layers);
