@@ -4,7 +4,9 @@
 
 A tiny random-weight CLIP vision tower with the architecture of the open-clip ViT-H/14 that Wan2.1 I2V
 uses (pre-norm blocks, ln_pre, exact GELU, class token, learned positions, 224 px, patch 14 -> 257
-tokens), but 32 wide, 2 heads, 3 layers. The model is open_clip's own VisionTransformer; its weights
+tokens), but 32 wide, 3 layers. The head count is not stored in checkpoints; diffsynth.h uses one head
+below width 64, so the references use one head, and clip_fea_h2 repeats clip_fea with two heads (same
+weights) for a test that sets the count by hand. The model is open_clip's own VisionTransformer; its weights
 are written in three namings:
 
     clip_vision_hf.weights.safetensors        transformers CLIPVisionModelWithProjection names, as in
@@ -22,6 +24,7 @@ transformers' CLIPVisionModel (hidden_states[-2]) loaded from the hf naming.
 
 clip_vision.io.safetensors:
     image [1,3,52,260] in [-1,1]       clip_fea [1,257,32]      last_hidden_state [1,257,32] (all blocks, no ln_post)
+                                       clip_fea_h2 [1,257,32] (two heads)
     resize_src [3,40,50]  resize_down [3,17,23]  resize_up [3,61,89]   (F.interpolate bicubic, align_corners=False)
 """
 import os
@@ -35,7 +38,7 @@ import transformers
 OUT = "tests/fixtures"
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
-D, HEADS, LAYERS, PATCH, SIZE, MLP_RATIO, OUT_DIM = 32, 2, 3, 14, 224, 2.0, 16
+D, HEADS, LAYERS, PATCH, SIZE, MLP_RATIO, OUT_DIM = 32, 1, 3, 14, 224, 2.0, 16
 
 torch.manual_seed(1234)
 vit = oct.VisionTransformer(image_size=SIZE, patch_size=PATCH, width=D, layers=LAYERS, heads=HEADS,
@@ -125,6 +128,14 @@ with torch.no_grad():
     clip_fea = x.clone()
     last = vit.transformer.resblocks[-1](x)      # Wan: transformer(x), no post_norm
 
+    vit2 = oct.VisionTransformer(image_size=SIZE, patch_size=PATCH, width=D, layers=LAYERS, heads=2,
+                                 mlp_ratio=MLP_RATIO, output_dim=OUT_DIM, act_layer=torch.nn.GELU).eval()
+    vit2.load_state_dict(oc)
+    x2 = vit2._embeds(pix)
+    for blk in vit2.transformer.resblocks[:-1]:
+        x2 = blk(x2)
+    clip_fea_h2 = x2.clone()
+
     # the same numbers through transformers' CLIPVisionModel (what ComfyUI runs on clip_vision_h)
     cfg = transformers.CLIPVisionConfig(hidden_size=D, intermediate_size=int(D * MLP_RATIO), num_hidden_layers=LAYERS,
                                         num_attention_heads=HEADS, image_size=SIZE, patch_size=PATCH, hidden_act="gelu",
@@ -148,11 +159,11 @@ os.makedirs(OUT, exist_ok=True)
 save_file(bf16(to_hf(oc)), OUT + "/clip_vision_hf.weights.safetensors", metadata={"format": "pt"})
 save_file(bf16(to_openclip(oc)), OUT + "/clip_vision_openclip.weights.safetensors", metadata={"format": "pt"})
 torch.save(bf16(to_wan(oc)), OUT + "/clip_vision_wan.weights.pth")
-save_file({"image": image.contiguous(), "clip_fea": clip_fea.contiguous(),
+save_file({"image": image.contiguous(), "clip_fea": clip_fea.contiguous(), "clip_fea_h2": clip_fea_h2.contiguous(),
            "last_hidden_state": last.contiguous(), "resize_src": rsrc[0].contiguous(),
            "resize_down": rdown[0].contiguous(), "resize_up": rup[0].contiguous()},
           OUT + "/clip_vision.io.safetensors",
-          metadata={"component": "clip-vision", "notes": "open-clip ViT (Wan2.1 I2V image encoder) 32 wide, 2 heads, 3 layers, "
+          metadata={"component": "clip-vision", "notes": "open-clip ViT (Wan2.1 I2V image encoder) 32 wide, 1 head (clip_fea_h2: 2 heads), 3 layers, "
                     "patch 14, 224 px, exact GELU; clip_fea = Wan CLIPModel.visual (use_31_block), see tools/gen_clip_vision_ref.py"})
 for f in ("clip_vision_hf.weights.safetensors", "clip_vision_openclip.weights.safetensors", "clip_vision_wan.weights.pth", "clip_vision.io.safetensors"):
     print("%-42s %7d bytes" % (f, os.path.getsize(OUT + "/" + f)))
