@@ -3182,6 +3182,10 @@ static const ds__arch_rule ds__arch_rules[] = {
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "wan",       "blocks.0.pos_embedding.embedding.weight", "token_embedding.weight", NULL },
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "gguf",      "enc.blk.1.attn_rel_b.weight", "token_embd.weight", NULL },
     { DS_ARCH_T5,       "t5",       "xxl",     "gguf",      "enc.blk.0.attn_rel_b.weight", "token_embd.weight", NULL },
+    /* image encoder (Wan I2V): ComfyUI clip_vision_h / transformers, Wan's .pth, open_clip */
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "hf",        "vision_model.embeddings.patch_embedding.weight", "vision_model.pre_layrnorm.weight", NULL },
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "wan",       "visual.transformer.0.attn.to_qkv.weight", "visual.patch_embedding.weight", NULL },
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "open_clip", "visual.transformer.resblocks.0.attn.in_proj_weight", "visual.conv1.weight", NULL },
 };
 /* Prefixes checkpoints put in front of the canonical names (ComfyUI, diffusers bundles, ...). */
 static const char *const ds__arch_prefixes[] = {
@@ -7056,6 +7060,7 @@ static const struct { ds_arch arch; ds__forward_fn fn; } ds__forward_table[] = {
     { DS_ARCH_UMT5,      ds__t5_forward_io },
     { DS_ARCH_WAN_DIT,   ds__wan_dit_forward_io },
     { DS_ARCH_WAN_VAE,   ds__wan_vae_forward_io },
+    { DS_ARCH_CLIP_VISION, ds__clip_vision_forward_io },
 };
 
 DS__DEF ds_result ds_forward(ds_ctx *ctx, const ds_weights *weights, const ds_weights *inputs, ds_outputs *out) {
