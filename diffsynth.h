@@ -3539,9 +3539,10 @@ static ds_result ds__clip_vision_load(ds_ctx *ctx, const ds_weights *w, const ds
     if ((m->patch_b = ds__clip_vision_get(ctx, w, prefix, nm->patch, 0, "bias", 0)) != NULL) DS__TRY(ds__check_shape(ctx, m->patch_b, 1, D));
     /* class token [D] / [1,1,D]; positions [T, D] / [1, T, D] with T = 1 + grid^2 */
     if (!(m->cls = ds__wget(ctx, w, prefix, "%s", nm->cls)) || !(m->pos = ds__wget(ctx, w, prefix, "%s", nm->pos))) return DS_ERR_MISSING_TENSOR;
-    if (ds_tensor_numel(m->cls) != D || m->cls->shape[m->cls->ndim - 1] != D) return ds__err(ctx, DS_ERR_SHAPE, "%s: expected %d values", m->cls->name, D);
+    if (m->cls->ndim < 1 || ds_tensor_numel(m->cls) != D || m->cls->shape[m->cls->ndim - 1] != D) return ds__err(ctx, DS_ERR_SHAPE, "%s: expected %d values", m->cls->name, D);
     if (m->pos->ndim == 3) DS__TRY(ds__check_shape(ctx, m->pos, 3, 1, -1, D));
     else DS__TRY(ds__check_shape(ctx, m->pos, 2, -1, D));
+    if (m->pos->shape[m->pos->ndim - 2] > (1 << 20)) return ds__err(ctx, DS_ERR_UNSUPPORTED, "%s: too many positions", m->pos->name);
     m->n_tok = T = (int)m->pos->shape[m->pos->ndim - 2];
     for (m->grid = 1; (int64_t)m->grid * m->grid < T - 1; m->grid++) {}
     if (T < 2 || m->grid * m->grid != T - 1 || (int64_t)m->grid * p > 65536)
