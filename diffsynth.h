@@ -42,6 +42,7 @@
        >>weights     tensor sets over many files, architecture detection
        >>tokenizer   CLIP BPE and SentencePiece Unigram
        >>clip        CLIP-L text encoder
+       >>clip_vision CLIP ViT-H/14 vision tower (Wan2.1 I2V image features)
        >>t5          T5 / umT5 encoders
        >>flux        FLUX.1 DiT
        >>flux_vae    FLUX VAE
@@ -3357,6 +3358,10 @@ static const ds__arch_rule ds__arch_rules[] = {
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "wan",       "blocks.0.pos_embedding.embedding.weight", "token_embedding.weight", NULL },
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "gguf",      "enc.blk.1.attn_rel_b.weight", "token_embd.weight", NULL },
     { DS_ARCH_T5,       "t5",       "xxl",     "gguf",      "enc.blk.0.attn_rel_b.weight", "token_embd.weight", NULL },
+    /* image encoder (Wan I2V): ComfyUI clip_vision_h / transformers, Wan's .pth, open_clip */
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "hf",        "vision_model.embeddings.patch_embedding.weight", "vision_model.pre_layrnorm.weight", NULL },
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "wan",       "visual.transformer.0.attn.to_qkv.weight", "visual.patch_embedding.weight", NULL },
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "open_clip", "visual.transformer.resblocks.0.attn.in_proj_weight", "visual.conv1.weight", NULL },
 };
 /* Prefixes checkpoints put in front of the canonical names (ComfyUI, diffusers bundles, ...). */
 static const char *const ds__arch_prefixes[] = {
@@ -5836,6 +5841,311 @@ static ds_result ds__clip_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_
         if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "pooled", pool, 2, s2); pool = NULL; }
     }
     ds__free(ctx, last); ds__free(ctx, pen); ds__free(ctx, pool);
+    return r;
+}
+
+// >>clip_vision
+/* CLIP vision tower: the open-clip ViT-H/14 (of XLM-RoBERTa CLIP) whose penultimate tokens Wan2.1
+   I2V and FLF2V give the DiT as clip_fea. Wan's CLIPModel.visual(videos) does:
+     pix = F.interpolate(image, 224x224, bicubic, align_corners=False)     image [3,H,W] in [-1,1]
+     pix = (pix * 0.5 + 0.5 - mean) / std          CLIP mean/std per channel (order: scale, shift, normalise)
+     x   = [cls; conv_p(pix) as 256 tokens] + pos   conv p x p stride p, no bias; T = 1 + (224/p)^2 = 257
+     x   = ln_pre(x)
+     per block (pre-LN):  x += proj(attn(norm1(x)))         fused qkv, rows q|k|v, scale head_dim^-0.5
+                          x += fc2(gelu(fc1(norm2(x))))     exact (erf) GELU: activation='gelu'
+     clip_fea = x after all blocks but the last (use_31_block: transformer[:-1]), NO ln_post, no head
+   Facts: ViT-H/14 is 1280 wide, 32 blocks, 16 heads of 80, MLP 5120, LayerNorm eps 1e-5. The resize
+   runs on the [-1,1] values before the affine maps and shrinks without antialiasing. transformers'
+   CLIPVisionModel computes the same tower (pre_layrnorm = ln_pre): its hidden_states[-2] equals
+   clip_fea and ComfyUI's penultimate_hidden_states is that output too (ComfyUI preprocesses
+   differently: shortest side, centre crop, antialias, 8-bit rounding; that is not Wan's path).
+   Heads are not in the weights: open-clip towers of width >= 1024 (L, H, g, bigG) all have 16;
+   narrower ones use 64-wide heads (B: 768 -> 12), one head below 64 (tiny test towers). */
+#define DS__CLIPV_MAX_LAYERS 64
+
+/* Checkpoint namings. Every entry is a stem that "weight" / "bias" completes (cls and pos are whole
+   names); %d is the block. A naming has either the fused qkv or q, k, v. */
+typedef struct ds__clip_vision_names {
+    const char *layout;
+    const char *patch, *cls, *pos, *ln_pre;
+    const char *ln1, *qkv, *q, *k, *v, *o, *ln2, *fc1, *fc2;
+} ds__clip_vision_names;
+static const ds__clip_vision_names ds__clip_vision_namings[] = {
+    /* transformers CLIPVisionModel(WithProjection): ComfyUI's clip_vision_h.safetensors */
+    { "hf", "vision_model.embeddings.patch_embedding.", "vision_model.embeddings.class_embedding",
+      "vision_model.embeddings.position_embedding.weight", "vision_model.pre_layrnorm.",
+      "vision_model.encoder.layers.%d.layer_norm1.", NULL,
+      "vision_model.encoder.layers.%d.self_attn.q_proj.", "vision_model.encoder.layers.%d.self_attn.k_proj.",
+      "vision_model.encoder.layers.%d.self_attn.v_proj.", "vision_model.encoder.layers.%d.self_attn.out_proj.",
+      "vision_model.encoder.layers.%d.layer_norm2.", "vision_model.encoder.layers.%d.mlp.fc1.",
+      "vision_model.encoder.layers.%d.mlp.fc2." },
+    /* Wan2.1's own modules: models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth (cls [1,1,D], pos [1,T,D]) */
+    { "wan", "visual.patch_embedding.", "visual.cls_embedding", "visual.pos_embedding", "visual.pre_norm.",
+      "visual.transformer.%d.norm1.", "visual.transformer.%d.attn.to_qkv.", NULL, NULL, NULL,
+      "visual.transformer.%d.attn.proj.", "visual.transformer.%d.norm2.", "visual.transformer.%d.mlp.0.",
+      "visual.transformer.%d.mlp.2." },
+    /* open_clip VisionTransformer (nn.MultiheadAttention's in_proj_weight / in_proj_bias) */
+    { "open_clip", "visual.conv1.", "visual.class_embedding", "visual.positional_embedding", "visual.ln_pre.",
+      "visual.transformer.resblocks.%d.ln_1.", "visual.transformer.resblocks.%d.attn.in_proj_", NULL, NULL, NULL,
+      "visual.transformer.resblocks.%d.attn.out_proj.", "visual.transformer.resblocks.%d.ln_2.",
+      "visual.transformer.resblocks.%d.mlp.c_fc.", "visual.transformer.resblocks.%d.mlp.c_proj." },
+};
+
+typedef struct ds__clip_vision_layer {
+    const ds_tensor *ln1_w, *ln1_b;                 /* [D]                          */
+    const ds_tensor *qkv_w, *qkv_b;                 /* [3D, D], [3D]; NULL if split  */
+    const ds_tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b;   /* [D, D], [D]; NULL if fused */
+    const ds_tensor *o_w, *o_b;                     /* [D, D], [D]                  */
+    const ds_tensor *ln2_w, *ln2_b;                 /* [D]                          */
+    const ds_tensor *fc1_w, *fc1_b;                 /* [F, D], [F]                  */
+    const ds_tensor *fc2_w, *fc2_b;                 /* [D, F], [D]                  */
+} ds__clip_vision_layer;
+
+typedef struct ds__clip_vision {
+    int dim, heads, head_dim, ffn, n_layers;        /* ViT-H/14: 1280, 16, 80, 5120, 32 */
+    int patch, grid, image_size, n_tok;             /* 14, 16, 224, 257                 */
+    const char *layout;
+    const ds_tensor *patch_w, *patch_b;             /* [D, 3, p, p], [D] or NULL        */
+    const ds_tensor *cls;                           /* [D] or [1, 1, D]                 */
+    const ds_tensor *pos;                           /* [T, D] or [1, T, D]              */
+    const ds_tensor *ln_pre_w, *ln_pre_b;           /* [D]                              */
+    ds__clip_vision_layer layers[DS__CLIPV_MAX_LAYERS];
+} ds__clip_vision;
+
+/* <prefix><stem with the block number><suffix>; NULL (and, if required, an error) when absent. */
+static const ds_tensor *ds__clip_vision_get(ds_ctx *ctx, const ds_weights *w, const char *prefix, const char *stem,
+                                            int layer, const char *suffix, int required) {
+    char s[256];
+    snprintf(s, sizeof s, stem, layer);
+    return required ? ds__wget(ctx, w, prefix, "%s%s", s, suffix) : ds__wopt(w, prefix, "%s%s", s, suffix);
+}
+
+/* Bind the tower under ai->prefix (ai may be NULL: no prefix) in whichever naming it uses; the config
+   comes from the shapes (width and patch from the patch conv, grid from the position table). */
+static ds_result ds__clip_vision_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__clip_vision *m) {
+    const char *prefix = ai ? ai->prefix : "";
+    const ds__clip_vision_names *nm = NULL;
+    int i, D, F, T, p;
+    memset(m, 0, sizeof *m);
+    for (i = 0; i < DS__ARRLEN(ds__clip_vision_namings) && !nm; i++)
+        if (ds__clip_vision_get(ctx, w, prefix, ds__clip_vision_namings[i].ln1, 0, "weight", 0)) nm = &ds__clip_vision_namings[i];
+    if (!nm) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "clip-vision: no block-0 norm under prefix '%s' (tried %s, ...)", prefix, ds__clip_vision_namings[0].ln1);
+    m->layout = nm->layout;
+    /* patch conv [D, 3, p, p]: width and patch size */
+    if (!(m->patch_w = ds__clip_vision_get(ctx, w, prefix, nm->patch, 0, "weight", 1))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->patch_w, 4, -1, 3, -1, -1));
+    m->dim = D = (int)m->patch_w->shape[0]; m->patch = p = (int)m->patch_w->shape[2];
+    if (D <= 0 || p <= 0 || m->patch_w->shape[3] != p) return ds__err(ctx, DS_ERR_SHAPE, "%s: expected a square patch kernel", m->patch_w->name);
+    if ((m->patch_b = ds__clip_vision_get(ctx, w, prefix, nm->patch, 0, "bias", 0)) != NULL) DS__TRY(ds__check_shape(ctx, m->patch_b, 1, D));
+    /* class token [D] / [1,1,D]; positions [T, D] / [1, T, D] with T = 1 + grid^2 */
+    if (!(m->cls = ds__wget(ctx, w, prefix, "%s", nm->cls)) || !(m->pos = ds__wget(ctx, w, prefix, "%s", nm->pos))) return DS_ERR_MISSING_TENSOR;
+    if (m->cls->ndim < 1 || ds_tensor_numel(m->cls) != D || m->cls->shape[m->cls->ndim - 1] != D) return ds__err(ctx, DS_ERR_SHAPE, "%s: expected %d values", m->cls->name, D);
+    if (m->pos->ndim == 3) DS__TRY(ds__check_shape(ctx, m->pos, 3, 1, -1, D));
+    else DS__TRY(ds__check_shape(ctx, m->pos, 2, -1, D));
+    if (m->pos->shape[m->pos->ndim - 2] > (1 << 20)) return ds__err(ctx, DS_ERR_UNSUPPORTED, "%s: too many positions", m->pos->name);
+    m->n_tok = T = (int)m->pos->shape[m->pos->ndim - 2];
+    for (m->grid = 1; (int64_t)m->grid * m->grid < T - 1; m->grid++) {}
+    if (T < 2 || m->grid * m->grid != T - 1 || (int64_t)m->grid * p > 65536)
+        return ds__err(ctx, DS_ERR_SHAPE, "%s: %d positions is not 1 + a square grid of patches", m->pos->name, T);
+    m->image_size = m->grid * p;
+    if (!(m->ln_pre_w = ds__clip_vision_get(ctx, w, prefix, nm->ln_pre, 0, "weight", 1)) ||
+        !(m->ln_pre_b = ds__clip_vision_get(ctx, w, prefix, nm->ln_pre, 0, "bias", 1))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->ln_pre_w, 1, D)); DS__TRY(ds__check_shape(ctx, m->ln_pre_b, 1, D));
+    m->heads = D >= 1024 ? 16 : (D + 63) / 64;
+    if (D % m->heads) return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip-vision: width %d does not split into %d heads", D, m->heads);
+    m->head_dim = D / m->heads;
+    while (m->n_layers < DS__CLIPV_MAX_LAYERS && ds__clip_vision_get(ctx, w, prefix, nm->ln1, m->n_layers, "weight", 0)) m->n_layers++;
+    if (m->n_layers == DS__CLIPV_MAX_LAYERS && ds__clip_vision_get(ctx, w, prefix, nm->ln1, m->n_layers, "weight", 0))
+        return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip-vision: more than %d blocks", DS__CLIPV_MAX_LAYERS);
+    if (m->n_layers < 2) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "clip-vision: %d block(s), the penultimate output needs 2", m->n_layers);
+    {   /* MLP width from block 0 */
+        const ds_tensor *t = ds__clip_vision_get(ctx, w, prefix, nm->fc1, 0, "weight", 1);
+        if (!t) return DS_ERR_MISSING_TENSOR;
+        DS__TRY(ds__check_shape(ctx, t, 2, -1, D));
+        m->ffn = F = (int)t->shape[0];
+    }
+    for (i = 0; i < m->n_layers; i++) {
+        ds__clip_vision_layer *L = &m->layers[i];
+        const struct { const char *stem; const ds_tensor **wt, **bs; int d0, d1; } t[] = {
+            { nm->ln1, &L->ln1_w, &L->ln1_b, D, 0 },   { nm->qkv, &L->qkv_w, &L->qkv_b, 3 * D, D },
+            { nm->q, &L->q_w, &L->q_b, D, D },         { nm->k, &L->k_w, &L->k_b, D, D },
+            { nm->v, &L->v_w, &L->v_b, D, D },         { nm->o, &L->o_w, &L->o_b, D, D },
+            { nm->ln2, &L->ln2_w, &L->ln2_b, D, 0 },   { nm->fc1, &L->fc1_w, &L->fc1_b, F, D },
+            { nm->fc2, &L->fc2_w, &L->fc2_b, D, F },
+        };
+        int k;
+        for (k = 0; k < DS__ARRLEN(t); k++) {
+            if (!t[k].stem) continue;
+            if (!(*t[k].wt = ds__clip_vision_get(ctx, w, prefix, t[k].stem, i, "weight", 1)) ||
+                !(*t[k].bs = ds__clip_vision_get(ctx, w, prefix, t[k].stem, i, "bias", 1))) return DS_ERR_MISSING_TENSOR;
+            if (t[k].d1) DS__TRY(ds__check_shape(ctx, *t[k].wt, 2, t[k].d0, t[k].d1));
+            else DS__TRY(ds__check_shape(ctx, *t[k].wt, 1, t[k].d0));
+            DS__TRY(ds__check_shape(ctx, *t[k].bs, 1, t[k].d0));
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* Taps of torch's bicubic (upsample_bicubic2d, align_corners=False) along one axis of n -> out:
+   source coordinate (o + 0.5) * (n / out) - 0.5 in float, NOT clamped at 0 (bilinear clamps, cubic
+   does not); i0 = floor, capped at n-1; t = the fraction, clamped to [0, 1]; the four taps
+   i0-1 .. i0+2 are clamped to the border; weights are Keys' cubic convolution with A = -0.75.
+   No antialiasing when shrinking (F.interpolate's default). */
+static void ds__clip_vision_taps(int64_t n, int64_t out, int64_t *idx /* [out*4] */, float *wt /* [out*4] */) {
+    const float A = -0.75f, scale = (float)n / (float)out;
+    int64_t o; int j;
+    for (o = 0; o < out; o++) {
+        float src = scale * ((float)o + 0.5f) - 0.5f, t, x;
+        int64_t i0 = (int64_t)floorf(src);
+        if (i0 > n - 1) i0 = n - 1;
+        t = src - (float)i0;
+        t = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
+        x = t + 1.0f; wt[o * 4 + 0] = ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
+        x = t;        wt[o * 4 + 1] = ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
+        x = 1.0f - t; wt[o * 4 + 2] = ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
+        x = 2.0f - t; wt[o * 4 + 3] = ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
+        for (j = 0; j < 4; j++) {
+            int64_t k = i0 - 1 + j;
+            idx[o * 4 + j] = k < 0 ? 0 : k > n - 1 ? n - 1 : k;
+        }
+    }
+}
+
+/* F.interpolate(src [C, H, W], size=(OH, OW), mode='bicubic', align_corners=False) -> dst [C, OH, OW].
+   Separable: each source row along x first, then the columns along y (torch sums the same products). */
+static ds_result ds__clip_vision_resize(ds_ctx *ctx, float *dst, const float *src, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+    int64_t *ix, *iy, c, y, o;
+    float *wx, *wy, *tmp;
+    if (C <= 0 || H <= 0 || W <= 0 || OH <= 0 || OW <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "resize: empty image");
+    ix = (int64_t *)ds__malloc(ctx, (size_t)(4 * (OW + OH)) * sizeof(int64_t));
+    wx = ds__falloc(ctx, 4 * (OW + OH));
+    tmp = ds__falloc(ctx, H * OW);
+    if (!ix || !wx || !tmp) { ds__free(ctx, ix); ds__free(ctx, wx); ds__free(ctx, tmp); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "resize %lldx%lld -> %lldx%lld", (long long)H, (long long)W, (long long)OH, (long long)OW); }
+    iy = ix + 4 * OW; wy = wx + 4 * OW;
+    ds__clip_vision_taps(W, OW, ix, wx);
+    ds__clip_vision_taps(H, OH, iy, wy);
+    for (c = 0; c < C; c++) {
+        const float *s = src + c * H * W;
+        float *d = dst + c * OH * OW;
+        for (y = 0; y < H; y++)           /* tmp [H, OW]: rows resampled along x */
+            for (o = 0; o < OW; o++) {
+                const int64_t *k = ix + o * 4; const float *g = wx + o * 4;
+                tmp[y * OW + o] = g[0] * s[y * W + k[0]] + g[1] * s[y * W + k[1]] + g[2] * s[y * W + k[2]] + g[3] * s[y * W + k[3]];
+            }
+        for (y = 0; y < OH; y++) {        /* then along y */
+            const int64_t *k = iy + y * 4; const float *g = wy + y * 4;
+            for (o = 0; o < OW; o++)
+                d[y * OW + o] = g[0] * tmp[k[0] * OW + o] + g[1] * tmp[k[1] * OW + o] + g[2] * tmp[k[2] * OW + o] + g[3] * tmp[k[3] * OW + o];
+        }
+    }
+    ds__free(ctx, ix); ds__free(ctx, wx); ds__free(ctx, tmp);
+    return DS_SUCCESS;
+}
+
+static void ds__clip_vision_gelu_part(void *arg, int64_t i0, int64_t i1, int tid) {
+    (void)tid; ds__gelu_erf((float *)arg + i0, i1 - i0);
+}
+
+/* One pre-LN block on x [T, D] in place. buf: 6*T*D + T*F floats of scratch. */
+static ds_result ds__clip_vision_block(ds_ctx *ctx, const ds__clip_vision *m, const ds__clip_vision_layer *ly, float *x, float *buf) {
+    const int64_t T = m->n_tok, D = m->dim, F = m->ffn;
+    float *h = buf, *qkv = h + T * D, *a = qkv + 3 * T * D, *f = a + T * D;
+    const float *q, *k, *v, *g, *b;
+    int64_t stride;
+    /* x += proj(attn(norm1(x))): q, k, v from one [3D, D] matrix (rows q | k | v) or three */
+    if (!(g = ds__f32(ctx, ly->ln1_w)) || !(b = ds__f32(ctx, ly->ln1_b))) return DS_ERR_OUT_OF_MEMORY;
+    ds__layernorm(h, x, T, D, g, b, 1e-5f);
+    if (ly->qkv_w) {
+        DS__TRY(ds__linear(ctx, qkv, h, T, ly->qkv_w, ly->qkv_b));          /* [T, 3D] */
+        q = qkv; k = qkv + D; v = qkv + 2 * D; stride = 3 * D;
+    } else {
+        DS__TRY(ds__linear(ctx, qkv, h, T, ly->q_w, ly->q_b));              /* [T, D] x 3 */
+        DS__TRY(ds__linear(ctx, qkv + T * D, h, T, ly->k_w, ly->k_b));
+        DS__TRY(ds__linear(ctx, qkv + 2 * T * D, h, T, ly->v_w, ly->v_b));
+        q = qkv; k = qkv + T * D; v = qkv + 2 * T * D; stride = D;
+    }
+    DS__TRY(ds__attention(ctx, a, q, k, v, T, T, m->heads, m->head_dim, stride, stride, NULL, NULL, 1.0f / sqrtf((float)m->head_dim)));
+    DS__TRY(ds__linear(ctx, h, a, T, ly->o_w, ly->o_b));
+    ds__add(x, h, T * D);
+    /* x += fc2(gelu(fc1(norm2(x)))) */
+    if (!(g = ds__f32(ctx, ly->ln2_w)) || !(b = ds__f32(ctx, ly->ln2_b))) return DS_ERR_OUT_OF_MEMORY;
+    ds__layernorm(h, x, T, D, g, b, 1e-5f);
+    DS__TRY(ds__linear(ctx, f, h, T, ly->fc1_w, ly->fc1_b));                /* [T, F] */
+    ds__parallel_for(ctx, T * F, ds__clip_vision_gelu_part, f);
+    DS__TRY(ds__linear(ctx, h, f, T, ly->fc2_w, ly->fc2_b));
+    ds__add(x, h, T * D);
+    return DS_SUCCESS;
+}
+
+/* rgb [3, H, W] in [-1, 1], any size -> penult [T, D]: Wan's clip_fea (the output of all blocks but
+   the last); last [T, D] (all blocks, no ln_post) when not NULL. */
+static ds_result ds__clip_vision_forward(ds_ctx *ctx, const ds__clip_vision *m, const float *rgb, int64_t H, int64_t W,
+                                         float *penult, float *last) {
+    static const float mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f }, stdv[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
+    const int64_t T = m->n_tok, D = m->dim, F = m->ffn, S = m->image_size, p = m->patch, G = m->grid, K = 3 * p * p;
+    float *pix, *cols, *x = NULL, *buf = NULL;
+    const float *g, *b;
+    int64_t c, i, gy, gx, ky;
+    int l;
+    ds_result r = DS_SUCCESS;
+    if (!rgb || !penult || H <= 0 || W <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "clip-vision: empty image");
+    /* pix [3, S, S] = Normalize(resize(rgb) * 0.5 + 0.5); cols [G*G, 3*p*p]: one patch per row (c, ky, kx) */
+    pix = ds__falloc(ctx, 3 * S * S); cols = ds__falloc(ctx, G * G * K);
+    x = ds__falloc(ctx, T * D);
+    if (!pix || !cols || !x) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision: %lldx%lld input", (long long)S, (long long)S); goto out; }
+    if ((r = ds__clip_vision_resize(ctx, pix, rgb, 3, H, W, S, S)) != DS_SUCCESS) goto out;
+    for (c = 0; c < 3; c++)
+        for (i = 0; i < S * S; i++) { float v = pix[c * S * S + i] * 0.5f + 0.5f; pix[c * S * S + i] = (v - mean[c]) / stdv[c]; }
+    for (gy = 0; gy < G; gy++)
+        for (gx = 0; gx < G; gx++)
+            for (c = 0; c < 3; c++)
+                for (ky = 0; ky < p; ky++)
+                    memcpy(cols + (gy * G + gx) * K + (c * p + ky) * p, pix + (c * S + gy * p + ky) * S + gx * p, (size_t)p * sizeof(float));
+    /* x [T, D] = ln_pre([cls; patches] + pos) */
+    if ((r = ds__linear(ctx, x + D, cols, G * G, m->patch_w, m->patch_b)) != DS_SUCCESS) goto out;
+    ds__tensor_to_f32(x, m->cls, 0, D);
+    if (!(g = ds__f32(ctx, m->pos))) { r = DS_ERR_OUT_OF_MEMORY; goto out; }
+    ds__add(x, g, T * D);
+    if (!(g = ds__f32(ctx, m->ln_pre_w)) || !(b = ds__f32(ctx, m->ln_pre_b))) { r = DS_ERR_OUT_OF_MEMORY; goto out; }
+    ds__layernorm(x, x, T, D, g, b, 1e-5f);
+    ds__free(ctx, pix); ds__free(ctx, cols); pix = cols = NULL;
+
+    buf = ds__falloc(ctx, T * (6 * D + F));
+    if (!buf) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision: activations"); goto out; }
+    for (l = 0; l < m->n_layers - 1 && r == DS_SUCCESS; l++) {
+        if (ds__aborted(ctx)) { r = DS_ABORTED; break; }
+        r = ds__clip_vision_block(ctx, m, &m->layers[l], x, buf);
+    }
+    if (r == DS_SUCCESS) memcpy(penult, x, (size_t)(T * D) * sizeof(float));
+    if (r == DS_SUCCESS && last) {
+        r = ds__clip_vision_block(ctx, m, &m->layers[m->n_layers - 1], x, buf);
+        if (r == DS_SUCCESS) memcpy(last, x, (size_t)(T * D) * sizeof(float));
+    }
+out:
+    ds__free(ctx, pix); ds__free(ctx, cols); ds__free(ctx, x); ds__free(ctx, buf);
+    return r;
+}
+
+/* ds_forward: image [1, 3, H, W] (or [3, H, W]) in [-1, 1] -> clip_fea [1, T, D] (penultimate block,
+   what Wan I2V feeds its DiT), last_hidden_state [1, T, D] (all blocks, before ln_post). */
+static ds_result ds__clip_vision_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
+    ds__clip_vision m; float *img = NULL, *pen = NULL, *last = NULL;
+    int nd; int64_t shape[DS_MAX_DIMS], H, W, s3[3]; ds_result r;
+    DS__TRY(ds__clip_vision_load(ctx, w, ai, &m));
+    DS__TRY(ds__input_f32(ctx, io, "image", &nd, shape, &img));
+    if (!((nd == 4 && shape[0] == 1 && shape[1] == 3) || (nd == 3 && shape[0] == 3)) || shape[nd - 1] > 65536 || shape[nd - 2] > 65536) {
+        ds__free(ctx, img);
+        return ds__err(ctx, DS_ERR_SHAPE, "image: expected [1, 3, H, W] in [-1, 1]");
+    }
+    H = shape[nd - 2]; W = shape[nd - 1];
+    pen = ds__falloc(ctx, (int64_t)m.n_tok * m.dim); last = ds__falloc(ctx, (int64_t)m.n_tok * m.dim);
+    if (!pen || !last) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision outputs");
+    else r = ds__clip_vision_forward(ctx, &m, img, H, W, pen, last);
+    ds__free(ctx, img);
+    s3[0] = 1; s3[1] = m.n_tok; s3[2] = m.dim;
+    if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "clip_fea", pen, 3, s3); pen = NULL; }
+    if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "last_hidden_state", last, 3, s3); last = NULL; }
+    ds__free(ctx, pen); ds__free(ctx, last);
     return r;
 }
 
@@ -10481,6 +10791,7 @@ static const struct { ds_arch arch; ds__forward_fn fn; } ds__forward_table[] = {
     { DS_ARCH_UMT5,      ds__t5_forward_io },
     { DS_ARCH_WAN_DIT,   ds__wan_dit_forward_io },
     { DS_ARCH_WAN_VAE,   ds__wan_vae_forward_io },
+    { DS_ARCH_CLIP_VISION, ds__clip_vision_forward_io },
 };
 
 DS__DEF ds_result ds_forward(ds_ctx *ctx, const ds_weights *weights, const ds_weights *inputs, ds_outputs *out) {
