@@ -690,7 +690,16 @@ static uint8_t ds__f32_to_e4m3(float f) {   /* round to nearest even, saturate t
 }
 
 // >>quant
-/* Block layouts, byte-compatible with ggml/GGUF. Filled in by the quant section. */
+/* Element types. One traits row per dtype is the only dispatch point: block geometry, a row
+   dequantizer and a row quantizer. The ggml block types keep GGUF's byte layout bit for bit
+   (facts: ggml-common.h / gguf-py quants.py); their f16 fields are raw bytes so a block may sit at
+   any address (GGUF aligns to 32, a safetensors U8 tensor to nothing).
+
+   Exactness: the dequantizers and the Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 quantizers reproduce gguf-py (numpy,
+   which rounds every product before the following add) bit for bit, so a product that feeds an add
+   goes through ds__mulr: a compiler contracting a*b+c into one FMA would change the last bit. The
+   K-quant and IQ4 quantizers are searches of our own (least squares over trial scales, then the
+   super-block scales rounded and every sub-block scale re-chosen among its neighbours). */
 typedef struct ds__dtype_traits {
     const char *name;
     int64_t     block;        /* elements per block            */
@@ -698,79 +707,693 @@ typedef struct ds__dtype_traits {
     int         is_quant;
     /* dequantize n elements (n multiple of block) from src into dst */
     void      (*to_f32)(float *DS__RESTRICT dst, const void *DS__RESTRICT src, int64_t n);
+    /* quantize n elements (n multiple of block); NULL for the integer types */
+    void      (*from_f32)(void *DS__RESTRICT dst, const float *DS__RESTRICT src, int64_t n);
 } ds__dtype_traits;
 
+#define DS__QK   32     /* elements per legacy block      */
+#define DS__QK_K 256    /* elements per K-quant super-block */
+
+typedef struct ds__block_q4_0 { uint8_t d[2]; uint8_t qs[16]; } ds__block_q4_0;   /* x = d (q - 8)       */
+typedef struct ds__block_q4_1 { uint8_t d[2], m[2]; uint8_t qs[16]; } ds__block_q4_1; /* x = d q + m     */
+typedef struct ds__block_q5_0 { uint8_t d[2]; uint8_t qh[4]; uint8_t qs[16]; } ds__block_q5_0;  /* d (q - 16) */
+typedef struct ds__block_q5_1 { uint8_t d[2], m[2]; uint8_t qh[4]; uint8_t qs[16]; } ds__block_q5_1;
+typedef struct ds__block_q8_0 { uint8_t d[2]; int8_t qs[32]; } ds__block_q8_0;
+typedef struct ds__block_q8_1 { uint8_t d[2], s[2]; int8_t qs[32]; } ds__block_q8_1;   /* s = d sum(q) */
+typedef struct ds__block_q2_k { uint8_t scales[16]; uint8_t qs[64]; uint8_t d[2], dmin[2]; } ds__block_q2_k;
+typedef struct ds__block_q3_k { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint8_t d[2]; } ds__block_q3_k;
+typedef struct ds__block_q4_k { uint8_t d[2], dmin[2]; uint8_t scales[12]; uint8_t qs[128]; } ds__block_q4_k;
+typedef struct ds__block_q5_k { uint8_t d[2], dmin[2]; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } ds__block_q5_k;
+typedef struct ds__block_q6_k { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint8_t d[2]; } ds__block_q6_k;
+typedef struct ds__block_q8_k { float d; int8_t qs[256]; int16_t bsums[16]; } ds__block_q8_k;  /* activations */
+typedef struct ds__block_iq4_nl { uint8_t d[2]; uint8_t qs[16]; } ds__block_iq4_nl;
+typedef struct ds__block_iq4_xs { uint8_t d[2]; uint8_t scales_h[2]; uint8_t scales_l[4]; uint8_t qs[128]; } ds__block_iq4_xs;
+
+#define DS__STATIC_ASSERT(name, cond) typedef char ds__static_assert_##name[(cond) ? 1 : -1]
+DS__STATIC_ASSERT(q4_0, sizeof(ds__block_q4_0) == 18);
+DS__STATIC_ASSERT(q4_1, sizeof(ds__block_q4_1) == 20);
+DS__STATIC_ASSERT(q5_0, sizeof(ds__block_q5_0) == 22);
+DS__STATIC_ASSERT(q5_1, sizeof(ds__block_q5_1) == 24);
+DS__STATIC_ASSERT(q8_0, sizeof(ds__block_q8_0) == 34);
+DS__STATIC_ASSERT(q8_1, sizeof(ds__block_q8_1) == 36);
+DS__STATIC_ASSERT(q2_k, sizeof(ds__block_q2_k) == 84);
+DS__STATIC_ASSERT(q3_k, sizeof(ds__block_q3_k) == 110);
+DS__STATIC_ASSERT(q4_k, sizeof(ds__block_q4_k) == 144);
+DS__STATIC_ASSERT(q5_k, sizeof(ds__block_q5_k) == 176);
+DS__STATIC_ASSERT(q6_k, sizeof(ds__block_q6_k) == 210);
+DS__STATIC_ASSERT(q8_k, sizeof(ds__block_q8_k) == 292);
+DS__STATIC_ASSERT(iq4_nl, sizeof(ds__block_iq4_nl) == 18);
+DS__STATIC_ASSERT(iq4_xs, sizeof(ds__block_iq4_xs) == 136);
+
+/* The IQ4 code book: a non-linear 4-bit grid, denser near zero. */
+static const int8_t ds__iq4_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+
+static DS__INLINE float ds__half(const uint8_t *p) { return ds__f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+static DS__INLINE void ds__put_half(uint8_t *p, float f) { uint16_t h = ds__f32_to_f16(f); p[0] = (uint8_t)h; p[1] = (uint8_t)(h >> 8); }
+/* a*b rounded to float on its own (see the note at the top of this section). */
+static DS__INLINE float ds__mulr(float a, float b) { volatile float p = a * b; return p; }
+/* Round to nearest, ties to even, for |f| < 2^22 (ggml's nearest_int). */
+static DS__INLINE int ds__nearest_int(float f) {
+    float v = f + 12582912.0f; int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+static DS__INLINE int ds__clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* --- plain types --------------------------------------------------------------------- */
 static void ds__f32_row(float *d, const void *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
 static void ds__f16_row(float *d, const void *s, int64_t n) {
-    const uint16_t *p = (const uint16_t *)s; int64_t i = 0;
+    const uint8_t *p = (const uint8_t *)s; int64_t i = 0;
 #if defined(DS__HAS_F16C) && defined(DS__HAS_AVX2)
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + i))));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
 #endif
-    for (; i < n; i++) d[i] = ds__f16_to_f32(p[i]);
+    for (; i < n; i++) d[i] = ds__half(p + 2 * i);
 }
 static void ds__bf16_row(float *d, const void *s, int64_t n) {
-    const uint16_t *p = (const uint16_t *)s; int64_t i = 0;
+    const uint8_t *p = (const uint8_t *)s; int64_t i = 0;
 #if defined(DS__HAS_AVX2)
     for (; i + 8 <= n; i += 8) {
-        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + i)));
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 2 * i)));
         _mm256_storeu_ps(d + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
     }
 #endif
-    for (; i < n; i++) d[i] = ds__bf16_to_f32(p[i]);
+    for (; i < n; i++) d[i] = ds__bf16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
 }
 static void ds__f64_row(float *d, const void *s, int64_t n) { const double *p = (const double *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
-static void ds__e4m3_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e4m3_to_f32(p[i]); }
-static void ds__e5m2_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e5m2_to_f32(p[i]); }
 static void ds__i64_row(float *d, const void *s, int64_t n) { const int64_t *p = (const int64_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i32_row(float *d, const void *s, int64_t n) { const int32_t *p = (const int32_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i16_row(float *d, const void *s, int64_t n) { const int16_t *p = (const int16_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i8_row(float *d, const void *s, int64_t n) { const int8_t *p = (const int8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__u8_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 
-/* ggml block dequantizers: defined in the quant section below this table's users. */
-static void ds__q4_0_row(float *d, const void *s, int64_t n);
-static void ds__q4_1_row(float *d, const void *s, int64_t n);
-static void ds__q5_0_row(float *d, const void *s, int64_t n);
-static void ds__q5_1_row(float *d, const void *s, int64_t n);
-static void ds__q8_0_row(float *d, const void *s, int64_t n);
-static void ds__q8_1_row(float *d, const void *s, int64_t n);
-static void ds__q2_k_row(float *d, const void *s, int64_t n);
-static void ds__q3_k_row(float *d, const void *s, int64_t n);
-static void ds__q4_k_row(float *d, const void *s, int64_t n);
-static void ds__q5_k_row(float *d, const void *s, int64_t n);
-static void ds__q6_k_row(float *d, const void *s, int64_t n);
-static void ds__q8_k_row(float *d, const void *s, int64_t n);
-static void ds__iq4_nl_row(float *d, const void *s, int64_t n);
-static void ds__iq4_xs_row(float *d, const void *s, int64_t n);
+/* fp8 decode tables, built by the preprocessor: e4m3fn = (8+m) 2^e / 2^10 (e > 0), m 2^-9 (e = 0),
+   S.1111.111 NaN; e5m2 = (4+m) 2^e / 2^17 (e > 0), m 2^-16 (e = 0), e = 31 inf/NaN. */
+#define DS__E4M3(c) (((c) & 0x7F) == 0x7F ? NAN : ((c) & 0x80 ? -1.0f : 1.0f) * \
+    (((c) >> 3 & 15) ? (float)(8 + ((c) & 7)) * (float)(1 << ((c) >> 3 & 15)) / 1024.0f : (float)((c) & 7) / 512.0f))
+#define DS__E5M2(c) (((c) & 0x7C) == 0x7C ? (((c) & 3) ? NAN : ((c) & 0x80 ? -INFINITY : INFINITY)) : ((c) & 0x80 ? -1.0f : 1.0f) * \
+    (((c) >> 2 & 31) ? (float)(4 + ((c) & 3)) * (float)(1LL << ((c) >> 2 & 31)) / 131072.0f : (float)((c) & 3) / 65536.0f))
+#define DS__X4(F, c)   F(c), F((c) + 1), F((c) + 2), F((c) + 3)
+#define DS__X16(F, c)  DS__X4(F, c), DS__X4(F, (c) + 4), DS__X4(F, (c) + 8), DS__X4(F, (c) + 12)
+#define DS__X64(F, c)  DS__X16(F, c), DS__X16(F, (c) + 16), DS__X16(F, (c) + 32), DS__X16(F, (c) + 48)
+#define DS__X256(F)    DS__X64(F, 0), DS__X64(F, 64), DS__X64(F, 128), DS__X64(F, 192)
+static const float ds__e4m3_table[256] = { DS__X256(DS__E4M3) };
+static const float ds__e5m2_table[256] = { DS__X256(DS__E5M2) };
+static void ds__e4m3_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e4m3_table[p[i]]; }
+static void ds__e5m2_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e5m2_table[p[i]]; }
+
+static void ds__f32_from(void *d, const float *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static void ds__f16_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) ds__put_half(p + 2 * i, s[i]);
+}
+static void ds__bf16_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) { uint16_t h = ds__f32_to_bf16(s[i]); p[2 * i] = (uint8_t)h; p[2 * i + 1] = (uint8_t)(h >> 8); }
+}
+static void ds__f64_from(void *d, const float *s, int64_t n) { double *p = (double *)d; int64_t i; for (i = 0; i < n; i++) p[i] = s[i]; }
+/* f32 -> narrow float with `mb` mantissa bits and exponent bias `bias`, round to nearest even.
+   Returns the magnitude code; the caller handles sign, NaN and overflow. */
+static DS__INLINE uint32_t ds__f32_to_small(float a, int mb, int bias) {
+    uint32_t u;
+    if (a < ldexpf(1.0f, 1 - bias)) {               /* subnormal in the target: a multiple of 2^(1-bias-mb) */
+        float q = a * ldexpf(1.0f, bias - 1 + mb);  /* exact (power of two), q < 2^mb */
+        return (uint32_t)ds__nearest_int(q);        /* 2^mb rounds up into the smallest normal: same code */
+    }
+    memcpy(&u, &a, 4);
+    u += (1u << (22 - mb)) - 1 + ((u >> (23 - mb)) & 1);   /* round the dropped bits to nearest even */
+    return ((((u >> 23) - 127 + (uint32_t)bias)) << mb) | ((u >> (23 - mb)) & ((1u << mb) - 1));
+}
+/* e4m3fn: saturates to +-448 (no infinities), NaN -> 0x7F. */
+static void ds__e4m3_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) {
+        float f = s[i], a = fabsf(f); uint8_t sign = (uint8_t)(signbit(f) ? 0x80 : 0);
+        if (f != f) { p[i] = 0x7F; continue; }
+        p[i] = (uint8_t)(sign | (a >= 448.0f ? 0x7E : ds__f32_to_small(a, 3, 7)));
+    }
+}
+/* e5m2: IEEE-like, overflow -> inf, NaN -> 0x7E. */
+static void ds__e5m2_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) {
+        float f = s[i], a = fabsf(f); uint8_t sign = (uint8_t)(signbit(f) ? 0x80 : 0); uint32_t c;
+        if (f != f) { p[i] = 0x7E; continue; }
+        c = a >= 61440.0f ? 0x7C : ds__f32_to_small(a, 2, 15);   /* 61440: halfway from 57344 to 2^16 */
+        p[i] = (uint8_t)(sign | c);
+    }
+}
+
+/* --- legacy 32-element blocks: dequantize ------------------------------------------------ */
+static void ds__q4_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_0 *b = (const ds__block_q4_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d);
+        for (j = 0; j < 16; j++) { y[j] = d * (float)((b->qs[j] & 15) - 8); y[j + 16] = d * (float)((b->qs[j] >> 4) - 8); }
+    }
+}
+static void ds__q4_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_1 *b = (const ds__block_q4_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d), m = ds__half(b->m);
+        for (j = 0; j < 16; j++) { y[j] = ds__mulr(d, (float)(b->qs[j] & 15)) + m; y[j + 16] = ds__mulr(d, (float)(b->qs[j] >> 4)) + m; }
+    }
+}
+static DS__INLINE uint32_t ds__le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static void ds__q5_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_0 *b = (const ds__block_q5_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d); uint32_t qh = ds__le32(b->qh);
+        for (j = 0; j < 16; j++) {
+            y[j]      = d * (float)((int)((b->qs[j] & 15) | ((qh >> j) & 1) << 4) - 16);
+            y[j + 16] = d * (float)((int)((b->qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
+        }
+    }
+}
+static void ds__q5_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_1 *b = (const ds__block_q5_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d), m = ds__half(b->m); uint32_t qh = ds__le32(b->qh);
+        for (j = 0; j < 16; j++) {
+            y[j]      = ds__mulr(d, (float)((b->qs[j] & 15) | ((qh >> j) & 1) << 4)) + m;
+            y[j + 16] = ds__mulr(d, (float)((b->qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4)) + m;
+        }
+    }
+}
+static void ds__q8_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q8_0 *b = (const ds__block_q8_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) { float d = ds__half(b->d); for (j = 0; j < 32; j++) y[j] = d * (float)b->qs[j]; }
+}
+static void ds__q8_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q8_1 *b = (const ds__block_q8_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) { float d = ds__half(b->d); for (j = 0; j < 32; j++) y[j] = d * (float)b->qs[j]; }
+}
+static void ds__iq4_nl_row(float *y, const void *src, int64_t n) {
+    const ds__block_iq4_nl *b = (const ds__block_iq4_nl *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d);
+        for (j = 0; j < 16; j++) { y[j] = d * (float)ds__iq4_values[b->qs[j] & 15]; y[j + 16] = d * (float)ds__iq4_values[b->qs[j] >> 4]; }
+    }
+}
+
+/* --- K-quants: dequantize ------------------------------------------------------------------
+   Q2_K/Q3_K index element e = 128h + 32j + 16s + l: the code is bits 2j of qs[32h + 16s + l], the
+   scale that of sub-block 8h + 2j + s; Q3_K's third bit is bit 4h + j of hmask[16s + l] (clear:
+   subtract 4). Q4_K/Q5_K: chunk c of 64 uses qs[32c + l], low nibble for 64c + l, high for
+   64c + 32 + l; Q5_K's fifth bit is bit 2c (resp. 2c + 1) of qh[l]. */
+static void ds__q2_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q2_k *b = (const ds__block_q2_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, j = (e >> 5) & 3, s = (e >> 4) & 1, l = e & 15, sc = b->scales[8 * h + 2 * j + s];
+            int q = (b->qs[32 * h + 16 * s + l] >> (2 * j)) & 3;
+            float dl = d * (float)(sc & 15), ml = dmin * (float)(sc >> 4);
+            y[e] = ds__mulr(dl, (float)q) - ml;
+        }
+    }
+}
+/* 16 six-bit values from 12 bytes: low nibbles in b[0..7] (two per byte), high pairs in b[8..11]. */
+static DS__INLINE int ds__q3_k_scale(const uint8_t *b, int i) {
+    int lo = i < 8 ? b[i] & 15 : b[i - 8] >> 4, hi = (b[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
+    return (lo | hi << 4) - 32;
+}
+static void ds__q3_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q3_k *b = (const ds__block_q3_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, j = (e >> 5) & 3, s = (e >> 4) & 1, l = e & 15;
+            int q = ((b->qs[32 * h + 16 * s + l] >> (2 * j)) & 3) - (((b->hmask[16 * s + l] >> (4 * h + j)) & 1) ? 0 : 4);
+            float dl = d * (float)ds__q3_k_scale(b->scales, 8 * h + 2 * j + s);
+            y[e] = dl * (float)q;
+        }
+    }
+}
+/* Q4_K/Q5_K: 6-bit scale and min of sub-block j (0..7) from 12 bytes. */
+static DS__INLINE void ds__k_scale_min(const uint8_t *b, int j, int *sc, int *m) {
+    if (j < 4) { *sc = b[j] & 63; *m = b[j + 4] & 63; }
+    else { *sc = (b[j + 4] & 15) | ((b[j - 4] >> 6) << 4); *m = (b[j + 4] >> 4) | ((b[j] >> 6) << 4); }
+}
+static void ds__q4_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_k *b = (const ds__block_q4_k *)src; int64_t i; int c, l;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (c = 0; c < 4; c++) {
+            int sc0, m0, sc1, m1; float d0, m0f, d1, m1f;
+            ds__k_scale_min(b->scales, 2 * c, &sc0, &m0); ds__k_scale_min(b->scales, 2 * c + 1, &sc1, &m1);
+            d0 = d * (float)sc0; m0f = dmin * (float)m0; d1 = d * (float)sc1; m1f = dmin * (float)m1;
+            for (l = 0; l < 32; l++) {
+                y[64 * c + l]      = ds__mulr(d0, (float)(b->qs[32 * c + l] & 15)) - m0f;
+                y[64 * c + 32 + l] = ds__mulr(d1, (float)(b->qs[32 * c + l] >> 4)) - m1f;
+            }
+        }
+    }
+}
+static void ds__q5_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_k *b = (const ds__block_q5_k *)src; int64_t i; int c, l;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (c = 0; c < 4; c++) {
+            int sc0, m0, sc1, m1; float d0, m0f, d1, m1f;
+            ds__k_scale_min(b->scales, 2 * c, &sc0, &m0); ds__k_scale_min(b->scales, 2 * c + 1, &sc1, &m1);
+            d0 = d * (float)sc0; m0f = dmin * (float)m0; d1 = d * (float)sc1; m1f = dmin * (float)m1;
+            for (l = 0; l < 32; l++) {
+                int q0 = (b->qs[32 * c + l] & 15) | ((b->qh[l] >> (2 * c)) & 1) << 4;
+                int q1 = (b->qs[32 * c + l] >> 4) | ((b->qh[l] >> (2 * c + 1)) & 1) << 4;
+                y[64 * c + l]      = ds__mulr(d0, (float)q0) - m0f;
+                y[64 * c + 32 + l] = ds__mulr(d1, (float)q1) - m1f;
+            }
+        }
+    }
+}
+/* Q6_K: element e = 128h + 32k + l takes the nibble (k >> 1) of ql[64h + 32(k & 1) + l] and bits
+   2k of qh[32h + l]; code - 32, scale of sub-block e / 16. */
+static void ds__q6_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q6_k *b = (const ds__block_q6_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, k = (e >> 5) & 3, l = e & 31;
+            int q = ((b->ql[64 * h + 32 * (k & 1) + l] >> (4 * (k >> 1))) & 15) | ((b->qh[32 * h + l] >> (2 * k)) & 3) << 4;
+            float dl = d * (float)b->scales[e >> 4];
+            y[e] = dl * (float)(q - 32);
+        }
+    }
+}
+static void ds__q8_k_row(float *y, const void *src, int64_t n) {
+    const uint8_t *p = (const uint8_t *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK_K; i++, p += sizeof(ds__block_q8_k), y += DS__QK_K) {
+        float d; memcpy(&d, p, 4);                 /* the block may be unaligned: read d by bytes */
+        for (j = 0; j < 256; j++) y[j] = d * (float)(int8_t)p[4 + j];
+    }
+}
+static void ds__iq4_xs_row(float *y, const void *src, int64_t n) {
+    const ds__block_iq4_xs *b = (const ds__block_iq4_xs *)src; int64_t i; int ib, j;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d); int sh = b->scales_h[0] | b->scales_h[1] << 8;
+        for (ib = 0; ib < 8; ib++) {
+            int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) | ((sh >> (2 * ib)) & 3) << 4;
+            float dl = d * (float)(ls - 32);
+            for (j = 0; j < 16; j++) {
+                y[32 * ib + j]      = dl * (float)ds__iq4_values[b->qs[16 * ib + j] & 15];
+                y[32 * ib + 16 + j] = dl * (float)ds__iq4_values[b->qs[16 * ib + j] >> 4];
+            }
+        }
+    }
+}
+
+/* --- legacy 32-element blocks: quantize (ggml's reference rounding, bit for bit) ------------- */
+static float ds__absmax_signed(const float *x, int n) {   /* the value of largest magnitude, first wins */
+    float amax = 0, max = 0; int j;
+    for (j = 0; j < n; j++) if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+    return max;
+}
+static void ds__q4_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q4_0 *b = (ds__block_q4_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float d = ds__absmax_signed(x, 32) / -8.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(15, (int)(ds__mulr(x[j], id) + 8.5f)), q1 = DS__MIN(15, (int)(ds__mulr(x[j + 16], id) + 8.5f));
+            b->qs[j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+static void ds__q4_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q4_1 *b = (ds__block_q4_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float mn = x[0], mx = x[0], d, id;
+        for (j = 1; j < 32; j++) { mn = DS__MIN(mn, x[j]); mx = DS__MAX(mx, x[j]); }
+        d = (mx - mn) / 15.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d); ds__put_half(b->m, mn);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(15, (int)(ds__mulr(x[j] - mn, id) + 0.5f)), q1 = DS__MIN(15, (int)(ds__mulr(x[j + 16] - mn, id) + 0.5f));
+            b->qs[j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+static void ds__q5_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q5_0 *b = (ds__block_q5_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float d = ds__absmax_signed(x, 32) / -16.0f, id = d != 0 ? 1.0f / d : 0.0f; uint32_t qh = 0;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(31, (int)(ds__mulr(x[j], id) + 16.5f)), q1 = DS__MIN(31, (int)(ds__mulr(x[j + 16], id) + 16.5f));
+            b->qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+            qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        for (j = 0; j < 4; j++) b->qh[j] = (uint8_t)(qh >> (8 * j));
+    }
+}
+static void ds__q5_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q5_1 *b = (ds__block_q5_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float mn = x[0], mx = x[0], d, id; uint32_t qh = 0;
+        for (j = 1; j < 32; j++) { mn = DS__MIN(mn, x[j]); mx = DS__MAX(mx, x[j]); }
+        d = (mx - mn) / 31.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d); ds__put_half(b->m, mn);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(31, (int)(ds__mulr(x[j] - mn, id) + 0.5f)), q1 = DS__MIN(31, (int)(ds__mulr(x[j + 16] - mn, id) + 0.5f));
+            b->qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+            qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        for (j = 0; j < 4; j++) b->qh[j] = (uint8_t)(qh >> (8 * j));
+    }
+}
+static void ds__q8_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q8_0 *b = (ds__block_q8_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float amax = 0, d, id;
+        for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[j]));
+        d = amax / 127.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 32; j++) b->qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+static void ds__q8_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q8_1 *b = (ds__block_q8_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float amax = 0, d, id; int sum = 0;
+        for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[j]));
+        d = amax / 127.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        for (j = 0; j < 32; j++) { b->qs[j] = (int8_t)roundf(x[j] * id); sum += b->qs[j]; }
+        ds__put_half(b->d, d); ds__put_half(b->s, (float)sum * d);
+    }
+}
+/* Q8_K: the activation partner of the K-quants. d = max / -127 with max the signed extreme. */
+static void ds__q8_k_from(void *dst, const float *x, int64_t n) {
+    uint8_t *p = (uint8_t *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK_K; i++, p += sizeof(ds__block_q8_k), x += DS__QK_K) {
+        ds__block_q8_k b; float max = ds__absmax_signed(x, 256), iscale;
+        memset(&b, 0, sizeof b);
+        if (max != 0) {
+            iscale = -127.0f / max;
+            for (j = 0; j < 256; j++) { b.qs[j] = (int8_t)DS__MIN(127, ds__nearest_int(ds__mulr(iscale, x[j]))); b.bsums[j / 16] = (int16_t)(b.bsums[j / 16] + b.qs[j]); }
+            b.d = 1.0f / iscale;
+        }
+        memcpy(p, &b, sizeof b);
+    }
+}
+
+/* --- fitting helpers for the K-quant and IQ4 quantizers ------------------------------------- */
+/* Symmetric: the scale s minimizing sum (x - s l)^2 over integers l in [-nmax, nmax - 1]. A fan of
+   trial inverse scales around the one that maps the extreme value to -nmax, then alternating
+   refits (codes at the fitted scale, least-squares scale for the codes) until the codes settle. */
+static float ds__fit_sym(const float *x, int n, int nmax, int8_t *l) {
+    float max = ds__absmax_signed(x, n), best = 0, scale = 0; int i, is, it; int8_t t[32];
+    memset(l, 0, (size_t)n);
+    if (fabsf(max) < 1e-30f) return 0;
+    for (is = -9; is <= 9; is++) {
+        float iscale = -((float)nmax + 0.1f * (float)is) / max, sumlx = 0, suml2 = 0;
+        for (i = 0; i < n; i++) {
+            int q = ds__clampi(ds__nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            t[i] = (int8_t)q; sumlx += x[i] * (float)q; suml2 += (float)(q * q);
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) { best = sumlx * sumlx / suml2; scale = sumlx / suml2; memcpy(l, t, (size_t)n); }
+    }
+    for (it = 0; it < 8 && scale != 0; it++) {
+        float is_ = 1.0f / scale, sumlx = 0, suml2 = 0; int changed = 0;
+        for (i = 0; i < n; i++) {
+            int q = ds__clampi(ds__nearest_int(x[i] * is_), -nmax, nmax - 1);
+            changed |= q != l[i]; l[i] = (int8_t)q; sumlx += x[i] * (float)q; suml2 += (float)(q * q);
+        }
+        if (!changed || suml2 == 0) break;
+        scale = sumlx / suml2;
+    }
+    return scale;
+}
+/* Affine with codes 0..nmax: x ~ s l - m with s >= 0 and m >= 0 (the formats store the min as a
+   non-negative multiple subtracted). Least squares for (s, m) at each of 21 trial inverse scales,
+   then alternating refits. Returns s, sets *m. */
+static float ds__fit_affine(const float *x, int n, int nmax, uint8_t *l, float *m_out) {
+    float mn = x[0], mx = x[0], best_err = INFINITY, s_best = 0, m_best = 0; int i, is; uint8_t t[32];
+    for (i = 1; i < n; i++) { mn = DS__MIN(mn, x[i]); mx = DS__MAX(mx, x[i]); }
+    if (mn > 0) mn = 0;
+    memset(l, 0, (size_t)n);
+    if (mx <= mn) { *m_out = -mn; return 0; }
+    for (is = 0; is <= 20 + 8; is++) {     /* 21 trial scales, then up to 8 refits of the best */
+        float s, b, err = 0, sl = 0, sll = 0, sx = 0, slx = 0, D;
+        if (is <= 20) {
+            float iscale = ((float)nmax - 1.0f + 0.1f * (float)is) / (mx - mn);
+            for (i = 0; i < n; i++) t[i] = (uint8_t)ds__clampi(ds__nearest_int(iscale * (x[i] - mn)), 0, nmax);
+        } else {
+            int changed = 0;
+            if (s_best <= 0) break;
+            for (i = 0; i < n; i++) { t[i] = (uint8_t)ds__clampi(ds__nearest_int((x[i] + m_best) / s_best), 0, nmax); changed |= t[i] != l[i]; }
+            if (!changed) break;
+        }
+        for (i = 0; i < n; i++) { float q = (float)t[i]; sl += q; sll += q * q; sx += x[i]; slx += q * x[i]; }
+        D = (float)n * sll - sl * sl;
+        if (D <= 0) continue;
+        s = ((float)n * slx - sl * sx) / D; b = (sll * sx - sl * slx) / D;
+        if (b > 0) { b = 0; s = slx / sll; }
+        if (s < 0) continue;
+        for (i = 0; i < n; i++) { float e = s * (float)t[i] + b - x[i]; err += e * e; }
+        if (err < best_err) { best_err = err; s_best = s; m_best = -b; memcpy(l, t, (size_t)n); }
+        else if (is > 20) break;
+    }
+    *m_out = m_best;
+    return s_best;
+}
+/* Squared error of x against s*q - m (q in 0..nmax, nearest), the way the dequantizer computes. */
+static float ds__affine_err(const float *x, int n, int nmax, float s, float m, uint8_t *l) {
+    float err = 0, is = s > 0 ? 1.0f / s : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = s > 0 ? ds__clampi(ds__nearest_int((x[i] + m) * is), 0, nmax) : 0;
+        float e = ds__mulr(s, (float)q) - m - x[i];
+        if (l) l[i] = (uint8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+static float ds__sym_err(const float *x, int n, int nmax, float s, int8_t *l) {
+    float err = 0, is = s != 0 ? 1.0f / s : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = s != 0 ? ds__clampi(ds__nearest_int(x[i] * is), -nmax, nmax - 1) : 0;
+        float e = s * (float)q - x[i];
+        if (l) l[i] = (int8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+/* Sub-block scales and mins -> integers on the grids d*k and dmin*k (k in 0..kmax), the codes
+   re-chosen for each. Every sub-block tries the 3x3 integer neighbours of its rounded pair. */
+static void ds__affine_grid(const float *x, int nsub, int sub, int nmax, int kmax, const float *s, const float *m,
+                            float d, float dmin, uint8_t *ls, uint8_t *lm, uint8_t *codes) {
+    int j, a, c;
+    for (j = 0; j < nsub; j++) {
+        int ks = d > 0 ? ds__clampi(ds__nearest_int(s[j] / d), 0, kmax) : 0;
+        int km = dmin > 0 ? ds__clampi(ds__nearest_int(m[j] / dmin), 0, kmax) : 0;
+        float best = INFINITY; int bs = ks, bm = km;
+        for (a = -1; a <= 1; a++)
+            for (c = -1; c <= 1; c++) {
+                int ts = ks + a, tm = km + c; float e;
+                if (ts < 0 || ts > kmax || tm < 0 || tm > kmax) continue;
+                e = ds__affine_err(x + j * sub, sub, nmax, d * (float)ts, dmin * (float)tm, NULL);
+                if (e < best) { best = e; bs = ts; bm = tm; }
+            }
+        ls[j] = (uint8_t)bs; lm[j] = (uint8_t)bm;
+        ds__affine_err(x + j * sub, sub, nmax, d * (float)bs, dmin * (float)bm, codes + j * sub);
+    }
+}
+/* Signed sub-block scales -> integers d*k, k in [kmin, kmax], codes re-chosen (Q3_K, Q6_K). */
+static void ds__sym_grid(const float *x, int nsub, int sub, int nmax, int kmin, int kmax, const float *s, float d,
+                         int8_t *ls, int8_t *codes) {
+    int j, a;
+    for (j = 0; j < nsub; j++) {
+        int k = d != 0 ? ds__clampi(ds__nearest_int(s[j] / d), kmin, kmax) : 0, bk = k;
+        float best = INFINITY;
+        for (a = -1; a <= 1; a++) {
+            float e;
+            if (k + a < kmin || k + a > kmax) continue;
+            e = ds__sym_err(x + j * sub, sub, nmax, d * (float)(k + a), NULL);
+            if (e < best) { best = e; bk = k + a; }
+        }
+        ls[j] = (int8_t)bk;
+        ds__sym_err(x + j * sub, sub, nmax, d * (float)bk, codes + j * sub);
+    }
+}
+
+/* --- K-quants: quantize ------------------------------------------------------------------- */
+static void ds__q2_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q2_k *b = (ds__block_q2_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], m[16], ms = 0, mm = 0, d, dmin; uint8_t l[256], ls[16], lm[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_affine(x + 16 * j, 16, 3, l + 16 * j, &m[j]); ms = DS__MAX(ms, s[j]); mm = DS__MAX(mm, m[j]); }
+        ds__put_half(b->d, ms / 15.0f); ds__put_half(b->dmin, mm / 15.0f);
+        d = ds__half(b->d); dmin = ds__half(b->dmin);
+        ds__affine_grid(x, 16, 16, 3, 15, s, m, d, dmin, ls, lm, l);
+        for (j = 0; j < 16; j++) b->scales[j] = (uint8_t)(ls[j] | lm[j] << 4);
+        memset(b->qs, 0, sizeof b->qs);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, jj = (e >> 5) & 3, ss = (e >> 4) & 1, ll = e & 15;
+            b->qs[32 * h + 16 * ss + ll] |= (uint8_t)(l[e] << (2 * jj));
+        }
+    }
+}
+static void ds__q3_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q3_k *b = (ds__block_q3_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], max = 0, d; int8_t l[256], ls[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_sym(x + 16 * j, 16, 4, l + 16 * j); if (fabsf(s[j]) > fabsf(max)) max = s[j]; }
+        ds__put_half(b->d, max != 0 ? max / -32.0f : 0.0f);   /* the largest scale maps to -32 */
+        d = ds__half(b->d);
+        ds__sym_grid(x, 16, 16, 4, -32, 31, s, d, ls, l);
+        memset(b->scales, 0, sizeof b->scales); memset(b->hmask, 0, sizeof b->hmask); memset(b->qs, 0, sizeof b->qs);
+        for (j = 0; j < 16; j++) {
+            int v = ls[j] + 32;
+            b->scales[j & 7] |= (uint8_t)((v & 15) << (j < 8 ? 0 : 4));
+            b->scales[8 + (j & 3)] |= (uint8_t)((v >> 4) << (2 * (j >> 2)));
+        }
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, jj = (e >> 5) & 3, ss = (e >> 4) & 1, ll = e & 15, c = l[e] + 4;
+            b->qs[32 * h + 16 * ss + ll] |= (uint8_t)((c & 3) << (2 * jj));
+            b->hmask[16 * ss + ll] |= (uint8_t)((c >> 2) << (4 * h + jj));
+        }
+    }
+}
+/* Q4_K / Q5_K share everything but the code width. */
+static void ds__q45_k_from(void *dst, const float *x, int64_t n, int five) {
+    int64_t i; int j, c, t, nmax = five ? 31 : 15;
+    size_t bytes = five ? sizeof(ds__block_q5_k) : sizeof(ds__block_q4_k);
+    for (i = 0; i < n / DS__QK_K; i++, x += DS__QK_K) {
+        uint8_t *blk = (uint8_t *)dst + (size_t)i * bytes, *sc = blk + 4, *qh = blk + 16, *qs = blk + (five ? 48 : 16);
+        float s[8], m[8], ms = 0, mm = 0, d, dmin; uint8_t l[256], ls[8], lm[8];
+        for (j = 0; j < 8; j++) { s[j] = ds__fit_affine(x + 32 * j, 32, nmax, l + 32 * j, &m[j]); ms = DS__MAX(ms, s[j]); mm = DS__MAX(mm, m[j]); }
+        ds__put_half(blk, ms / 63.0f); ds__put_half(blk + 2, mm / 63.0f);
+        d = ds__half(blk); dmin = ds__half(blk + 2);
+        ds__affine_grid(x, 8, 32, nmax, 63, s, m, d, dmin, ls, lm, l);
+        for (j = 0; j < 4; j++) {
+            sc[j]     = (uint8_t)(ls[j] | (ls[j + 4] >> 4) << 6);
+            sc[j + 4] = (uint8_t)(lm[j] | (lm[j + 4] >> 4) << 6);
+            sc[j + 8] = (uint8_t)((ls[j + 4] & 15) | (lm[j + 4] & 15) << 4);
+        }
+        if (five) memset(qh, 0, 32);
+        for (c = 0; c < 4; c++)
+            for (t = 0; t < 32; t++) {
+                int q0 = l[64 * c + t], q1 = l[64 * c + 32 + t];
+                qs[32 * c + t] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+                if (five) qh[t] |= (uint8_t)((q0 >> 4) << (2 * c) | (q1 >> 4) << (2 * c + 1));
+            }
+    }
+}
+static void ds__q4_k_from(void *dst, const float *x, int64_t n) { ds__q45_k_from(dst, x, n, 0); }
+static void ds__q5_k_from(void *dst, const float *x, int64_t n) { ds__q45_k_from(dst, x, n, 1); }
+static void ds__q6_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q6_k *b = (ds__block_q6_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], max = 0, d; int8_t l[256], ls[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_sym(x + 16 * j, 16, 32, l + 16 * j); if (fabsf(s[j]) > fabsf(max)) max = s[j]; }
+        ds__put_half(b->d, max != 0 ? max / -128.0f : 0.0f);
+        d = ds__half(b->d);
+        ds__sym_grid(x, 16, 16, 32, -128, 127, s, d, ls, l);
+        memcpy(b->scales, ls, 16); memset(b->qh, 0, sizeof b->qh);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, k = (e >> 5) & 3, ll = e & 31, c = l[e] + 32;
+            uint8_t *q = &b->ql[64 * h + 32 * (k & 1) + ll];
+            *q = (uint8_t)((k >> 1) ? (*q & 15) | (c & 15) << 4 : (c & 15));
+            b->qh[32 * h + ll] |= (uint8_t)((c >> 4) << (2 * k));
+        }
+    }
+}
+
+/* --- IQ4: codes index the non-linear table --------------------------------------------------- */
+static DS__INLINE int ds__iq4_nearest(float v) {       /* index of the table value nearest v */
+    int lo = 0, hi = 15;
+    if (v <= ds__iq4_values[0]) return 0;
+    if (v >= ds__iq4_values[15]) return 15;
+    while (hi - lo > 1) { int mid = (lo + hi) >> 1; if (v < ds__iq4_values[mid]) hi = mid; else lo = mid; }
+    return v - ds__iq4_values[lo] <= ds__iq4_values[hi] - v ? lo : hi;
+}
+static float ds__iq4_err(const float *x, int n, float d, uint8_t *l) {
+    float err = 0, id = d != 0 ? 1.0f / d : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = ds__iq4_nearest(x[i] * id); float e = d * (float)ds__iq4_values[q] - x[i];
+        if (l) l[i] = (uint8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+/* Best d for x ~ d * values[l]: trial inverse scales mapping the extreme to -127 + t, refits. */
+static float ds__fit_iq4(const float *x, int n) {
+    float max = ds__absmax_signed(x, n), best = 0, d = 0; int i, t, it; uint8_t l[32];
+    if (fabsf(max) < 1e-30f) return 0;
+    for (t = -7; t <= 7; t++) {
+        float id = ((float)ds__iq4_values[0] + (float)t) / max, sqx = 0, sq2 = 0;
+        for (i = 0; i < n; i++) { float v = ds__iq4_values[ds__iq4_nearest(id * x[i])]; sqx += v * x[i]; sq2 += v * v; }
+        if (sq2 > 0 && sqx * sqx > best * sq2) { best = sqx * sqx / sq2; d = sqx / sq2; }
+    }
+    for (it = 0; it < 8 && d != 0; it++) {
+        float sqx = 0, sq2 = 0, nd;
+        ds__iq4_err(x, n, d, l);
+        for (i = 0; i < n; i++) { float v = ds__iq4_values[l[i]]; sqx += v * x[i]; sq2 += v * v; }
+        nd = sq2 > 0 ? sqx / sq2 : 0;
+        if (nd == d) break;
+        d = nd;
+    }
+    return d;
+}
+static void ds__iq4_nl_from(void *dst, const float *x, int64_t n) {
+    ds__block_iq4_nl *b = (ds__block_iq4_nl *)dst; int64_t i; int j; uint8_t l[32];
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        ds__put_half(b->d, ds__fit_iq4(x, 32));
+        ds__iq4_err(x, 32, ds__half(b->d), l);
+        for (j = 0; j < 16; j++) b->qs[j] = (uint8_t)(l[j] | l[j + 16] << 4);
+    }
+}
+static void ds__iq4_xs_from(void *dst, const float *x, int64_t n) {
+    ds__block_iq4_xs *b = (ds__block_iq4_xs *)dst; int64_t i; int j, ib, a; uint8_t l[32];
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[8], max = 0, d; int sh = 0;
+        for (ib = 0; ib < 8; ib++) { s[ib] = ds__fit_iq4(x + 32 * ib, 32); if (fabsf(s[ib]) > fabsf(max)) max = s[ib]; }
+        ds__put_half(b->d, max != 0 ? max / -32.0f : 0.0f);
+        d = ds__half(b->d);
+        memset(b->scales_l, 0, sizeof b->scales_l);
+        for (ib = 0; ib < 8; ib++) {
+            int k = d != 0 ? ds__clampi(ds__nearest_int(s[ib] / d), -32, 31) : 0, bk = k; float best = INFINITY;
+            for (a = -1; a <= 1; a++) {
+                float e;
+                if (k + a < -32 || k + a > 31) continue;
+                e = ds__iq4_err(x + 32 * ib, 32, d * (float)(k + a), NULL);
+                if (e < best) { best = e; bk = k + a; }
+            }
+            ds__iq4_err(x + 32 * ib, 32, d * (float)bk, l);
+            b->scales_l[ib / 2] |= (uint8_t)(((bk + 32) & 15) << (4 * (ib % 2)));
+            sh |= ((bk + 32) >> 4) << (2 * ib);
+            for (j = 0; j < 16; j++) b->qs[16 * ib + j] = (uint8_t)(l[j] | l[j + 16] << 4);
+        }
+        b->scales_h[0] = (uint8_t)sh; b->scales_h[1] = (uint8_t)(sh >> 8);
+    }
+}
 
 /* The one dispatch point per dtype. */
 static const ds__dtype_traits ds__traits[DS_DTYPE_COUNT] = {
-    /* DS_F32      */ { "F32",     1,   4,  0, ds__f32_row },
-    /* DS_F16      */ { "F16",     1,   2,  0, ds__f16_row },
-    /* DS_BF16     */ { "BF16",    1,   2,  0, ds__bf16_row },
-    /* DS_F64      */ { "F64",     1,   8,  0, ds__f64_row },
-    /* DS_F8_E4M3  */ { "F8_E4M3", 1,   1,  0, ds__e4m3_row },
-    /* DS_F8_E5M2  */ { "F8_E5M2", 1,   1,  0, ds__e5m2_row },
-    /* DS_I64      */ { "I64",     1,   8,  0, ds__i64_row },
-    /* DS_I32      */ { "I32",     1,   4,  0, ds__i32_row },
-    /* DS_I16      */ { "I16",     1,   2,  0, ds__i16_row },
-    /* DS_I8       */ { "I8",      1,   1,  0, ds__i8_row },
-    /* DS_U8       */ { "U8",      1,   1,  0, ds__u8_row },
-    /* DS_BOOL     */ { "BOOL",    1,   1,  0, ds__u8_row },
-    /* DS_Q4_0     */ { "Q4_0",   32,  18,  1, ds__q4_0_row },
-    /* DS_Q4_1     */ { "Q4_1",   32,  20,  1, ds__q4_1_row },
-    /* DS_Q5_0     */ { "Q5_0",   32,  22,  1, ds__q5_0_row },
-    /* DS_Q5_1     */ { "Q5_1",   32,  24,  1, ds__q5_1_row },
-    /* DS_Q8_0     */ { "Q8_0",   32,  34,  1, ds__q8_0_row },
-    /* DS_Q8_1     */ { "Q8_1",   32,  36,  1, ds__q8_1_row },
-    /* DS_Q2_K     */ { "Q2_K",  256,  84,  1, ds__q2_k_row },
-    /* DS_Q3_K     */ { "Q3_K",  256, 110,  1, ds__q3_k_row },
-    /* DS_Q4_K     */ { "Q4_K",  256, 144,  1, ds__q4_k_row },
-    /* DS_Q5_K     */ { "Q5_K",  256, 176,  1, ds__q5_k_row },
-    /* DS_Q6_K     */ { "Q6_K",  256, 210,  1, ds__q6_k_row },
-    /* DS_Q8_K     */ { "Q8_K",  256, 292,  1, ds__q8_k_row },
-    /* DS_IQ4_NL   */ { "IQ4_NL", 32,  18,  1, ds__iq4_nl_row },
-    /* DS_IQ4_XS   */ { "IQ4_XS",256, 136,  1, ds__iq4_xs_row },
+    /* DS_F32      */ { "F32",     1,   4,  0, ds__f32_row,    ds__f32_from },
+    /* DS_F16      */ { "F16",     1,   2,  0, ds__f16_row,    ds__f16_from },
+    /* DS_BF16     */ { "BF16",    1,   2,  0, ds__bf16_row,   ds__bf16_from },
+    /* DS_F64      */ { "F64",     1,   8,  0, ds__f64_row,    ds__f64_from },
+    /* DS_F8_E4M3  */ { "F8_E4M3", 1,   1,  0, ds__e4m3_row,   ds__e4m3_from },
+    /* DS_F8_E5M2  */ { "F8_E5M2", 1,   1,  0, ds__e5m2_row,   ds__e5m2_from },
+    /* DS_I64      */ { "I64",     1,   8,  0, ds__i64_row,    NULL },
+    /* DS_I32      */ { "I32",     1,   4,  0, ds__i32_row,    NULL },
+    /* DS_I16      */ { "I16",     1,   2,  0, ds__i16_row,    NULL },
+    /* DS_I8       */ { "I8",      1,   1,  0, ds__i8_row,     NULL },
+    /* DS_U8       */ { "U8",      1,   1,  0, ds__u8_row,     NULL },
+    /* DS_BOOL     */ { "BOOL",    1,   1,  0, ds__u8_row,     NULL },
+    /* DS_Q4_0     */ { "Q4_0",   32,  18,  1, ds__q4_0_row,   ds__q4_0_from },
+    /* DS_Q4_1     */ { "Q4_1",   32,  20,  1, ds__q4_1_row,   ds__q4_1_from },
+    /* DS_Q5_0     */ { "Q5_0",   32,  22,  1, ds__q5_0_row,   ds__q5_0_from },
+    /* DS_Q5_1     */ { "Q5_1",   32,  24,  1, ds__q5_1_row,   ds__q5_1_from },
+    /* DS_Q8_0     */ { "Q8_0",   32,  34,  1, ds__q8_0_row,   ds__q8_0_from },
+    /* DS_Q8_1     */ { "Q8_1",   32,  36,  1, ds__q8_1_row,   ds__q8_1_from },
+    /* DS_Q2_K     */ { "Q2_K",  256,  84,  1, ds__q2_k_row,   ds__q2_k_from },
+    /* DS_Q3_K     */ { "Q3_K",  256, 110,  1, ds__q3_k_row,   ds__q3_k_from },
+    /* DS_Q4_K     */ { "Q4_K",  256, 144,  1, ds__q4_k_row,   ds__q4_k_from },
+    /* DS_Q5_K     */ { "Q5_K",  256, 176,  1, ds__q5_k_row,   ds__q5_k_from },
+    /* DS_Q6_K     */ { "Q6_K",  256, 210,  1, ds__q6_k_row,   ds__q6_k_from },
+    /* DS_Q8_K     */ { "Q8_K",  256, 292,  1, ds__q8_k_row,   ds__q8_k_from },
+    /* DS_IQ4_NL   */ { "IQ4_NL", 32,  18,  1, ds__iq4_nl_row, ds__iq4_nl_from },
+    /* DS_IQ4_XS   */ { "IQ4_XS",256, 136,  1, ds__iq4_xs_row, ds__iq4_xs_from },
 };
 
 DS__DEF const char *ds_dtype_name(ds_dtype t) { return (unsigned)t < DS_DTYPE_COUNT ? ds__traits[t].name : "?"; }
@@ -794,22 +1417,13 @@ static void ds__tensor_to_f32(float *dst, const ds_tensor *t, int64_t start, int
     tr->to_f32(dst, src, n);
 }
 
-/* @@QUANT: block formats (dequantize + quantize) go here. */
-static void ds__q_unimpl(float *d, int64_t n) { int64_t i; for (i = 0; i < n; i++) d[i] = NAN; }
-static void ds__q4_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q4_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q2_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q3_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q4_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q6_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__iq4_nl_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__iq4_xs_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
+/* Quantize (or convert) n f32 values into dst of type t: ds__dtype_nbytes(t, n) bytes. */
+static ds_result ds__quantize_row(ds_dtype t, void *dst, const float *src, int64_t n) {
+    if ((unsigned)t >= DS_DTYPE_COUNT || !ds__traits[t].from_f32) return DS_ERR_UNSUPPORTED;
+    if (n < 0 || n % ds__traits[t].block) return DS_ERR_SHAPE;
+    ds__traits[t].from_f32(dst, src, n);
+    return DS_SUCCESS;
+}
 
 // >>threadpool
 /* parallel_for(ctx, n, fn, arg): fn(arg, i0, i1, tid) over a split of [0, n). The calling thread
