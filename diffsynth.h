@@ -1615,10 +1615,42 @@ static int ds__aborted(ds_ctx *ctx) { return ctx && ctx->desc.abort_cb && ctx->d
    Kernels take outputs first, then inputs, then dimensions. */
 
 /* --- linear: y[M,N] = x[M,K] @ W[N,K]^T (+ b[N]) ---------------------------------------
-   W may be any dtype: rows are converted to f32 a panel at a time (never the whole matrix).
-   For a conv weight [O, C, kh, kw] N = O and K = C*kh*kw. */
-#define DS__LIN_NB 32     /* W rows per panel */
-#define DS__LIN_MB 64     /* x rows per tile  */
+   W may be any dtype; it is never converted whole. For a conv weight [O, C, kh, kw] N = O and
+   K = C*kh*kw. Three paths:
+   - M < DS__GEMV_M: each W row converted to f32 in a small buffer, dot products (memory bound).
+   - ggml block weights with an integer kernel: the activations are quantized once per call
+     (Q8_0-like blocks of 32, or Q8_K-like blocks of 256 with sums per 16), W rows are decoded into
+     unsigned codes + integer sub-block scales a panel at a time, and blocks of rows meet in integer
+     dot products (AVX-512 VNNI / AVX2 maddubs), scaled in f32 once per block (ggml's scheme).
+   - everything else: a packed, cache-blocked f32 GEMM (BLIS loop order). x is packed into
+     MR-row slivers per (MC x KC) block (L2), W is converted to f32 and packed NR rows x KC at a time
+     (L1) right before use, and an MR x NR register-blocked FMA microkernel runs over them. So each W
+     element is converted once per MC rows of x (once for M <= MC), whatever its dtype.
+   Threads split N (or M when N is small). Scalar references: ds__gemm_ref, ds__qdot_ref. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define DS__PREFETCH(p)    __builtin_prefetch((const void *)(p), 0, 3)   /* into L1 */
+#  define DS__PREFETCH_L2(p) __builtin_prefetch((const void *)(p), 0, 2)   /* into L2 */
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#  include <xmmintrin.h>
+#  define DS__PREFETCH(p)    _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#  define DS__PREFETCH_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
+#else
+#  define DS__PREFETCH(p)    ((void)(p))
+#  define DS__PREFETCH_L2(p) ((void)(p))
+#endif
+#define DS__GEMV_M 4      /* fewer x rows than this: dot-product path     */
+#define DS__GEMM_KC 256   /* K per packed block (a multiple of every block size) */
+
+/* Scalar reference of the whole product, W already f32 [N, K]: double accumulation. */
+static void ds__gemm_ref(float *y, const float *x, const float *w, const float *bias, int64_t M, int64_t N, int64_t K) {
+    int64_t m, n, k;
+    for (m = 0; m < M; m++)
+        for (n = 0; n < N; n++) {
+            double s = bias ? bias[n] : 0.0;
+            for (k = 0; k < K; k++) s += (double)x[m * K + k] * w[n * K + k];
+            y[m * N + n] = (float)s;
+        }
+}
 
 /* Scalar reference: dot product. */
 static float ds__dot_f32_ref(const float *a, const float *b, int64_t n) {
@@ -1659,51 +1691,297 @@ static DS__INLINE float ds__dot_f32(const float *DS__RESTRICT a, const float *DS
     return s;
 }
 
-typedef struct ds__lin_job {
-    float *y; const float *x; int64_t M, N, K;
-    const ds_tensor *w; const float *bias;
-    float *scratch;   /* per thread: DS__LIN_NB * K floats */
-    int64_t K_pad;
-} ds__lin_job;
+/* --- f32 GEMM microkernels ---------------------------------------------------------------
+   c[MR x NR] (row stride ldc) = a^T b, a: packed x sliver [kc][MR], b: packed W sliver [kc][NR].
+   acc != 0: c += result; else c = result + bias (bias: NR values or NULL). */
+typedef void (*ds__ukr_fn)(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc);
+typedef struct ds__gemm_kernel { const char *name; int mr, nr; ds__ukr_fn ukr; } ds__gemm_kernel;
 
-static void ds__linear_part(void *arg, int64_t p0, int64_t p1, int tid) {
-    ds__lin_job *j = (ds__lin_job *)arg;
-    float *wbuf = j->scratch + (size_t)tid * DS__LIN_NB * j->K_pad;
-    int64_t p, m0;
-    for (p = p0; p < p1; p++) {            /* panels of W rows */
-        int64_t n0 = p * DS__LIN_NB, nb = DS__MIN(DS__LIN_NB, j->N - n0), r;
-        for (r = 0; r < nb; r++) ds__tensor_to_f32(wbuf + r * j->K_pad, j->w, (n0 + r) * j->K, j->K);
-        for (m0 = 0; m0 < j->M; m0 += DS__LIN_MB) {
-            int64_t mb = DS__MIN(DS__LIN_MB, j->M - m0), m;
-            for (m = m0; m < m0 + mb; m++) {
-                const float *xr = j->x + m * j->K;
-                float *yr = j->y + m * j->N + n0;
-                for (r = 0; r < nb; r++) yr[r] = ds__dot_f32(xr, wbuf + r * j->K_pad, j->K) + (j->bias ? j->bias[n0 + r] : 0.0f);
+static void ds__ukr_scalar(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc) {
+    float t[4][8]; int64_t k; int i, j;
+    memset(t, 0, sizeof t);
+    for (k = 0; k < kc; k++, a += 4, b += 8)
+        for (i = 0; i < 4; i++)
+            for (j = 0; j < 8; j++) t[i][j] += a[i] * b[j];
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 8; j++) c[i * ldc + j] = t[i][j] + (acc ? c[i * ldc + j] : bias ? bias[j] : 0.0f);
+}
+
+#if defined(DS__HAS_AVX2)
+static DS__INLINE void ds__ukr_store8(float *c, __m256 v, const float *bias, int acc) {
+    if (acc) v = _mm256_add_ps(v, _mm256_loadu_ps(c)); else if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+    _mm256_storeu_ps(c, v);
+}
+/* 6 x 16: 12 ymm accumulators, two W vectors, one broadcast. */
+static void ds__ukr_avx2(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                         int64_t ldc, const float *bias, int acc) {
+    __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+    int64_t k;
+    for (k = 0; k < kc; k++, a += 6, b += 16) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), av;
+#define DS__F(i) av = _mm256_broadcast_ss(a + i); c##i##a = _mm256_fmadd_ps(av, b0, c##i##a); c##i##b = _mm256_fmadd_ps(av, b1, c##i##b);
+        DS__F(0) DS__F(1) DS__F(2) DS__F(3) DS__F(4) DS__F(5)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store8(c + i * ldc, c##i##a, bias, acc); ds__ukr_store8(c + i * ldc + 8, c##i##b, bias ? bias + 8 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5)
+#undef DS__S
+}
+#endif
+
+#if defined(DS__HAS_AVX512)
+static DS__INLINE void ds__ukr_store16(float *c, __m512 v, const float *bias, int acc) {
+    if (acc) v = _mm512_add_ps(v, _mm512_loadu_ps(c)); else if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
+    _mm512_storeu_ps(c, v);
+}
+/* 12 x 32: 24 zmm accumulators, two W vectors, one broadcast: 24 FMAs per 14 loads. The C tile
+   is prefetched first so its lines arrive while the k loop runs. */
+static void ds__ukr_avx512(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc) {
+    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a;
+    __m512 c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a;
+    __m512 c8a = c0a, c8b = c0a, c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
+    int64_t k; int i;
+    for (i = 0; i < 12; i++) { DS__PREFETCH(c + i * ldc); DS__PREFETCH(c + i * ldc + 31); }
+    for (k = 0; k < kc; k++, a += 12, b += 32) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), av;
+#define DS__F(i) av = _mm512_set1_ps(a[i]); c##i##a = _mm512_fmadd_ps(av, b0, c##i##a); c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);
+        DS__F(0) DS__F(1) DS__F(2) DS__F(3) DS__F(4) DS__F(5) DS__F(6) DS__F(7) DS__F(8) DS__F(9) DS__F(10) DS__F(11)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store16(c + i * ldc, c##i##a, bias, acc); ds__ukr_store16(c + i * ldc + 16, c##i##b, bias ? bias + 16 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5) DS__S(6) DS__S(7) DS__S(8) DS__S(9) DS__S(10) DS__S(11)
+#undef DS__S
+}
+#endif
+
+#if defined(DS__HAS_NEON) && defined(__aarch64__)
+static DS__INLINE void ds__ukr_store4(float *c, float32x4_t v, const float *bias, int acc) {
+    if (acc) v = vaddq_f32(v, vld1q_f32(c)); else if (bias) v = vaddq_f32(v, vld1q_f32(bias));
+    vst1q_f32(c, v);
+}
+/* 8 x 12: 24 q-register accumulators, x rows taken by lane from two loaded vectors. */
+static void ds__ukr_neon(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                         int64_t ldc, const float *bias, int acc) {
+    float32x4_t z = vdupq_n_f32(0);
+    float32x4_t c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z;
+    float32x4_t c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+    int64_t k;
+    for (k = 0; k < kc; k++, a += 8, b += 12) {
+        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4), b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
+#define DS__F(i, av, l) c##i##0 = vfmaq_laneq_f32(c##i##0, b0, av, l); c##i##1 = vfmaq_laneq_f32(c##i##1, b1, av, l); c##i##2 = vfmaq_laneq_f32(c##i##2, b2, av, l);
+        DS__F(0, a0, 0) DS__F(1, a0, 1) DS__F(2, a0, 2) DS__F(3, a0, 3) DS__F(4, a1, 0) DS__F(5, a1, 1) DS__F(6, a1, 2) DS__F(7, a1, 3)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store4(c + i * ldc, c##i##0, bias, acc); ds__ukr_store4(c + i * ldc + 4, c##i##1, bias ? bias + 4 : NULL, acc); \
+                 ds__ukr_store4(c + i * ldc + 8, c##i##2, bias ? bias + 8 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5) DS__S(6) DS__S(7)
+#undef DS__S
+}
+#endif
+
+/* Every kernel this build has, the preferred one last. Tests walk the table; ds__gemm_pick (an
+   index, -1 = last) is a test hook to force one. */
+static const ds__gemm_kernel ds__gemm_kernels[] = {
+    { "scalar", 4, 8, ds__ukr_scalar },
+#if defined(DS__HAS_AVX2)
+    { "avx2", 6, 16, ds__ukr_avx2 },
+#endif
+#if defined(DS__HAS_AVX512)
+    { "avx512", 12, 32, ds__ukr_avx512 },
+#endif
+#if defined(DS__HAS_NEON) && defined(__aarch64__)
+    { "neon", 8, 12, ds__ukr_neon },
+#endif
+};
+static int ds__gemm_pick = -1;
+static const ds__gemm_kernel *ds__gemm_kernel_get(void) {
+    int n = DS__ARRLEN(ds__gemm_kernels);
+    return &ds__gemm_kernels[ds__gemm_pick >= 0 && ds__gemm_pick < n ? ds__gemm_pick : n - 1];
+}
+
+/* --- packing ------------------------------------------------------------------------------
+   dst[k * width + i] = row i at column k, for i < nrows (rows[] point at the first column);
+   rows nrows..width-1 are zero. Rows are f32, or f16/bf16 converted on the way in (dt), 8 x 8
+   blocks through registers; the dtype is fixed per loop so the loads stay branch-free. */
+static DS__INLINE float ds__ld1(const void *p, int64_t k, ds_dtype dt) {
+    return dt == DS_F32 ? ((const float *)p)[k] : dt == DS_F16 ? ds__f16_to_f32(((const uint16_t *)p)[k]) : ds__bf16_to_f32(((const uint16_t *)p)[k]);
+}
+#if defined(DS__HAS_AVX2)
+#define DS__TR8(r0, r1, r2, r3, r4, r5, r6, r7) do { \
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3); \
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7); \
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE), s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE); \
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE), s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE); \
+    r0 = _mm256_permute2f128_ps(s0, s4, 0x20); r1 = _mm256_permute2f128_ps(s1, s5, 0x20); r2 = _mm256_permute2f128_ps(s2, s6, 0x20); r3 = _mm256_permute2f128_ps(s3, s7, 0x20); \
+    r4 = _mm256_permute2f128_ps(s0, s4, 0x31); r5 = _mm256_permute2f128_ps(s1, s5, 0x31); r6 = _mm256_permute2f128_ps(s2, s6, 0x31); r7 = _mm256_permute2f128_ps(s3, s7, 0x31); \
+} while (0)
+#define DS__LD_F32(p, k)  _mm256_loadu_ps((const float *)(p) + (k))
+#define DS__LD_BF16(p, k) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (k)))), 16))
+#if defined(DS__HAS_F16C)
+#  define DS__LD_F16(p, k) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (k))))
+#else
+#  define DS__LD_F16(p, k) DS__LD_BF16(p, k)   /* never used: pack_w converts f16 first without F16C */
+#endif
+#define DS__PACK8(LD) \
+    for (k = 0; k + 8 <= kc; k += 8) { \
+        __m256 r0 = LD(p0, k), r1 = LD(p1, k), r2 = LD(p2, k), r3 = LD(p3, k), r4 = LD(p4, k), r5 = LD(p5, k), r6 = LD(p6, k), r7 = LD(p7, k); \
+        float *d = dst + k * width + i; \
+        DS__TR8(r0, r1, r2, r3, r4, r5, r6, r7); \
+        _mm256_storeu_ps(d, r0); _mm256_storeu_ps(d + width, r1); _mm256_storeu_ps(d + 2 * width, r2); _mm256_storeu_ps(d + 3 * width, r3); \
+        _mm256_storeu_ps(d + 4 * width, r4); _mm256_storeu_ps(d + 5 * width, r5); _mm256_storeu_ps(d + 6 * width, r6); _mm256_storeu_ps(d + 7 * width, r7); \
+    }
+#endif
+static void ds__pack_t(float *DS__RESTRICT dst, int width, const void *const *rows, ds_dtype dt, int nrows, int64_t kc) {
+    int i = 0; int64_t k;
+#if defined(DS__HAS_AVX2)
+    for (; i + 8 <= nrows; i += 8) {
+        const void *p0 = rows[i], *p1 = rows[i + 1], *p2 = rows[i + 2], *p3 = rows[i + 3], *p4 = rows[i + 4], *p5 = rows[i + 5], *p6 = rows[i + 6], *p7 = rows[i + 7];
+        if (dt == DS_F32) { DS__PACK8(DS__LD_F32) } else if (dt == DS_F16) { DS__PACK8(DS__LD_F16) } else { DS__PACK8(DS__LD_BF16) }
+        for (; k < kc; k++) { int t; for (t = 0; t < 8; t++) dst[k * width + i + t] = ds__ld1(rows[i + t], k, dt); }
+    }
+#endif
+    for (; i < width; i++) {
+        if (i < nrows) for (k = 0; k < kc; k++) dst[k * width + i] = ds__ld1(rows[i], k, dt);
+        else for (k = 0; k < kc; k++) dst[k * width + i] = 0.0f;
+    }
+}
+/* W rows n0..n0+nb-1, columns pc..pc+kc-1 -> packed sliver [kc][nr]. f32 (and with AVX2 f16/bf16)
+   rows are read in place; other dtypes are converted row by row into tmp (nr * kc floats) first. */
+static void ds__pack_w(float *bp, int nr, const ds_tensor *w, int64_t K, int64_t n0, int nb, int64_t pc, int64_t kc, float *tmp) {
+    const void *rows[64]; int r; ds_dtype dt = w->dtype;
+    int direct = dt == DS_F32;
+#if defined(DS__HAS_AVX2)
+    direct |= dt == DS_BF16;
+#  if defined(DS__HAS_F16C)
+    direct |= dt == DS_F16;
+#  endif
+#endif
+    for (r = 0; r < nb; r++) {
+        if (direct) rows[r] = (const uint8_t *)w->data + ((n0 + r) * K + pc) * (int64_t)ds__traits[dt].bytes;
+        else { ds__tensor_to_f32(tmp + r * kc, w, (n0 + r) * K + pc, kc); rows[r] = tmp + r * kc; }
+    }
+    ds__pack_t(bp, nr, rows, direct ? dt : DS_F32, nb, kc);
+}
+
+typedef struct ds__gemm_job {
+    float *y; const float *x; const ds_tensor *w; const float *bias;
+    int64_t M, N, K;
+    const ds__gemm_kernel *kern;
+    int split_m;              /* threads split M (in MR units) instead of N (in NR units) */
+    float *scratch; int64_t per_thread;
+} ds__gemm_job;
+
+/* Loop order (BLIS, with x in the role of BLIS's B): for each KC slice of K, the thread's x rows are
+   packed into MR-row slivers (an MR x KC sliver stays in L1 while it is used), then W is taken
+   DS__GEMM_NB rows at a time, converted and packed into NR-row slivers (the block stays in L2), and
+   every (x sliver, W sliver) pair meets in the microkernel. */
+#define DS__GEMM_NB 512    /* W rows per packed block: NB x KC floats in L2 */
+#define DS__GEMM_MX 2048   /* x rows per packed block                        */
+static void ds__gemm_part(void *arg, int64_t u0, int64_t u1, int tid) {
+    const ds__gemm_job *j = (const ds__gemm_job *)arg;
+    const int mr = j->kern->mr, nr = j->kern->nr;
+    const int64_t m_lo = j->split_m ? u0 * mr : 0, m_hi = j->split_m ? DS__MIN(j->M, u1 * mr) : j->M;
+    const int64_t n_lo = j->split_m ? 0 : u0 * nr, n_hi = j->split_m ? j->N : DS__MIN(j->N, u1 * nr);
+    float *xp = j->scratch + tid * j->per_thread, *wp = xp + (DS__GEMM_MX + 16) * DS__GEMM_KC;
+    float *tmp = wp + (DS__GEMM_NB + 32) * DS__GEMM_KC, *ct = tmp + nr * DS__GEMM_KC;
+    int64_t mc, pc, nc, ir, jr;
+    for (mc = m_lo; mc < m_hi; mc += DS__GEMM_MX) {
+        int64_t mb = DS__MIN((int64_t)DS__GEMM_MX, m_hi - mc);
+        for (pc = 0; pc < j->K; pc += DS__GEMM_KC) {
+            int64_t kc = DS__MIN((int64_t)DS__GEMM_KC, j->K - pc);
+            for (ir = 0; ir < mb; ir += mr) {                      /* x block -> MR-row slivers */
+                const void *rows[16]; int i, nrow = (int)DS__MIN((int64_t)mr, mb - ir);
+                for (i = 0; i < nrow; i++) rows[i] = j->x + (mc + ir + i) * j->K + pc;
+                ds__pack_t(xp + ir * kc, mr, rows, DS_F32, nrow, kc);
+            }
+            for (nc = n_lo; nc < n_hi; nc += DS__GEMM_NB) {
+                int64_t nb = DS__MIN((int64_t)DS__GEMM_NB, n_hi - nc);
+                for (jr = 0; jr < nb; jr += nr)
+                    ds__pack_w(wp + jr * kc, nr, j->w, j->K, nc + jr, (int)DS__MIN((int64_t)nr, nb - jr), pc, kc, tmp);
+                for (ir = 0; ir < mb; ir += mr) {
+                    int rows = (int)DS__MIN((int64_t)mr, mb - ir);
+                    for (jr = 0; jr < nb; jr += nr) {
+                        int cols = (int)DS__MIN((int64_t)nr, nb - jr), r, c;
+                        float *yt = j->y + (mc + ir) * j->N + nc + jr;
+                        const float *bias = j->bias && pc == 0 ? j->bias + nc + jr : NULL;
+                        if (rows == mr && cols == nr) { j->kern->ukr(kc, xp + ir * kc, wp + jr * kc, yt, j->N, bias, pc > 0); continue; }
+                        j->kern->ukr(kc, xp + ir * kc, wp + jr * kc, ct, nr, NULL, 0);
+                        for (r = 0; r < rows; r++)
+                            for (c = 0; c < cols; c++) yt[r * j->N + c] = ct[r * nr + c] + (pc > 0 ? yt[r * j->N + c] : bias ? bias[c] : 0.0f);
+                    }
+                }
             }
         }
     }
 }
 
+static ds_result ds__gemm_f32(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__gemm_job j;
+    int64_t units;
+    memset(&j, 0, sizeof j);
+    j.y = y; j.x = x; j.w = w; j.bias = bias; j.M = M; j.N = N; j.K = K;
+    j.kern = ds__gemm_kernel_get();
+    /* split N unless it leaves threads with fewer than 4 slivers each and M has more to give */
+    j.split_m = N < (int64_t)ctx->n_threads * 4 * j.kern->nr && M > N;
+    units = j.split_m ? (M + j.kern->mr - 1) / j.kern->mr : (N + j.kern->nr - 1) / j.kern->nr;
+    j.per_thread = (int64_t)(DS__GEMM_MX + 16 + DS__GEMM_NB + 32 + j.kern->nr) * DS__GEMM_KC + j.kern->mr * j.kern->nr + 16;
+    j.scratch = ds__falloc(ctx, j.per_thread * ctx->n_threads);
+    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: gemm scratch", w->name);
+    ds__parallel_for(ctx, units, ds__gemm_part, &j);
+    ds__free(ctx, j.scratch);
+    return DS_SUCCESS;
+}
+
+/* --- few rows: dot products over converted W rows ------------------------------------------ */
+typedef struct ds__lin_job {
+    float *y; const float *x; int64_t M, N, K;
+    const ds_tensor *w; const float *bias;
+    float *scratch;   /* per thread: K floats */
+} ds__lin_job;
+
+static void ds__linear_part(void *arg, int64_t n0, int64_t n1, int tid) {
+    const ds__lin_job *j = (const ds__lin_job *)arg;
+    float *wbuf = j->scratch + tid * j->K;
+    int64_t n, m;
+    for (n = n0; n < n1; n++) {
+        const float *wr = wbuf;
+        if (j->w->dtype == DS_F32) wr = (const float *)j->w->data + n * j->K;
+        else ds__tensor_to_f32(wbuf, j->w, n * j->K, j->K);
+        for (m = 0; m < j->M; m++) j->y[m * j->N + n] = ds__dot_f32(j->x + m * j->K, wr, j->K) + (j->bias ? j->bias[n] : 0.0f);
+    }
+}
+
+static ds_result ds__gemv(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__lin_job j;
+    j.y = y; j.x = x; j.M = M; j.N = N; j.K = K; j.w = w; j.bias = bias;
+    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * K);
+    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: row buffer", w->name);
+    ds__parallel_for(ctx, N, ds__linear_part, &j);
+    ds__free(ctx, j.scratch);
+    return DS_SUCCESS;
+}
+
+/* @@QLINEAR */
+
 static const float *ds__f32(ds_ctx *ctx, const ds_tensor *t);   /* cached f32 copy (weights section) */
 
 /* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. */
 static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w, const ds_tensor *b) {
-    ds__lin_job j;
-    int64_t N, K, panels;
-    if (!w || w->ndim < 1) return ds__err(ctx, DS_ERR_INVALID_ARGS, "linear: no weight");
+    int64_t N, K;
+    const float *bias = NULL;
+    if (!w || w->ndim < 1 || (unsigned)w->dtype >= DS_DTYPE_COUNT) return ds__err(ctx, DS_ERR_INVALID_ARGS, "linear: no weight");
     N = w->shape[0]; K = N ? ds_tensor_numel(w) / N : 0;
     if (K % ds__traits[w->dtype].block) return ds__err(ctx, DS_ERR_SHAPE, "%s: row length %lld is not a multiple of the %s block", w->name, (long long)K, ds_dtype_name(w->dtype));
     if (b && ds_tensor_numel(b) != N) return ds__err(ctx, DS_ERR_SHAPE, "%s: bias has %lld values, expected %lld", b->name, (long long)ds_tensor_numel(b), (long long)N);
-    memset(&j, 0, sizeof j);
-    j.y = y; j.x = x; j.M = M; j.N = N; j.K = K; j.w = w; j.K_pad = (K + 15) & ~(int64_t)15;
-    j.bias = b ? ds__f32(ctx, b) : NULL;
-    if (b && !j.bias) return DS_ERR_OUT_OF_MEMORY;
-    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * DS__LIN_NB * j.K_pad);
-    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: scratch", w->name);
-    panels = (N + DS__LIN_NB - 1) / DS__LIN_NB;
-    ds__parallel_for(ctx, panels, ds__linear_part, &j);
-    ds__free(ctx, j.scratch);
-    return DS_SUCCESS;
+    if (M <= 0 || N <= 0) return DS_SUCCESS;
+    if (b && !(bias = ds__f32(ctx, b))) return DS_ERR_OUT_OF_MEMORY;
+    if (K == 0) { int64_t m, n; for (m = 0; m < M; m++) for (n = 0; n < N; n++) y[m * N + n] = bias ? bias[n] : 0.0f; return DS_SUCCESS; }
+    if (M < DS__GEMV_M) return ds__gemv(ctx, y, x, M, N, K, w, bias);
+    return ds__gemm_f32(ctx, y, x, M, N, K, w, bias);
 }
 
 /* --- element-wise ------------------------------------------------------------------- */
