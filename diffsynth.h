@@ -1652,6 +1652,20 @@ static void ds__gemm_ref(float *y, const float *x, const float *w, const float *
         }
 }
 
+#if defined(DS__HAS_AVX2)
+static DS__INLINE float ds__hsum256(__m256 t) {
+    __m128 l = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    l = _mm_add_ps(l, _mm_movehl_ps(l, l)); l = _mm_add_ss(l, _mm_shuffle_ps(l, l, 1));
+    return _mm_cvtss_f32(l);
+}
+#endif
+#if defined(DS__HAS_AVX512)
+/* (not _mm512_reduce_add_ps or extracts: g++ 12 warns inside those) */
+static DS__INLINE float ds__hsum512(__m512 v) {
+    return ds__hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xEE))));
+}
+#endif
+
 /* Scalar reference: dot product. */
 static float ds__dot_f32_ref(const float *a, const float *b, int64_t n) {
     double s = 0; int64_t i;
@@ -1666,19 +1680,14 @@ static DS__INLINE float ds__dot_f32(const float *DS__RESTRICT a, const float *DS
         acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
         acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
     }
-    s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    s = ds__hsum512(_mm512_add_ps(acc0, acc1));
 #elif defined(DS__HAS_AVX2)
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (; i + 16 <= n; i += 16) {
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
     }
-    {
-        __m256 t = _mm256_add_ps(acc0, acc1);
-        __m128 l = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-        l = _mm_add_ps(l, _mm_movehl_ps(l, l)); l = _mm_add_ss(l, _mm_shuffle_ps(l, l, 1));
-        s = _mm_cvtss_f32(l);
-    }
+    s = ds__hsum256(_mm256_add_ps(acc0, acc1));
 #elif defined(DS__HAS_NEON) && defined(__aarch64__)
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
     for (; i + 8 <= n; i += 8) {
