@@ -1976,7 +1976,381 @@ static ds_result ds__gemv(ds_ctx *ctx, float *y, const float *x, int64_t M, int6
     return DS_SUCCESS;
 }
 
-/* @@QLINEAR */
+/* --- quantized weights: integer dot products ------------------------------------------------
+   ggml's scheme: x is quantized to 8 bits once per call, W stays in integer codes, and blocks
+   meet in integer dot products that are scaled in f32 once per block. Two families:
+     Q32  (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0): x in blocks of 32 with an f32 scale; a W block is
+          value = d * code + o with code 0..255 (the signed types carry their offset in o: Q4_0
+          o = -8d, Q8_0 code = q + 128, o = -128d; Q4_1/Q5_1 o = m). Per block:
+          d_w d_x sum(code * q_x) + o * (d_x sum q_x).
+     Q256 (Q2_K Q3_K Q4_K Q5_K Q6_K): x in blocks of 256 (ggml's Q8_K) with an f32 scale and
+          sums per 16; W value = d * sc_g * code - mn_g with codes 0..63 (Q3_K/Q6_K's offsets
+          4/32 become mn_g = offset * d * sc_g). Per super-block the integer sum
+          sum_g sc_g sum(code * q_x) is formed first (maddubs + dpwssd), then scaled once.
+   W rows are decoded a panel (DS__QNP rows) at a time into that unsigned-code form, with per-lane
+   scale vectors laid out for the kernels, and every x row tile meets the panel while it is in L2.
+   IQ4_NL / IQ4_XS (and Q8_1 / Q8_K weights) take the f32 GEMM, dequantized while packing. */
+#define DS__QNP 32        /* W rows decoded per panel */
+
+enum { DS__QF_NONE = 0, DS__QF_32, DS__QF_256 };
+static int ds__qfamily(ds_dtype t) {
+    switch (t) {
+    case DS_Q4_0: case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: case DS_Q8_0: return DS__QF_32;
+    case DS_Q2_K: case DS_Q3_K: case DS_Q4_K: case DS_Q5_K: case DS_Q6_K: return DS__QF_256;
+    default: return DS__QF_NONE;
+    }
+}
+
+/* Quantized activations, row m at q + m*kq (kq: K rounded up to 64; the padding is zero).
+   Q32:  d + m*kq/4: per chunk of 64, 16 lanes holding the two block scales (8 lanes each, the
+         order in which a dpbusd leaves its sums); s + m*ns: d * sum(q) per block (ns: blocks
+         rounded up to 16, zero padded).
+   Q256: d + m*K/256: scale per block; s + m*ns: d * sum(q) per 16 (ns = K/16). */
+typedef struct ds__qx { int fam; int64_t K, kq, ns; int8_t *q; float *d, *s; } ds__qx;
+
+static void ds__qx_row(const ds__qx *a, int64_t m, const float *x) {
+    int8_t *q = a->q + m * a->kq; int64_t b, j, nb;
+    if (a->fam == DS__QF_32) {
+        float *dv = a->d + m * (a->kq / 4), *s = a->s + m * a->ns;
+        nb = a->K / 32;
+        memset(q + a->K, 0, (size_t)(a->kq - a->K));
+        for (b = 0; b < a->kq / 32; b++) {
+            float amax = 0, d = 0, id = 0; int sum = 0;
+            if (b < nb) {
+                for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[32 * b + j]));
+                d = amax / 127.0f; id = d > 0 ? 1.0f / d : 0.0f;
+                for (j = 0; j < 32; j++) { int v = ds__nearest_int(x[32 * b + j] * id); q[32 * b + j] = (int8_t)v; sum += v; }
+            }
+            for (j = 0; j < 8; j++) dv[16 * (b / 2) + 8 * (b % 2) + j] = d;
+            s[b] = d * (float)sum;
+        }
+        for (; b < a->ns; b++) s[b] = 0;
+    } else {
+        float *dd = a->d + m * (a->K / 256), *s = a->s + m * a->ns;
+        for (b = 0; b < a->K / 256; b++) {
+            float amax = 0, d, id; int g;
+            for (j = 0; j < 256; j++) amax = DS__MAX(amax, fabsf(x[256 * b + j]));
+            d = amax / 127.0f; id = d > 0 ? 1.0f / d : 0.0f;
+            for (g = 0; g < 16; g++) {
+                int sum = 0;
+                for (j = 16 * g; j < 16 * g + 16; j++) { int v = ds__nearest_int(x[256 * b + j] * id); q[256 * b + j] = (int8_t)v; sum += v; }
+                s[16 * b + g] = d * (float)sum;
+            }
+            dd[b] = d;
+        }
+    }
+}
+
+/* Decoded W row. Q32:  u8 c[kq] | f32 dv[kq/4] (lanes as in ds__qx) | f32 o[ns]
+                  Q256: u8 c[K] | i16 sv[K/2] (per chunk of 64: the scale of each int16 lane of a
+                        maddubs, i.e. of elements 2i, 2i+1) | f32 d[K/256] | f32 mn[K/16] (negated) */
+static int64_t ds__qrow_bytes(int fam, int64_t K, int64_t kq, int64_t ns) {
+    return fam == DS__QF_32 ? 2 * kq + 4 * ns : 2 * K + K / 64 + ns * 4;
+}
+static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_t K, int64_t kq, int64_t ns) {
+    int64_t b, j;
+    if (ds__qfamily(t) == DS__QF_32) {
+        uint8_t *c = out; float *dv = (float *)(void *)(out + kq), *o = dv + kq / 4;
+        int64_t nb = K / 32;
+        memset(c + K, 0, (size_t)(kq - K));
+        for (b = 0; b < kq / 32; b++) {
+            float d = 0, off = 0; uint8_t *cb = c + 32 * b;
+            if (b < nb) {
+                const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes;
+                switch (t) {
+                case DS_Q4_0: case DS_Q4_1: {
+                    const uint8_t *qs = p + (t == DS_Q4_0 ? 2 : 4);
+                    for (j = 0; j < 16; j++) { cb[j] = qs[j] & 15; cb[j + 16] = qs[j] >> 4; }
+                    d = ds__half(p); off = t == DS_Q4_0 ? -8.0f * d : ds__half(p + 2);
+                    break;
+                }
+                case DS_Q5_0: case DS_Q5_1: {
+                    const uint8_t *qh = p + (t == DS_Q5_0 ? 2 : 4), *qs = qh + 4; uint32_t h = ds__le32(qh);
+                    for (j = 0; j < 16; j++) { cb[j] = (uint8_t)((qs[j] & 15) | ((h >> j) & 1) << 4); cb[j + 16] = (uint8_t)((qs[j] >> 4) | ((h >> (j + 16)) & 1) << 4); }
+                    d = ds__half(p); off = t == DS_Q5_0 ? -16.0f * d : ds__half(p + 2);
+                    break;
+                }
+                default:   /* Q8_0 */
+                    for (j = 0; j < 32; j++) cb[j] = (uint8_t)(p[2 + j] ^ 0x80);   /* q + 128 */
+                    d = ds__half(p); off = -128.0f * d;
+                    break;
+                }
+            }
+            for (j = 0; j < 8; j++) dv[16 * (b / 2) + 8 * (b % 2) + j] = d;
+            o[b] = off;
+        }
+        for (; b < ns; b++) o[b] = 0;
+    } else {
+        uint8_t *c = out; int16_t *sv = (int16_t *)(void *)(out + K); float *dd = (float *)(void *)(out + 2 * K), *mn = dd + K / 256;
+        for (b = 0; b < K / 256; b++) {
+            const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes; uint8_t *cb = c + 256 * b;
+            int sc[16], m[16], g, e; float d, dmin;
+            switch (t) {
+            case DS_Q2_K: {
+                const ds__block_q2_k *q = (const ds__block_q2_k *)p; int h, jj;
+                for (h = 0; h < 2; h++)   /* contiguous inner loops with fixed shifts: they vectorize */
+                    for (jj = 0; jj < 4; jj++)
+                        for (e = 0; e < 32; e++) cb[128 * h + 32 * jj + e] = (uint8_t)((q->qs[32 * h + e] >> (2 * jj)) & 3);
+                for (g = 0; g < 16; g++) { sc[g] = q->scales[g] & 15; m[g] = q->scales[g] >> 4; }
+                d = ds__half(q->d); dmin = ds__half(q->dmin);
+                break;
+            }
+            case DS_Q3_K: {
+                const ds__block_q3_k *q = (const ds__block_q3_k *)p; int h, jj;
+                for (h = 0; h < 2; h++)
+                    for (jj = 0; jj < 4; jj++)
+                        for (e = 0; e < 32; e++)
+                            cb[128 * h + 32 * jj + e] = (uint8_t)(((q->qs[32 * h + e] >> (2 * jj)) & 3) | ((q->hmask[e] >> (4 * h + jj)) & 1) << 2);
+                d = dmin = ds__half(q->d);
+                for (g = 0; g < 16; g++) { sc[g] = ds__q3_k_scale(q->scales, g); m[g] = 4 * sc[g]; }
+                break;
+            }
+            case DS_Q4_K: case DS_Q5_K: {
+                const uint8_t *scales = p + 4, *qh = p + 16, *qs = p + (t == DS_Q5_K ? 48 : 16);
+                int cc, l;
+                for (cc = 0; cc < 4; cc++)
+                    for (l = 0; l < 32; l++) { cb[64 * cc + l] = qs[32 * cc + l] & 15; cb[64 * cc + 32 + l] = qs[32 * cc + l] >> 4; }
+                if (t == DS_Q5_K)
+                    for (cc = 0; cc < 8; cc++)
+                        for (l = 0; l < 32; l++) cb[32 * cc + l] |= (uint8_t)(((qh[l] >> cc) & 1) << 4);
+                for (g = 0; g < 8; g++) { ds__k_scale_min(scales, g, &sc[2 * g], &m[2 * g]); sc[2 * g + 1] = sc[2 * g]; m[2 * g + 1] = m[2 * g]; }
+                d = ds__half(p); dmin = ds__half(p + 2);
+                break;
+            }
+            default: {   /* Q6_K */
+                const ds__block_q6_k *q = (const ds__block_q6_k *)p; int h, k;
+                for (h = 0; h < 2; h++)
+                    for (k = 0; k < 4; k++)
+                        for (e = 0; e < 32; e++)
+                            cb[128 * h + 32 * k + e] = (uint8_t)(((q->ql[64 * h + 32 * (k & 1) + e] >> (4 * (k >> 1))) & 15) | ((q->qh[32 * h + e] >> (2 * k)) & 3) << 4);
+                d = dmin = ds__half(q->d);
+                for (g = 0; g < 16; g++) { sc[g] = q->scales[g]; m[g] = 32 * sc[g]; }
+                break;
+            }
+            }
+            for (g = 0; g < 16; g++) {
+                int16_t *lanes = sv + 128 * b + 32 * (g >> 2) + 8 * (g & 3);
+                for (j = 0; j < 8; j++) lanes[j] = (int16_t)sc[g];
+                mn[16 * b + g] = -dmin * (float)m[g];
+            }
+            dd[b] = d;
+        }
+    }
+}
+
+/* Scalar reference: one W row (original blocks) against one quantized x row, through the
+   dequantizer (bit-exact with gguf) and the activation codes, in double. */
+static double ds__qdot_ref(ds_dtype t, const void *wrow, const ds__qx *a, int64_t m, float *wbuf) {
+    const int8_t *q = a->q + m * a->kq; double s = 0; int64_t k;
+    ds__traits[t].to_f32(wbuf, wrow, a->K);
+    for (k = 0; k < a->K; k++) {
+        float dx = a->fam == DS__QF_32 ? a->d[m * (a->kq / 4) + 16 * (k / 64) + 8 * ((k / 32) % 2)] : a->d[m * (a->K / 256) + k / 256];
+        s += (double)wbuf[k] * dx * q[k];
+    }
+    return s;
+}
+
+/* Kernels: y[m * ldy + r] = dot(x row m0 + m, decoded W row r), m < nm, r < nw.
+   ds__qk_c is the portable one (any nm, nw); the SIMD ones take full MR x NR tiles. */
+typedef void (*ds__qk_fn)(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy);
+typedef struct ds__qkernel { const char *name; int mr32, nr32, mr256, nr256; ds__qk_fn k32, k256; } ds__qkernel;
+
+static void ds__qk_c(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    int mi, r; int64_t b, j;
+    for (mi = 0; mi < nm; mi++)
+        for (r = 0; r < nw; r++) {
+            const int8_t *q = a->q + (m0 + mi) * a->kq; const uint8_t *c = w + r * ws; double acc = 0;
+            if (a->fam == DS__QF_32) {
+                const float *dx = a->d + (m0 + mi) * (a->kq / 4), *sx = a->s + (m0 + mi) * a->ns;
+                const float *dw = (const float *)(const void *)(c + a->kq), *o = dw + a->kq / 4;
+                for (b = 0; b < a->kq / 32; b++) {
+                    int32_t is = 0; int li = 16 * (int)(b / 2) + 8 * (int)(b % 2);
+                    for (j = 32 * b; j < 32 * b + 32; j++) is += (int32_t)c[j] * q[j];
+                    acc += (double)((float)is * (dw[li] * dx[li])) + (double)(o[b] * sx[b]);
+                }
+            } else {
+                const int16_t *sv = (const int16_t *)(const void *)(c + a->K);
+                const float *dw = (const float *)(const void *)(c + 2 * a->K), *mn = dw + a->K / 256;
+                const float *dx = a->d + (m0 + mi) * (a->K / 256), *sx = a->s + (m0 + mi) * a->ns;
+                for (b = 0; b < a->K / 256; b++) {
+                    int32_t is = 0; int g;
+                    for (g = 0; g < 16; g++) {
+                        int32_t gs = 0;
+                        for (j = 256 * b + 16 * g; j < 256 * b + 16 * g + 16; j++) gs += (int32_t)c[j] * q[j];
+                        is += gs * sv[128 * b + 32 * (g >> 2) + 8 * (g & 3)];
+                        acc += (double)(mn[16 * b + g] * sx[16 * b + g]);
+                    }
+                    acc += (double)((float)is * (dw[b] * dx[b]));
+                }
+            }
+            y[mi * ldy + r] = (float)acc;
+        }
+}
+
+#if defined(DS__HAS_AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define DS__HAS_AVX512VNNI 1
+/* Q32, 4 x rows x 4 W rows: per chunk of 64, one dpbusd per pair leaves 8 lane sums per block,
+   converted and scaled by (W scale lanes * x scale lanes); the offsets join as a plain f32 dot
+   over blocks at the end. 16 accumulators + 4 W code vectors + 4 W scale vectors. */
+static void ds__qk32_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t kq = a->kq, nc = kq / 64, ldd = kq / 4;
+    const int8_t *x0 = a->q + m0 * kq, *x1 = x0 + kq, *x2 = x1 + kq, *x3 = x2 + kq;
+    const float *d0 = a->d + m0 * ldd, *d1 = d0 + ldd, *d2 = d1 + ldd, *d3 = d2 + ldd;
+    const uint8_t *w0 = w, *w1 = w + ws, *w2 = w1 + ws, *w3 = w2 + ws;
+    const float *e0 = (const float *)(const void *)(w0 + kq), *e1 = (const float *)(const void *)(w1 + kq);
+    const float *e2 = (const float *)(const void *)(w2 + kq), *e3 = (const float *)(const void *)(w3 + kq);
+    const __m512i z = _mm512_setzero_si512();
+    __m512 f00 = _mm512_setzero_ps(), f01 = f00, f02 = f00, f03 = f00, f10 = f00, f11 = f00, f12 = f00, f13 = f00;
+    __m512 f20 = f00, f21 = f00, f22 = f00, f23 = f00, f30 = f00, f31 = f00, f32 = f00, f33 = f00;
+    int64_t c, b;
+    DS__UNUSED(nm); DS__UNUSED(nw);
+    for (c = 0; c < nc; c++) {
+        __m512i q0 = _mm512_loadu_si512(w0 + 64 * c), q1 = _mm512_loadu_si512(w1 + 64 * c);
+        __m512i q2 = _mm512_loadu_si512(w2 + 64 * c), q3 = _mm512_loadu_si512(w3 + 64 * c);
+        __m512 s0 = _mm512_loadu_ps(e0 + 16 * c), s1 = _mm512_loadu_ps(e1 + 16 * c), s2 = _mm512_loadu_ps(e2 + 16 * c), s3 = _mm512_loadu_ps(e3 + 16 * c);
+#define DS__ROW(m) { \
+        __m512i xv = _mm512_loadu_si512(x##m + 64 * c); __m512 xd = _mm512_loadu_ps(d##m + 16 * c); \
+        f##m##0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q0, xv)), _mm512_mul_ps(s0, xd), f##m##0); \
+        f##m##1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q1, xv)), _mm512_mul_ps(s1, xd), f##m##1); \
+        f##m##2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q2, xv)), _mm512_mul_ps(s2, xd), f##m##2); \
+        f##m##3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q3, xv)), _mm512_mul_ps(s3, xd), f##m##3); }
+        DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+    }
+    {
+        const float *o0 = e0 + ldd, *o1 = e1 + ldd, *o2 = e2 + ldd, *o3 = e3 + ldd;
+        const float *sx0 = a->s + m0 * a->ns, *sx1 = sx0 + a->ns, *sx2 = sx1 + a->ns, *sx3 = sx2 + a->ns;
+        for (b = 0; b < a->ns; b += 16) {
+            __m512 u0 = _mm512_loadu_ps(o0 + b), u1 = _mm512_loadu_ps(o1 + b), u2 = _mm512_loadu_ps(o2 + b), u3 = _mm512_loadu_ps(o3 + b);
+#define DS__ROW(m) { __m512 sv = _mm512_loadu_ps(sx##m + b); \
+            f##m##0 = _mm512_fmadd_ps(u0, sv, f##m##0); f##m##1 = _mm512_fmadd_ps(u1, sv, f##m##1); \
+            f##m##2 = _mm512_fmadd_ps(u2, sv, f##m##2); f##m##3 = _mm512_fmadd_ps(u3, sv, f##m##3); }
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+        }
+    }
+#define DS__ST(m) y[m * ldy + 0] = ds__hsum512(f##m##0); y[m * ldy + 1] = ds__hsum512(f##m##1); y[m * ldy + 2] = ds__hsum512(f##m##2); y[m * ldy + 3] = ds__hsum512(f##m##3);
+    DS__ST(0) DS__ST(1) DS__ST(2) DS__ST(3)
+#undef DS__ST
+}
+
+/* Q256, 4 x rows x 2 W rows: per super-block, per chunk of 64, maddubs (u8 codes x s8 x -> 32
+   int16 pair sums) then dpwssd with the lane scales accumulates sum_g sc_g sum(code q) in int32;
+   once per super-block it is converted and scaled by d_w d_x, and the mins join as an f32 dot
+   over the 16 group sums. */
+static void ds__qk256_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t K = a->K, nsb = K / 256, ldd = K / 256;
+    const int8_t *x0 = a->q + m0 * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
+    const float *dx0 = a->d + m0 * ldd, *dx1 = dx0 + ldd, *dx2 = dx1 + ldd, *dx3 = dx2 + ldd;
+    const float *sx0 = a->s + m0 * a->ns, *sx1 = sx0 + a->ns, *sx2 = sx1 + a->ns, *sx3 = sx2 + a->ns;
+    const uint8_t *w0 = w, *w1 = w + ws;
+    const int16_t *v0 = (const int16_t *)(const void *)(w0 + K), *v1 = (const int16_t *)(const void *)(w1 + K);
+    const float *dw0 = (const float *)(const void *)(w0 + 2 * K), *dw1 = (const float *)(const void *)(w1 + 2 * K);
+    const float *mn0 = dw0 + nsb, *mn1 = dw1 + nsb;
+    __m512 f00 = _mm512_setzero_ps(), f01 = f00, f10 = f00, f11 = f00, f20 = f00, f21 = f00, f30 = f00, f31 = f00;
+    int64_t sb;
+    DS__UNUSED(nm); DS__UNUSED(nw);
+    for (sb = 0; sb < nsb; sb++) {
+        __m512i i00 = _mm512_setzero_si512(), i01 = i00, i10 = i00, i11 = i00, i20 = i00, i21 = i00, i30 = i00, i31 = i00;
+        /* the 4 chunks written out: a rolled loop makes compilers shuffle the accumulators */
+#define DS__ROW(m) { __m512i xv = _mm512_loadu_si512(x##m + o); \
+            i##m##0 = _mm512_dpwssd_epi32(i##m##0, _mm512_maddubs_epi16(q0, xv), s0); \
+            i##m##1 = _mm512_dpwssd_epi32(i##m##1, _mm512_maddubs_epi16(q1, xv), s1); }
+#define DS__CHUNK(c) { const int64_t o = 256 * sb + 64 * c; \
+            __m512i q0 = _mm512_loadu_si512(w0 + o), q1 = _mm512_loadu_si512(w1 + o); \
+            __m512i s0 = _mm512_loadu_si512(v0 + o / 2), s1 = _mm512_loadu_si512(v1 + o / 2); \
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3) }
+        DS__CHUNK(0) DS__CHUNK(1) DS__CHUNK(2) DS__CHUNK(3)
+#undef DS__CHUNK
+#undef DS__ROW
+        {
+            __m512 a0 = _mm512_set1_ps(dw0[sb]), a1 = _mm512_set1_ps(dw1[sb]);
+            __m512 n0 = _mm512_loadu_ps(mn0 + 16 * sb), n1 = _mm512_loadu_ps(mn1 + 16 * sb);
+#define DS__ROW(m) { __m512 xd = _mm512_set1_ps(dx##m[sb]), xs = _mm512_loadu_ps(sx##m + 16 * sb); \
+            f##m##0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i##m##0), _mm512_mul_ps(a0, xd), _mm512_fmadd_ps(n0, xs, f##m##0)); \
+            f##m##1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i##m##1), _mm512_mul_ps(a1, xd), _mm512_fmadd_ps(n1, xs, f##m##1)); }
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+        }
+    }
+#define DS__ST(m) y[m * ldy + 0] = ds__hsum512(f##m##0); y[m * ldy + 1] = ds__hsum512(f##m##1);
+    DS__ST(0) DS__ST(1) DS__ST(2) DS__ST(3)
+#undef DS__ST
+}
+#endif
+
+/* Every integer kernel this build has, preferred last. ds__qpick is a test hook: -1 = the last,
+   -2 = none (quantized weights take the f32 GEMM). */
+static const ds__qkernel ds__qkernels[] = {
+    { "c", 1, 1, 1, 1, ds__qk_c, ds__qk_c },
+#if defined(DS__HAS_AVX512VNNI)
+    { "avx512vnni", 4, 4, 4, 2, ds__qk32_avx512, ds__qk256_avx512 },
+#endif
+};
+static int ds__qpick = -1;
+static const ds__qkernel *ds__qkernel_get(void) {
+    int n = DS__ARRLEN(ds__qkernels);
+    return ds__qpick == -2 ? NULL : &ds__qkernels[ds__qpick >= 0 && ds__qpick < n ? ds__qpick : n - 1];
+}
+
+typedef struct ds__qjob {
+    float *y; const float *x; ds__qx a; const ds_tensor *w; const float *bias;
+    int64_t M, N, K, rb;           /* rb: bytes per decoded W row */
+    const ds__qkernel *kern;
+    uint8_t *panels;                /* per thread: DS__QNP decoded rows */
+} ds__qjob;
+
+static void ds__qx_part(void *arg, int64_t m0, int64_t m1, int tid) {
+    const ds__qjob *j = (const ds__qjob *)arg; int64_t m;
+    DS__UNUSED(tid);
+    for (m = m0; m < m1; m++) ds__qx_row(&j->a, m, j->x + m * j->K);
+}
+
+static void ds__qlin_part(void *arg, int64_t p0, int64_t p1, int tid) {
+    const ds__qjob *j = (const ds__qjob *)arg;
+    const int fam = j->a.fam, mr = fam == DS__QF_32 ? j->kern->mr32 : j->kern->mr256, nr = fam == DS__QF_32 ? j->kern->nr32 : j->kern->nr256;
+    const ds__qk_fn kf = fam == DS__QF_32 ? j->kern->k32 : j->kern->k256;
+    const uint64_t wrow = ds__dtype_nbytes(j->w->dtype, j->K);
+    uint8_t *panel = j->panels + (size_t)tid * (size_t)(DS__QNP * j->rb);
+    int64_t p, m0, r;
+    for (p = p0; p < p1; p++) {
+        int64_t n0 = p * DS__QNP, np = DS__MIN((int64_t)DS__QNP, j->N - n0);
+        for (r = 0; r < np; r++) ds__qdecode_row(panel + r * j->rb, j->w->dtype, (const uint8_t *)j->w->data + (uint64_t)(n0 + r) * wrow, j->K, j->a.kq, j->a.ns);
+        for (m0 = 0; m0 < j->M; m0 += mr) {
+            int nm = (int)DS__MIN((int64_t)mr, j->M - m0);
+            float *yt = j->y + m0 * j->N + n0;
+            for (r = 0; r < np; r += nr) {
+                int nw = (int)DS__MIN((int64_t)nr, np - r);
+                if (nm == mr && nw == nr) kf(&j->a, m0, nm, panel + r * j->rb, j->rb, nw, yt + r, j->N);
+                else ds__qk_c(&j->a, m0, nm, panel + r * j->rb, j->rb, nw, yt + r, j->N);
+            }
+            if (j->bias) { int mi; for (mi = 0; mi < nm; mi++) for (r = 0; r < np; r++) yt[mi * j->N + r] += j->bias[n0 + r]; }
+        }
+    }
+}
+
+static ds_result ds__linear_q(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__qjob j; ds__qx *a = &j.a;
+    memset(&j, 0, sizeof j);
+    j.y = y; j.x = x; j.w = w; j.bias = bias; j.M = M; j.N = N; j.K = K; j.kern = ds__qkernel_get();
+    a->fam = ds__qfamily(w->dtype); a->K = K;
+    a->kq = a->fam == DS__QF_32 ? (K + 63) / 64 * 64 : K;
+    a->ns = a->fam == DS__QF_32 ? (a->kq / 32 + 15) / 16 * 16 : K / 16;
+    j.rb = (ds__qrow_bytes(a->fam, K, a->kq, a->ns) + 63) / 64 * 64;
+    a->q = (int8_t *)ds__malloc(ctx, (size_t)(M * a->kq));
+    a->d = ds__falloc(ctx, M * (a->fam == DS__QF_32 ? a->kq / 4 : K / 256));
+    a->s = ds__falloc(ctx, M * a->ns);
+    j.panels = (uint8_t *)ds__malloc(ctx, (size_t)ctx->n_threads * (size_t)(DS__QNP * j.rb));
+    if (!a->q || !a->d || !a->s || !j.panels) {
+        ds__free(ctx, a->q); ds__free(ctx, a->d); ds__free(ctx, a->s); ds__free(ctx, j.panels);
+        return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: quantized activations (%lld x %lld)", w->name, (long long)M, (long long)K);
+    }
+    ds__parallel_for(ctx, M, ds__qx_part, &j);
+    ds__parallel_for(ctx, (N + DS__QNP - 1) / DS__QNP, ds__qlin_part, &j);
+    ds__free(ctx, a->q); ds__free(ctx, a->d); ds__free(ctx, a->s); ds__free(ctx, j.panels);
+    return DS_SUCCESS;
+}
+
 
 static const float *ds__f32(ds_ctx *ctx, const ds_tensor *t);   /* cached f32 copy (weights section) */
 
@@ -1991,6 +2365,7 @@ static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, co
     if (M <= 0 || N <= 0) return DS_SUCCESS;
     if (b && !(bias = ds__f32(ctx, b))) return DS_ERR_OUT_OF_MEMORY;
     if (K == 0) { int64_t m, n; for (m = 0; m < M; m++) for (n = 0; n < N; n++) y[m * N + n] = bias ? bias[n] : 0.0f; return DS_SUCCESS; }
+    if (ds__qfamily(w->dtype) != DS__QF_NONE && ds__qkernel_get()) return ds__linear_q(ctx, y, x, M, N, K, w, bias);
     if (M < DS__GEMV_M) return ds__gemv(ctx, y, x, M, N, K, w, bias);
     return ds__gemm_f32(ctx, y, x, M, N, K, w, bias);
 }

@@ -65,6 +65,66 @@ static void test_f32_kernels(void) {
     ds_ctx_destroy(c1); ds_ctx_destroy(c2);
 }
 
+/* Integer path: against ds__qdot_ref on the same quantized activations (exact up to f32 sums),
+   and against dequantize + f32 (off by the 8-bit activation rounding only). The f32 path for
+   quantized weights (dequantized while packing) against ds__gemm_ref. */
+static void test_quant_kernels(void) {
+    static const int64_t shapes[][3] = { { 1, 1, 256 }, { 5, 7, 96 }, { 4, 4, 512 }, { 9, 35, 768 }, { 33, 70, 256 }, { 8, 64, 2048 }, { 3, 3, 32 } };
+    static const ds_dtype qts[] = { DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q8_0, DS_Q2_K, DS_Q3_K, DS_Q4_K, DS_Q5_K, DS_Q6_K, DS_IQ4_NL, DS_IQ4_XS };
+    ds_ctx *c1 = mkctx(1), *c2 = mkctx(2);
+    int kk, s, d;
+    for (d = 0; d < DS__ARRLEN(qts); d++) {
+        ds_dtype dt = qts[d];
+        double worst_ref[8] = {0}, worst_f32 = 0, worst_path = 0;
+        for (s = 0; s < DS__ARRLEN(shapes); s++) {
+            int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], i, m, n;
+            float *x, *src, *wf, *y, *r, *bias; ds_tensor w; ds__entry be; uint8_t *wb;
+            if (K % ds_dtype_block_size(dt)) continue;
+            x = (float *)malloc((size_t)(M * K) * 4); src = (float *)malloc((size_t)(N * K) * 4); wf = (float *)malloc((size_t)(N * K) * 4);
+            y = (float *)malloc((size_t)(M * N) * 4); r = (float *)malloc((size_t)(M * N) * 4); bias = (float *)malloc((size_t)N * 4);
+            for (i = 0; i < M * K; i++) x[i] = ds_test_randf() * (i % 7 == 0 ? 3.0f : 1.0f);
+            for (i = 0; i < N * K; i++) src[i] = ds_test_randf() + 0.2f * (float)((i / 32) % 3);
+            for (i = 0; i < N; i++) bias[i] = ds_test_randf();
+            wb = make_w(&w, dt, src, N, K, wf);
+            memset(&be, 0, sizeof be); be.t.name = "b"; be.t.dtype = DS_F32; be.t.ndim = 1; be.t.shape[0] = N; be.t.data = bias; be.f32 = bias;
+            ds__gemm_ref(r, x, wf, bias, M, N, K);
+            if (ds__qfamily(dt) != DS__QF_NONE) {
+                /* the reference on the activations as the integer path quantizes them */
+                ds__qx a; float *ref = (float *)malloc((size_t)(M * N) * 4), *wbuf = (float *)malloc((size_t)K * 4);
+                a.fam = ds__qfamily(dt); a.K = K; a.kq = a.fam == DS__QF_32 ? (K + 63) / 64 * 64 : K;
+                a.ns = a.fam == DS__QF_32 ? (a.kq / 32 + 15) / 16 * 16 : K / 16;
+                a.q = (int8_t *)malloc((size_t)(M * a.kq)); a.d = (float *)malloc((size_t)(M * a.kq) * 4); a.s = (float *)malloc((size_t)(M * a.ns) * 4);
+                for (m = 0; m < M; m++) ds__qx_row(&a, m, x + m * K);
+                for (m = 0; m < M; m++)
+                    for (n = 0; n < N; n++) ref[m * N + n] = (float)(ds__qdot_ref(dt, wb + n * ds__dtype_nbytes(dt, K), &a, m, wbuf) + bias[n]);
+                for (kk = 0; kk < DS__ARRLEN(ds__qkernels); kk++) {
+                    double e;
+                    ds__qpick = kk;
+                    for (i = 0; i < M * N; i++) y[i] = NAN;
+                    if (ds__linear(s & 1 ? c2 : c1, y, x, M, &w, &be.t) != DS_SUCCESS) e = 1e9;
+                    else { e = ds_test_rel_l2(y, ref, M * N); if (e != e) e = 1e9; }
+                    worst_ref[kk] = DS__MAX(worst_ref[kk], e);
+                    if (kk == DS__ARRLEN(ds__qkernels) - 1 && K >= 512) worst_f32 = DS__MAX(worst_f32, ds_test_rel_l2(y, r, M * N));
+                }
+                free(ref); free(wbuf); free(a.q); free(a.d); free(a.s);
+            }
+            ds__qpick = -2;
+            for (i = 0; i < M * N; i++) y[i] = NAN;
+            if (ds__linear(s & 1 ? c2 : c1, y, x, M, &w, &be.t) != DS_SUCCESS) worst_path = 1e9;
+            else { double e = ds_test_rel_l2(y, r, M * N); worst_path = DS__MAX(worst_path, e == e ? e : 1e9); }
+            ds__qpick = -1;
+            free(x); free(src); free(wf); free(y); free(r); free(bias); free(wb);
+        }
+        if (ds__qfamily(dt) != DS__QF_NONE) {
+            for (kk = 0; kk < DS__ARRLEN(ds__qkernels); kk++)
+                CHECK(worst_ref[kk] < 1e-5, "%-6s integer kernel %-10s vs ds__qdot_ref: worst rel L2 %.2e", ds_dtype_name(dt), ds__qkernels[kk].name, worst_ref[kk]);
+            CHECK(worst_f32 < 1.5e-2, "%-6s integer path vs dequantize + f32 (K >= 512): worst rel L2 %.2e (8-bit activations)", ds_dtype_name(dt), worst_f32);
+        }
+        CHECK(worst_path < 2e-6, "%-6s f32 path (dequantized while packing) vs ds__gemm_ref: worst rel L2 %.2e", ds_dtype_name(dt), worst_path);
+    }
+    ds_ctx_destroy(c1); ds_ctx_destroy(c2);
+}
+
 static void test_errors(void) {
     ds_ctx *c = mkctx(1); ds_tensor w; float x[64], y[64]; uint8_t q[64];
     memset(&w, 0, sizeof w); memset(q, 0, sizeof q);
@@ -77,6 +137,7 @@ static void test_errors(void) {
 int main(int argc, char **argv) {
     ds_test_verbose = argc > 1 && !strcmp(argv[1], "-v");
     test_f32_kernels();
+    test_quant_kernels();
     test_errors();
     DS_TEST_END("test_gemm");
 }

@@ -1,8 +1,9 @@
 /* bench_gemm: GFLOP/s of ds__linear per weight dtype, next to the machine's measured FMA peak.
 
-       build/bench_gemm [-t threads] [-r reps] [-s MxNxK] [type ...]
+       build/bench_gemm [-t threads] [-r reps] [-s MxNxK] [-f32] [type ...]
 
-   Defaults: 2 threads, the FLUX-sized shapes below, every dtype of the table. A shape is
+   -f32 sends quantized weights through the f32 GEMM (dequantized while packing) instead of the
+   integer kernels. Defaults: 2 threads, the FLUX-sized shapes below, every dtype of the table. A shape is
    M x N x K: M activation rows, W [N, K]. ggml column: ggml's CPU backend (2 threads, AVX2) on
    this machine kind at 512 x 4096 x 4096, as given in the task brief. Other processes on the
    machine show up as noise: the load average is printed with the table. */
@@ -116,6 +117,7 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-f32")) ds__qpick = -2;   /* quantized weights through the f32 GEMM */
         else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
             long long m, n, kk;
             if (!custom_shapes) nshapes = 0;
@@ -133,7 +135,8 @@ int main(int argc, char **argv) {
     if (ds_ctx_create(&cd, &ctx) != DS_SUCCESS) return 1;
     loadavg(la, sizeof la);
     peak1 = peak_gflops(ctx, 1, &cpeak1); peakn = peak_gflops(ctx, threads, &cpeakn);
-    printf("bench_gemm: %d threads, f32 kernel %s, load average %s\n", threads, ds__gemm_kernel_get()->name, la);
+    printf("bench_gemm: %d threads, f32 kernel %s, integer kernel %s, load average %s\n", threads, ds__gemm_kernel_get()->name,
+           ds__qkernel_get() ? ds__qkernel_get()->name : "off", la);
     printf("FMA peak (measured): %.1f GFLOP/s with 1 thread, %.1f with %d (wall clock)\n", peak1, peakn, threads);
     printf("                     %.1f GFLOP/s with 1 thread, %.1f with %d (per CPU second x threads)\n", cpeak1, cpeakn, threads);
     printf("cells: GFLOP/s per CPU second x threads (wall-clock GFLOP/s in parentheses), best of %d\n\n", reps);
