@@ -2002,26 +2002,29 @@ static int ds__qfamily(ds_dtype t) {
 }
 
 /* Quantized activations, row m at q + m*kq (kq: K rounded up to 64; the padding is zero).
-   Q32:  d + m*kq/4: per chunk of 64, 16 lanes holding the two block scales (8 lanes each, the
-         order in which a dpbusd leaves its sums); s + m*ns: d * sum(q) per block (ns: blocks
+   Q32:  the two blocks of each chunk of 64 are interleaved by 4 bytes (ds__q32_pos), so the 16
+         int32 lanes of a dpbusd alternate between them and the pair of block scales is one 64-bit
+         broadcast; d + m*kq/32: scale per block; s + m*ns: d * sum(q) per block (ns: blocks
          rounded up to 16, zero padded).
-   Q256: d + m*K/256: scale per block; s + m*ns: d * sum(q) per 16 (ns = K/16). */
+   Q256: natural order; d + m*K/256: scale per block; s + m*ns: d * sum(q) per 16 (ns = K/16). */
 typedef struct ds__qx { int fam; int64_t K, kq, ns; int8_t *q; float *d, *s; } ds__qx;
+
+/* position of element t (0..31) of block b (0, 1) inside its chunk of 64 */
+static DS__INLINE int ds__q32_pos(int b, int t) { return 8 * (t >> 2) + 4 * b + (t & 3); }
 
 static void ds__qx_row(const ds__qx *a, int64_t m, const float *x) {
     int8_t *q = a->q + m * a->kq; int64_t b, j, nb;
     if (a->fam == DS__QF_32) {
-        float *dv = a->d + m * (a->kq / 4), *s = a->s + m * a->ns;
+        float *dd = a->d + m * (a->kq / 32), *s = a->s + m * a->ns;
         nb = a->K / 32;
-        memset(q + a->K, 0, (size_t)(a->kq - a->K));
         for (b = 0; b < a->kq / 32; b++) {
-            float amax = 0, d = 0, id = 0; int sum = 0;
+            float amax = 0, d = 0, id = 0; int sum = 0; int8_t *qc = q + 64 * (b / 2);
             if (b < nb) {
                 for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[32 * b + j]));
                 d = amax / 127.0f; id = d > 0 ? 1.0f / d : 0.0f;
-                for (j = 0; j < 32; j++) { int v = ds__nearest_int(x[32 * b + j] * id); q[32 * b + j] = (int8_t)v; sum += v; }
-            }
-            for (j = 0; j < 8; j++) dv[16 * (b / 2) + 8 * (b % 2) + j] = d;
+                for (j = 0; j < 32; j++) { int v = ds__nearest_int(x[32 * b + j] * id); qc[ds__q32_pos((int)(b & 1), (int)j)] = (int8_t)v; sum += v; }
+            } else for (j = 0; j < 32; j++) qc[ds__q32_pos((int)(b & 1), (int)j)] = 0;
+            dd[b] = d;
             s[b] = d * (float)sum;
         }
         for (; b < a->ns; b++) s[b] = 0;
@@ -2041,20 +2044,19 @@ static void ds__qx_row(const ds__qx *a, int64_t m, const float *x) {
     }
 }
 
-/* Decoded W row. Q32:  u8 c[kq] | f32 dv[kq/4] (lanes as in ds__qx) | f32 o[ns]
-                  Q256: u8 c[K] | i16 sv[K/2] (per chunk of 64: the scale of each int16 lane of a
-                        maddubs, i.e. of elements 2i, 2i+1) | f32 d[K/256] | f32 mn[K/16] (negated) */
+/* Decoded W row. Q32:  u8 c[kq] (interleaved as in ds__qx) | f32 d[kq/32] | f32 o[ns]
+                  Q256: u8 c[K] | i16 sc[K/16] (scale per 16) | f32 d[K/256] | f32 mn[K/16] (negated) */
 static int64_t ds__qrow_bytes(int fam, int64_t K, int64_t kq, int64_t ns) {
-    return fam == DS__QF_32 ? 2 * kq + 4 * ns : 2 * K + K / 64 + ns * 4;
+    return fam == DS__QF_32 ? kq + kq / 8 + 4 * ns : K + K / 8 + K / 64 + ns * 4;
 }
 static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_t K, int64_t kq, int64_t ns) {
     int64_t b, j;
     if (ds__qfamily(t) == DS__QF_32) {
-        uint8_t *c = out; float *dv = (float *)(void *)(out + kq), *o = dv + kq / 4;
+        uint8_t *c = out, cb[32]; float *dv = (float *)(void *)(out + kq), *o = dv + kq / 32;
         int64_t nb = K / 32;
-        memset(c + K, 0, (size_t)(kq - K));
         for (b = 0; b < kq / 32; b++) {
-            float d = 0, off = 0; uint8_t *cb = c + 32 * b;
+            float d = 0, off = 0; uint8_t *cc = c + 64 * (b / 2);
+            memset(cb, 0, sizeof cb);
             if (b < nb) {
                 const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes;
                 switch (t) {
@@ -2076,12 +2078,13 @@ static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_
                     break;
                 }
             }
-            for (j = 0; j < 8; j++) dv[16 * (b / 2) + 8 * (b % 2) + j] = d;
+            for (j = 0; j < 32; j++) cc[ds__q32_pos((int)(b & 1), (int)j)] = cb[j];
+            dv[b] = d;
             o[b] = off;
         }
         for (; b < ns; b++) o[b] = 0;
     } else {
-        uint8_t *c = out; int16_t *sv = (int16_t *)(void *)(out + K); float *dd = (float *)(void *)(out + 2 * K), *mn = dd + K / 256;
+        uint8_t *c = out; int16_t *sv = (int16_t *)(void *)(out + K); float *dd = (float *)(void *)(out + K + K / 8), *mn = dd + K / 256;
         for (b = 0; b < K / 256; b++) {
             const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes; uint8_t *cb = c + 256 * b;
             int sc[16], m[16], g, e; float d, dmin;
@@ -2128,11 +2131,7 @@ static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_
                 break;
             }
             }
-            for (g = 0; g < 16; g++) {
-                int16_t *lanes = sv + 128 * b + 32 * (g >> 2) + 8 * (g & 3);
-                for (j = 0; j < 8; j++) lanes[j] = (int16_t)sc[g];
-                mn[16 * b + g] = -dmin * (float)m[g];
-            }
+            for (g = 0; g < 16; g++) { sv[16 * b + g] = (int16_t)sc[g]; mn[16 * b + g] = -dmin * (float)m[g]; }
             dd[b] = d;
         }
     }
@@ -2144,14 +2143,16 @@ static double ds__qdot_ref(ds_dtype t, const void *wrow, const ds__qx *a, int64_
     const int8_t *q = a->q + m * a->kq; double s = 0; int64_t k;
     ds__traits[t].to_f32(wbuf, wrow, a->K);
     for (k = 0; k < a->K; k++) {
-        float dx = a->fam == DS__QF_32 ? a->d[m * (a->kq / 4) + 16 * (k / 64) + 8 * ((k / 32) % 2)] : a->d[m * (a->K / 256) + k / 256];
-        s += (double)wbuf[k] * dx * q[k];
+        float dx = a->fam == DS__QF_32 ? a->d[m * (a->kq / 32) + k / 32] : a->d[m * (a->K / 256) + k / 256];
+        int64_t p = a->fam == DS__QF_32 ? 64 * (k / 64) + ds__q32_pos((int)((k / 32) & 1), (int)(k % 32)) : k;
+        s += (double)wbuf[k] * dx * q[p];
     }
     return s;
 }
 
-/* Kernels: y[m * ldy + r] = dot(x row m0 + m, decoded W row r), m < nm, r < nw.
-   ds__qk_c is the portable one (any nm, nw); the SIMD ones take full MR x NR tiles. */
+/* Kernels: y[m * ldy + r] = dot(x row m0 + m, decoded W row r), m < nm <= MR, r < nw <= NR.
+   ds__qk_c is the portable one; the SIMD ones run a full MR x NR tile and, on an edge, point
+   the missing rows at the last real one and store only the real results. */
 typedef void (*ds__qk_fn)(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy);
 typedef struct ds__qkernel { const char *name; int mr32, nr32, mr256, nr256; ds__qk_fn k32, k256; } ds__qkernel;
 
@@ -2161,23 +2162,23 @@ static void ds__qk_c(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int6
         for (r = 0; r < nw; r++) {
             const int8_t *q = a->q + (m0 + mi) * a->kq; const uint8_t *c = w + r * ws; double acc = 0;
             if (a->fam == DS__QF_32) {
-                const float *dx = a->d + (m0 + mi) * (a->kq / 4), *sx = a->s + (m0 + mi) * a->ns;
-                const float *dw = (const float *)(const void *)(c + a->kq), *o = dw + a->kq / 4;
+                const float *dx = a->d + (m0 + mi) * (a->kq / 32), *sx = a->s + (m0 + mi) * a->ns;
+                const float *dw = (const float *)(const void *)(c + a->kq), *o = dw + a->kq / 32;
                 for (b = 0; b < a->kq / 32; b++) {
-                    int32_t is = 0; int li = 16 * (int)(b / 2) + 8 * (int)(b % 2);
-                    for (j = 32 * b; j < 32 * b + 32; j++) is += (int32_t)c[j] * q[j];
-                    acc += (double)((float)is * (dw[li] * dx[li])) + (double)(o[b] * sx[b]);
+                    int32_t is = 0; int t;
+                    for (t = 0; t < 32; t++) { int64_t p = 64 * (b / 2) + ds__q32_pos((int)(b & 1), t); is += (int32_t)c[p] * q[p]; }
+                    acc += (double)((float)is * (dw[b] * dx[b])) + (double)(o[b] * sx[b]);
                 }
             } else {
                 const int16_t *sv = (const int16_t *)(const void *)(c + a->K);
-                const float *dw = (const float *)(const void *)(c + 2 * a->K), *mn = dw + a->K / 256;
+                const float *dw = (const float *)(const void *)(c + a->K + a->K / 8), *mn = dw + a->K / 256;
                 const float *dx = a->d + (m0 + mi) * (a->K / 256), *sx = a->s + (m0 + mi) * a->ns;
                 for (b = 0; b < a->K / 256; b++) {
                     int32_t is = 0; int g;
                     for (g = 0; g < 16; g++) {
                         int32_t gs = 0;
                         for (j = 256 * b + 16 * g; j < 256 * b + 16 * g + 16; j++) gs += (int32_t)c[j] * q[j];
-                        is += gs * sv[128 * b + 32 * (g >> 2) + 8 * (g & 3)];
+                        is += gs * sv[16 * b + g];
                         acc += (double)(mn[16 * b + g] * sx[16 * b + g]);
                     }
                     acc += (double)((float)is * (dw[b] * dx[b]));
@@ -2189,27 +2190,30 @@ static void ds__qk_c(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int6
 
 #if defined(DS__HAS_AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define DS__HAS_AVX512VNNI 1
-/* Q32, 4 x rows x 4 W rows: per chunk of 64, one dpbusd per pair leaves 8 lane sums per block,
-   converted and scaled by (W scale lanes * x scale lanes); the offsets join as a plain f32 dot
-   over blocks at the end. 16 accumulators + 4 W code vectors + 4 W scale vectors. */
+/* Q32, 4 x rows x 4 W rows: per chunk of 64, one dpbusd per pair leaves 16 lane sums that
+   alternate between the chunk's two blocks, converted and scaled by (W block scale pair * x block
+   scale pair), each pair one 64-bit broadcast; the offsets join as a plain f32 dot over blocks at
+   the end. 16 accumulators + 4 W code vectors + 4 W scale vectors. */
+static DS__INLINE __m512 ds__bcast2(const float *p) { double v; memcpy(&v, p, 8); return _mm512_castpd_ps(_mm512_set1_pd(v)); }
 static void ds__qk32_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
-    const int64_t kq = a->kq, nc = kq / 64, ldd = kq / 4;
-    const int8_t *x0 = a->q + m0 * kq, *x1 = x0 + kq, *x2 = x1 + kq, *x3 = x2 + kq;
-    const float *d0 = a->d + m0 * ldd, *d1 = d0 + ldd, *d2 = d1 + ldd, *d3 = d2 + ldd;
-    const uint8_t *w0 = w, *w1 = w + ws, *w2 = w1 + ws, *w3 = w2 + ws;
+    const int64_t kq = a->kq, nc = kq / 64, ldd = kq / 32;
+    const int64_t r1 = m0 + DS__MIN(1, nm - 1), r2 = m0 + DS__MIN(2, nm - 1), r3 = m0 + DS__MIN(3, nm - 1);
+    const int8_t *x0 = a->q + m0 * kq, *x1 = a->q + r1 * kq, *x2 = a->q + r2 * kq, *x3 = a->q + r3 * kq;
+    const float *d0 = a->d + m0 * ldd, *d1 = a->d + r1 * ldd, *d2 = a->d + r2 * ldd, *d3 = a->d + r3 * ldd;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws, *w2 = w + DS__MIN(2, nw - 1) * ws, *w3 = w + DS__MIN(3, nw - 1) * ws;
+    float t[16];
     const float *e0 = (const float *)(const void *)(w0 + kq), *e1 = (const float *)(const void *)(w1 + kq);
     const float *e2 = (const float *)(const void *)(w2 + kq), *e3 = (const float *)(const void *)(w3 + kq);
     const __m512i z = _mm512_setzero_si512();
     __m512 f00 = _mm512_setzero_ps(), f01 = f00, f02 = f00, f03 = f00, f10 = f00, f11 = f00, f12 = f00, f13 = f00;
     __m512 f20 = f00, f21 = f00, f22 = f00, f23 = f00, f30 = f00, f31 = f00, f32 = f00, f33 = f00;
-    int64_t c, b;
-    DS__UNUSED(nm); DS__UNUSED(nw);
+    int64_t c, b; int i, k;
     for (c = 0; c < nc; c++) {
         __m512i q0 = _mm512_loadu_si512(w0 + 64 * c), q1 = _mm512_loadu_si512(w1 + 64 * c);
         __m512i q2 = _mm512_loadu_si512(w2 + 64 * c), q3 = _mm512_loadu_si512(w3 + 64 * c);
-        __m512 s0 = _mm512_loadu_ps(e0 + 16 * c), s1 = _mm512_loadu_ps(e1 + 16 * c), s2 = _mm512_loadu_ps(e2 + 16 * c), s3 = _mm512_loadu_ps(e3 + 16 * c);
+        __m512 s0 = ds__bcast2(e0 + 2 * c), s1 = ds__bcast2(e1 + 2 * c), s2 = ds__bcast2(e2 + 2 * c), s3 = ds__bcast2(e3 + 2 * c);
 #define DS__ROW(m) { \
-        __m512i xv = _mm512_loadu_si512(x##m + 64 * c); __m512 xd = _mm512_loadu_ps(d##m + 16 * c); \
+        __m512i xv = _mm512_loadu_si512(x##m + 64 * c); __m512 xd = ds__bcast2(d##m + 2 * c); \
         f##m##0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q0, xv)), _mm512_mul_ps(s0, xd), f##m##0); \
         f##m##1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q1, xv)), _mm512_mul_ps(s1, xd), f##m##1); \
         f##m##2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q2, xv)), _mm512_mul_ps(s2, xd), f##m##2); \
@@ -2219,7 +2223,7 @@ static void ds__qk32_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *
     }
     {
         const float *o0 = e0 + ldd, *o1 = e1 + ldd, *o2 = e2 + ldd, *o3 = e3 + ldd;
-        const float *sx0 = a->s + m0 * a->ns, *sx1 = sx0 + a->ns, *sx2 = sx1 + a->ns, *sx3 = sx2 + a->ns;
+        const float *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns, *sx2 = a->s + r2 * a->ns, *sx3 = a->s + r3 * a->ns;
         for (b = 0; b < a->ns; b += 16) {
             __m512 u0 = _mm512_loadu_ps(o0 + b), u1 = _mm512_loadu_ps(o1 + b), u2 = _mm512_loadu_ps(o2 + b), u3 = _mm512_loadu_ps(o3 + b);
 #define DS__ROW(m) { __m512 sv = _mm512_loadu_ps(sx##m + b); \
@@ -2229,36 +2233,43 @@ static void ds__qk32_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *
 #undef DS__ROW
         }
     }
-#define DS__ST(m) y[m * ldy + 0] = ds__hsum512(f##m##0); y[m * ldy + 1] = ds__hsum512(f##m##1); y[m * ldy + 2] = ds__hsum512(f##m##2); y[m * ldy + 3] = ds__hsum512(f##m##3);
+#define DS__ST(m) t[4 * m + 0] = ds__hsum512(f##m##0); t[4 * m + 1] = ds__hsum512(f##m##1); t[4 * m + 2] = ds__hsum512(f##m##2); t[4 * m + 3] = ds__hsum512(f##m##3);
     DS__ST(0) DS__ST(1) DS__ST(2) DS__ST(3)
 #undef DS__ST
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[4 * i + k];
 }
 
 /* Q256, 4 x rows x 2 W rows: per super-block, per chunk of 64, maddubs (u8 codes x s8 x -> 32
-   int16 pair sums) then dpwssd with the lane scales accumulates sum_g sc_g sum(code q) in int32;
-   once per super-block it is converted and scaled by d_w d_x, and the mins join as an f32 dot
-   over the 16 group sums. */
+   int16 pair sums) then dpwssd with the lane scales (vpermw of the 16 group scales) accumulates
+   sum_g sc_g sum(code q) in int32; once per super-block it is converted and scaled by d_w d_x,
+   and the mins join as an f32 dot over the 16 group sums. */
 static void ds__qk256_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
     const int64_t K = a->K, nsb = K / 256, ldd = K / 256;
-    const int8_t *x0 = a->q + m0 * K, *x1 = x0 + K, *x2 = x1 + K, *x3 = x2 + K;
-    const float *dx0 = a->d + m0 * ldd, *dx1 = dx0 + ldd, *dx2 = dx1 + ldd, *dx3 = dx2 + ldd;
-    const float *sx0 = a->s + m0 * a->ns, *sx1 = sx0 + a->ns, *sx2 = sx1 + a->ns, *sx3 = sx2 + a->ns;
-    const uint8_t *w0 = w, *w1 = w + ws;
+    const int64_t r1 = m0 + DS__MIN(1, nm - 1), r2 = m0 + DS__MIN(2, nm - 1), r3 = m0 + DS__MIN(3, nm - 1);
+    const int8_t *x0 = a->q + m0 * K, *x1 = a->q + r1 * K, *x2 = a->q + r2 * K, *x3 = a->q + r3 * K;
+    const float *dx0 = a->d + m0 * ldd, *dx1 = a->d + r1 * ldd, *dx2 = a->d + r2 * ldd, *dx3 = a->d + r3 * ldd;
+    const float *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns, *sx2 = a->s + r2 * a->ns, *sx3 = a->s + r3 * a->ns;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws;
+    float t[8]; int i, k;
     const int16_t *v0 = (const int16_t *)(const void *)(w0 + K), *v1 = (const int16_t *)(const void *)(w1 + K);
-    const float *dw0 = (const float *)(const void *)(w0 + 2 * K), *dw1 = (const float *)(const void *)(w1 + 2 * K);
+    const float *dw0 = (const float *)(const void *)(w0 + K + K / 8), *dw1 = (const float *)(const void *)(w1 + K + K / 8);
+    /* lane i of chunk c takes the scale of group 4c + i/8 */
+    const __m512i p0 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i p1 = _mm512_add_epi16(p0, _mm512_set1_epi16(4)), p2 = _mm512_add_epi16(p1, _mm512_set1_epi16(4)), p3 = _mm512_add_epi16(p2, _mm512_set1_epi16(4));
     const float *mn0 = dw0 + nsb, *mn1 = dw1 + nsb;
     __m512 f00 = _mm512_setzero_ps(), f01 = f00, f10 = f00, f11 = f00, f20 = f00, f21 = f00, f30 = f00, f31 = f00;
     int64_t sb;
-    DS__UNUSED(nm); DS__UNUSED(nw);
     for (sb = 0; sb < nsb; sb++) {
         __m512i i00 = _mm512_setzero_si512(), i01 = i00, i10 = i00, i11 = i00, i20 = i00, i21 = i00, i30 = i00, i31 = i00;
+        __m512i g0 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(v0 + 16 * sb)));
+        __m512i g1 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(v1 + 16 * sb)));
         /* the 4 chunks written out: a rolled loop makes compilers shuffle the accumulators */
 #define DS__ROW(m) { __m512i xv = _mm512_loadu_si512(x##m + o); \
             i##m##0 = _mm512_dpwssd_epi32(i##m##0, _mm512_maddubs_epi16(q0, xv), s0); \
             i##m##1 = _mm512_dpwssd_epi32(i##m##1, _mm512_maddubs_epi16(q1, xv), s1); }
 #define DS__CHUNK(c) { const int64_t o = 256 * sb + 64 * c; \
             __m512i q0 = _mm512_loadu_si512(w0 + o), q1 = _mm512_loadu_si512(w1 + o); \
-            __m512i s0 = _mm512_loadu_si512(v0 + o / 2), s1 = _mm512_loadu_si512(v1 + o / 2); \
+            __m512i s0 = _mm512_permutexvar_epi16(p##c, g0), s1 = _mm512_permutexvar_epi16(p##c, g1); \
             DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3) }
         DS__CHUNK(0) DS__CHUNK(1) DS__CHUNK(2) DS__CHUNK(3)
 #undef DS__CHUNK
@@ -2273,9 +2284,10 @@ static void ds__qk256_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t 
 #undef DS__ROW
         }
     }
-#define DS__ST(m) y[m * ldy + 0] = ds__hsum512(f##m##0); y[m * ldy + 1] = ds__hsum512(f##m##1);
+#define DS__ST(m) t[2 * m] = ds__hsum512(f##m##0); t[2 * m + 1] = ds__hsum512(f##m##1);
     DS__ST(0) DS__ST(1) DS__ST(2) DS__ST(3)
 #undef DS__ST
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[2 * i + k];
 }
 #endif
 
@@ -2290,7 +2302,9 @@ static const ds__qkernel ds__qkernels[] = {
 static int ds__qpick = -1;
 static const ds__qkernel *ds__qkernel_get(void) {
     int n = DS__ARRLEN(ds__qkernels);
-    return ds__qpick == -2 ? NULL : &ds__qkernels[ds__qpick >= 0 && ds__qpick < n ? ds__qpick : n - 1];
+    if (ds__qpick >= 0 && ds__qpick < n) return &ds__qkernels[ds__qpick];
+    /* without a SIMD integer kernel the f32 GEMM (dequantizing while packing) is the faster way */
+    return ds__qpick == -2 || n == 1 ? NULL : &ds__qkernels[n - 1];
 }
 
 typedef struct ds__qjob {
@@ -2321,8 +2335,7 @@ static void ds__qlin_part(void *arg, int64_t p0, int64_t p1, int tid) {
             float *yt = j->y + m0 * j->N + n0;
             for (r = 0; r < np; r += nr) {
                 int nw = (int)DS__MIN((int64_t)nr, np - r);
-                if (nm == mr && nw == nr) kf(&j->a, m0, nm, panel + r * j->rb, j->rb, nw, yt + r, j->N);
-                else ds__qk_c(&j->a, m0, nm, panel + r * j->rb, j->rb, nw, yt + r, j->N);
+                kf(&j->a, m0, nm, panel + r * j->rb, j->rb, nw, yt + r, j->N);
             }
             if (j->bias) { int mi; for (mi = 0; mi < nm; mi++) for (r = 0; r < np; r++) yt[mi * j->N + r] += j->bias[n0 + r]; }
         }
@@ -2338,7 +2351,7 @@ static ds_result ds__linear_q(ds_ctx *ctx, float *y, const float *x, int64_t M, 
     a->ns = a->fam == DS__QF_32 ? (a->kq / 32 + 15) / 16 * 16 : K / 16;
     j.rb = (ds__qrow_bytes(a->fam, K, a->kq, a->ns) + 63) / 64 * 64;
     a->q = (int8_t *)ds__malloc(ctx, (size_t)(M * a->kq));
-    a->d = ds__falloc(ctx, M * (a->fam == DS__QF_32 ? a->kq / 4 : K / 256));
+    a->d = ds__falloc(ctx, M * (a->fam == DS__QF_32 ? a->kq / 32 : K / 256));
     a->s = ds__falloc(ctx, M * a->ns);
     j.panels = (uint8_t *)ds__malloc(ctx, (size_t)ctx->n_threads * (size_t)(DS__QNP * j.rb));
     if (!a->q || !a->d || !a->s || !j.panels) {
