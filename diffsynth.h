@@ -2007,7 +2007,10 @@ static int ds__qfamily(ds_dtype t) {
          broadcast; d + m*kq/32: scale per block; s + m*ns: d * sum(q) per block (ns: blocks
          rounded up to 16, zero padded).
    Q256: natural order; d + m*K/256: scale per block; s + m*ns: d * sum(q) per 16 (ns = K/16). */
-typedef struct ds__qx { int fam; int64_t K, kq, ns; int8_t *q; float *d, *s; } ds__qx;
+typedef struct ds__qx {
+    int fam, w8;           /* w8: W codes use all 8 bits (Q8_0), for kernels without u8 x s8 sums */
+    int64_t K, kq, ns; int8_t *q; float *d, *s;
+} ds__qx;
 
 /* position of element t (0..31) of block b (0, 1) inside its chunk of 64 */
 static DS__INLINE int ds__q32_pos(int b, int t) { return 8 * (t >> 2) + 4 * b + (t & 3); }
@@ -2188,6 +2191,104 @@ static void ds__qk_c(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int6
         }
 }
 
+#if defined(DS__HAS_AVX2)
+static DS__INLINE __m256 ds__bcast2_256(const float *p) { double v; memcpy(&v, p, 8); return _mm256_castpd_ps(_mm256_set1_pd(v)); }
+/* int16 pairs x int16 scales, summed into int32 lanes: AVX-VNNI where the build has it */
+#if defined(__AVXVNNI__)
+#  define DS__DPWSSD256(acc, a, b) _mm256_dpwssd_avx_epi32(acc, a, b)
+#else
+#  define DS__DPWSSD256(acc, a, b) _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+#endif
+/* Q32, 2 x 2 on 256-bit vectors: codes <= 31 go through maddubs (pair sums cannot saturate);
+   Q8_0's full-byte codes use the sign trick on q = code - 128, whose sum is exactly what the
+   offset term would correct, so that term is left out. */
+static void ds__qk32_avx2(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t kq = a->kq, nc = kq / 64, ldd = kq / 32, r1 = m0 + DS__MIN(1, nm - 1);
+    const int8_t *x0 = a->q + m0 * kq, *x1 = a->q + r1 * kq;
+    const float *d0 = a->d + m0 * ldd, *d1 = a->d + r1 * ldd;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws;
+    const float *e0 = (const float *)(const void *)(w0 + kq), *e1 = (const float *)(const void *)(w1 + kq);
+    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    __m256 f00 = _mm256_setzero_ps(), f01 = f00, f10 = f00, f11 = f00;
+    float t[4]; int64_t c, b; int i, k;
+    for (c = 0; c < nc; c++) {
+        __m256i q0a = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + 64 * c)), q0b = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + 64 * c + 32));
+        __m256i q1a = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + 64 * c)), q1b = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + 64 * c + 32));
+        __m256 s0 = ds__bcast2_256(e0 + 2 * c), s1 = ds__bcast2_256(e1 + 2 * c);
+        if (!a->w8) {
+#define DS__ROW(m) { const __m256i xa = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + 64 * c)), xb = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + 64 * c + 32)); \
+            const __m256 xd = ds__bcast2_256(d##m + 2 * c); \
+            __m256i i0 = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(q0a, xa), _mm256_maddubs_epi16(q0b, xb)), ones); \
+            __m256i i1 = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(q1a, xa), _mm256_maddubs_epi16(q1b, xb)), ones); \
+            f##m##0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(s0, xd), f##m##0); \
+            f##m##1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(s1, xd), f##m##1); }
+            DS__ROW(0) DS__ROW(1)
+#undef DS__ROW
+        } else {
+            q0a = _mm256_xor_si256(q0a, flip); q0b = _mm256_xor_si256(q0b, flip); q1a = _mm256_xor_si256(q1a, flip); q1b = _mm256_xor_si256(q1b, flip);
+#define DS__SDOT(q, x) _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q)), ones)
+#define DS__ROW(m) { const __m256i xa = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + 64 * c)), xb = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + 64 * c + 32)); \
+            const __m256 xd = ds__bcast2_256(d##m + 2 * c); \
+            f##m##0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(DS__SDOT(q0a, xa), DS__SDOT(q0b, xb))), _mm256_mul_ps(s0, xd), f##m##0); \
+            f##m##1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(DS__SDOT(q1a, xa), DS__SDOT(q1b, xb))), _mm256_mul_ps(s1, xd), f##m##1); }
+            DS__ROW(0) DS__ROW(1)
+#undef DS__ROW
+#undef DS__SDOT
+        }
+    }
+    if (!a->w8) {
+        const float *o0 = e0 + ldd, *o1 = e1 + ldd, *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns;
+        for (b = 0; b < a->ns; b += 8) {
+            __m256 u0 = _mm256_loadu_ps(o0 + b), u1 = _mm256_loadu_ps(o1 + b), v0 = _mm256_loadu_ps(sx0 + b), v1 = _mm256_loadu_ps(sx1 + b);
+            f00 = _mm256_fmadd_ps(u0, v0, f00); f01 = _mm256_fmadd_ps(u1, v0, f01);
+            f10 = _mm256_fmadd_ps(u0, v1, f10); f11 = _mm256_fmadd_ps(u1, v1, f11);
+        }
+    }
+    t[0] = ds__hsum256(f00); t[1] = ds__hsum256(f01); t[2] = ds__hsum256(f10); t[3] = ds__hsum256(f11);
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[2 * i + k];
+}
+
+/* Q256, 2 x 2 on 256-bit vectors: per chunk of 32, maddubs then the two group scales of the
+   chunk (one per 128-bit half, spread by a byte shuffle) through madd / AVX-VNNI. */
+static void ds__qk256_avx2(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t K = a->K, nsb = K / 256, r1 = m0 + DS__MIN(1, nm - 1);
+    const int8_t *x0 = a->q + m0 * K, *x1 = a->q + r1 * K;
+    const float *dx0 = a->d + m0 * nsb, *dx1 = a->d + r1 * nsb, *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws;
+    const int16_t *v0 = (const int16_t *)(const void *)(w0 + K), *v1 = (const int16_t *)(const void *)(w1 + K);
+    const float *dw0 = (const float *)(const void *)(w0 + K + K / 8), *dw1 = (const float *)(const void *)(w1 + K + K / 8);
+    const float *mn0 = dw0 + nsb, *mn1 = dw1 + nsb;
+    const __m256i spread = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    __m256 f00 = _mm256_setzero_ps(), f01 = f00, f10 = f00, f11 = f00;
+    float t[4]; int64_t sb; int c, i, k;
+    for (sb = 0; sb < nsb; sb++) {
+        __m256i i00 = _mm256_setzero_si256(), i01 = i00, i10 = i00, i11 = i00;
+        for (c = 0; c < 8; c++) {
+            const int64_t o = 256 * sb + 32 * c;
+            int32_t g0, g1; __m256i q0, q1, s0, s1;
+            memcpy(&g0, v0 + 16 * sb + 2 * c, 4); memcpy(&g1, v1 + 16 * sb + 2 * c, 4);
+            q0 = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + o)); q1 = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + o));
+            s0 = _mm256_shuffle_epi8(_mm256_set1_epi32(g0), spread); s1 = _mm256_shuffle_epi8(_mm256_set1_epi32(g1), spread);
+#define DS__ROW(m) { const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + o)); \
+            i##m##0 = DS__DPWSSD256(i##m##0, _mm256_maddubs_epi16(q0, xv), s0); i##m##1 = DS__DPWSSD256(i##m##1, _mm256_maddubs_epi16(q1, xv), s1); }
+            DS__ROW(0) DS__ROW(1)
+#undef DS__ROW
+        }
+        {
+            const __m256 n0a = _mm256_loadu_ps(mn0 + 16 * sb), n0b = _mm256_loadu_ps(mn0 + 16 * sb + 8);
+            const __m256 n1a = _mm256_loadu_ps(mn1 + 16 * sb), n1b = _mm256_loadu_ps(mn1 + 16 * sb + 8);
+#define DS__ROW(m) { const __m256 xa = _mm256_loadu_ps(sx##m + 16 * sb), xb = _mm256_loadu_ps(sx##m + 16 * sb + 8); \
+            f##m##0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i##m##0), _mm256_set1_ps(dw0[sb] * dx##m[sb]), _mm256_fmadd_ps(n0a, xa, _mm256_fmadd_ps(n0b, xb, f##m##0))); \
+            f##m##1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i##m##1), _mm256_set1_ps(dw1[sb] * dx##m[sb]), _mm256_fmadd_ps(n1a, xa, _mm256_fmadd_ps(n1b, xb, f##m##1))); }
+            DS__ROW(0) DS__ROW(1)
+#undef DS__ROW
+        }
+    }
+    t[0] = ds__hsum256(f00); t[1] = ds__hsum256(f01); t[2] = ds__hsum256(f10); t[3] = ds__hsum256(f11);
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[2 * i + k];
+}
+#endif
+
 #if defined(DS__HAS_AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define DS__HAS_AVX512VNNI 1
 /* Q32, 4 x rows x 4 W rows: per chunk of 64, one dpbusd per pair leaves 16 lane sums that
@@ -2295,6 +2396,9 @@ static void ds__qk256_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t 
    -2 = none (quantized weights take the f32 GEMM). */
 static const ds__qkernel ds__qkernels[] = {
     { "c", 1, 1, 1, 1, ds__qk_c, ds__qk_c },
+#if defined(DS__HAS_AVX2)
+    { "avx2", 2, 2, 2, 2, ds__qk32_avx2, ds__qk256_avx2 },
+#endif
 #if defined(DS__HAS_AVX512VNNI)
     { "avx512vnni", 4, 4, 4, 2, ds__qk32_avx512, ds__qk256_avx512 },
 #endif
@@ -2311,6 +2415,7 @@ typedef struct ds__qjob {
     float *y; const float *x; ds__qx a; const ds_tensor *w; const float *bias;
     int64_t M, N, K, rb;           /* rb: bytes per decoded W row */
     const ds__qkernel *kern;
+    int64_t nmb, mb;                /* work unit = (panel, block of mb x rows); nmb blocks per panel */
     uint8_t *panels;                /* per thread: DS__QNP decoded rows */
 } ds__qjob;
 
@@ -2320,18 +2425,21 @@ static void ds__qx_part(void *arg, int64_t m0, int64_t m1, int tid) {
     for (m = m0; m < m1; m++) ds__qx_row(&j->a, m, j->x + m * j->K);
 }
 
-static void ds__qlin_part(void *arg, int64_t p0, int64_t p1, int tid) {
+static void ds__qlin_part(void *arg, int64_t u0, int64_t u1, int tid) {
     const ds__qjob *j = (const ds__qjob *)arg;
     const int fam = j->a.fam, mr = fam == DS__QF_32 ? j->kern->mr32 : j->kern->mr256, nr = fam == DS__QF_32 ? j->kern->nr32 : j->kern->nr256;
     const ds__qk_fn kf = fam == DS__QF_32 ? j->kern->k32 : j->kern->k256;
     const uint64_t wrow = ds__dtype_nbytes(j->w->dtype, j->K);
     uint8_t *panel = j->panels + (size_t)tid * (size_t)(DS__QNP * j->rb);
-    int64_t p, m0, r;
-    for (p = p0; p < p1; p++) {
-        int64_t n0 = p * DS__QNP, np = DS__MIN((int64_t)DS__QNP, j->N - n0);
-        for (r = 0; r < np; r++) ds__qdecode_row(panel + r * j->rb, j->w->dtype, (const uint8_t *)j->w->data + (uint64_t)(n0 + r) * wrow, j->K, j->a.kq, j->a.ns);
-        for (m0 = 0; m0 < j->M; m0 += mr) {
-            int nm = (int)DS__MIN((int64_t)mr, j->M - m0);
+    int64_t u, m0, r, have = -1;
+    for (u = u0; u < u1; u++) {
+        int64_t p = u / j->nmb, n0 = p * DS__QNP, np = DS__MIN((int64_t)DS__QNP, j->N - n0);
+        int64_t m_lo = (u % j->nmb) * j->mb, m_hi = DS__MIN(j->M, m_lo + j->mb);
+        if (p != have)   /* consecutive units of a thread share the panel */
+            for (r = 0, have = p; r < np; r++)
+                ds__qdecode_row(panel + r * j->rb, j->w->dtype, (const uint8_t *)j->w->data + (uint64_t)(n0 + r) * wrow, j->K, j->a.kq, j->a.ns);
+        for (m0 = m_lo; m0 < m_hi; m0 += mr) {
+            int nm = (int)DS__MIN((int64_t)mr, m_hi - m0);
             float *yt = j->y + m0 * j->N + n0;
             for (r = 0; r < np; r += nr) {
                 int nw = (int)DS__MIN((int64_t)nr, np - r);
@@ -2346,7 +2454,7 @@ static ds_result ds__linear_q(ds_ctx *ctx, float *y, const float *x, int64_t M, 
     ds__qjob j; ds__qx *a = &j.a;
     memset(&j, 0, sizeof j);
     j.y = y; j.x = x; j.w = w; j.bias = bias; j.M = M; j.N = N; j.K = K; j.kern = ds__qkernel_get();
-    a->fam = ds__qfamily(w->dtype); a->K = K;
+    a->fam = ds__qfamily(w->dtype); a->w8 = w->dtype == DS_Q8_0; a->K = K;
     a->kq = a->fam == DS__QF_32 ? (K + 63) / 64 * 64 : K;
     a->ns = a->fam == DS__QF_32 ? (a->kq / 32 + 15) / 16 * 16 : K / 16;
     j.rb = (ds__qrow_bytes(a->fam, K, a->kq, a->ns) + 63) / 64 * 64;
@@ -2358,8 +2466,14 @@ static ds_result ds__linear_q(ds_ctx *ctx, float *y, const float *x, int64_t M, 
         ds__free(ctx, a->q); ds__free(ctx, a->d); ds__free(ctx, a->s); ds__free(ctx, j.panels);
         return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: quantized activations (%lld x %lld)", w->name, (long long)M, (long long)K);
     }
-    ds__parallel_for(ctx, M, ds__qx_part, &j);
-    ds__parallel_for(ctx, (N + DS__QNP - 1) / DS__QNP, ds__qlin_part, &j);
+    {   /* few panels (small N): also split M, in blocks that keep whole kernel tiles */
+        int64_t panels = (N + DS__QNP - 1) / DS__QNP, nt = ctx->n_threads;
+        j.nmb = panels >= 2 * nt ? 1 : DS__MIN((M + 63) / 64, 2 * nt);
+        j.mb = ((M + j.nmb - 1) / j.nmb + 3) / 4 * 4;
+        j.nmb = (M + j.mb - 1) / j.mb;
+        ds__parallel_for(ctx, M, ds__qx_part, &j);
+        ds__parallel_for(ctx, panels * j.nmb, ds__qlin_part, &j);
+    }
     ds__free(ctx, a->q); ds__free(ctx, a->d); ds__free(ctx, a->s); ds__free(ctx, j.panels);
     return DS_SUCCESS;
 }

@@ -69,7 +69,7 @@ static void test_f32_kernels(void) {
    and against dequantize + f32 (off by the 8-bit activation rounding only). The f32 path for
    quantized weights (dequantized while packing) against ds__gemm_ref. */
 static void test_quant_kernels(void) {
-    static const int64_t shapes[][3] = { { 1, 1, 256 }, { 5, 7, 96 }, { 4, 4, 512 }, { 9, 35, 768 }, { 33, 70, 256 }, { 8, 64, 2048 }, { 3, 3, 32 } };
+    static const int64_t shapes[][3] = { { 1, 1, 256 }, { 5, 7, 96 }, { 4, 4, 512 }, { 9, 35, 768 }, { 33, 70, 256 }, { 8, 64, 2048 }, { 3, 3, 32 }, { 301, 16, 512 } };
     static const ds_dtype qts[] = { DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q8_0, DS_Q2_K, DS_Q3_K, DS_Q4_K, DS_Q5_K, DS_Q6_K, DS_IQ4_NL, DS_IQ4_XS };
     ds_ctx *c1 = mkctx(1), *c2 = mkctx(2);
     int kk, s, d;
@@ -91,7 +91,7 @@ static void test_quant_kernels(void) {
             if (ds__qfamily(dt) != DS__QF_NONE) {
                 /* the reference on the activations as the integer path quantizes them */
                 ds__qx a; float *ref = (float *)malloc((size_t)(M * N) * 4), *wbuf = (float *)malloc((size_t)K * 4);
-                a.fam = ds__qfamily(dt); a.K = K; a.kq = a.fam == DS__QF_32 ? (K + 63) / 64 * 64 : K;
+                a.fam = ds__qfamily(dt); a.w8 = dt == DS_Q8_0; a.K = K; a.kq = a.fam == DS__QF_32 ? (K + 63) / 64 * 64 : K;
                 a.ns = a.fam == DS__QF_32 ? (a.kq / 32 + 15) / 16 * 16 : K / 16;
                 a.q = (int8_t *)malloc((size_t)(M * a.kq)); a.d = (float *)malloc((size_t)(M * a.kq) * 4); a.s = (float *)malloc((size_t)(M * a.ns) * 4);
                 for (m = 0; m < M; m++) ds__qx_row(&a, m, x + m * K);
