@@ -2291,6 +2291,11 @@ static void ds__qk256_avx2(const ds__qx *a, int64_t m0, int nm, const uint8_t *w
 
 #if defined(DS__HAS_AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define DS__HAS_AVX512VNNI 1
+#if defined(__GNUC__) && !defined(__clang__) && defined(__cplusplus)
+#  pragma GCC diagnostic push   /* g++ 12 flags the _mm512_undefined_* inside its own intrinsics */
+#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#  pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 /* Q32, 4 x rows x 4 W rows: per chunk of 64, one dpbusd per pair leaves 16 lane sums that
    alternate between the chunk's two blocks, converted and scaled by (W block scale pair * x block
    scale pair), each pair one 64-bit broadcast; the offsets join as a plain f32 dot over blocks at
@@ -2390,6 +2395,9 @@ static void ds__qk256_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t 
 #undef DS__ST
     for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[2 * i + k];
 }
+#if defined(__GNUC__) && !defined(__clang__) && defined(__cplusplus)
+#  pragma GCC diagnostic pop
+#endif
 #endif
 
 /* Every integer kernel this build has, preferred last. ds__qpick is a test hook: -1 = the last,
