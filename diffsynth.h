@@ -1839,6 +1839,8 @@ static DS__INLINE float ds__ld1(const void *p, int64_t k, ds_dtype dt) {
 #endif
 #define DS__PACK8(LD) \
     for (k = 0; k + 8 <= kc; k += 8) { \
+        int q_; \
+        for (q_ = 0; q_ < 4 && pf < pf_end; q_++, pf++) DS__PREFETCH((const char *)rows[i + 8 + (pf & 7)] + (pf >> 3) * 64); \
         __m256 r0 = LD(p0, k), r1 = LD(p1, k), r2 = LD(p2, k), r3 = LD(p3, k), r4 = LD(p4, k), r5 = LD(p5, k), r6 = LD(p6, k), r7 = LD(p7, k); \
         float *d = dst + k * width + i; \
         DS__TR8(r0, r1, r2, r3, r4, r5, r6, r7); \
@@ -1851,6 +1853,9 @@ static void ds__pack_t(float *DS__RESTRICT dst, int width, const void *const *ro
 #if defined(DS__HAS_AVX2)
     for (; i + 8 <= nrows; i += 8) {
         const void *p0 = rows[i], *p1 = rows[i + 1], *p2 = rows[i + 2], *p3 = rows[i + 3], *p4 = rows[i + 4], *p5 = rows[i + 5], *p6 = rows[i + 6], *p7 = rows[i + 7];
+        /* while these 8 rows are transposed, the next 8 are prefetched (rows come from far apart:
+           the hardware prefetchers see each row segment as a new, short stream) */
+        int pf = 0, pf_end = i + 16 <= nrows ? 8 * (int)((kc * (dt == DS_F32 ? 4 : 2) + 63) / 64) : 0;
         if (dt == DS_F32) { DS__PACK8(DS__LD_F32) } else if (dt == DS_F16) { DS__PACK8(DS__LD_F16) } else { DS__PACK8(DS__LD_BF16) }
         for (; k < kc; k++) { int t; for (t = 0; t < 8; t++) dst[k * width + i + t] = ds__ld1(rows[i + t], k, dt); }
     }
