@@ -2026,12 +2026,14 @@ static void ds__qx_row(const ds__qx *a, int64_t m, const float *x) {
         float *dd = a->d + m * (a->kq / 32), *s = a->s + m * a->ns;
         nb = a->K / 32;
         for (b = 0; b < a->kq / 32; b++) {
-            float amax = 0, d = 0, id = 0; int sum = 0; int8_t *qc = q + 64 * (b / 2);
+            float amax = 0, d = 0, id = 0; int sum = 0; int8_t *qc = q + 64 * (b / 2), qb[32];
+            memset(qb, 0, sizeof qb);
             if (b < nb) {
                 for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[32 * b + j]));
                 d = amax / 127.0f; id = d > 0 ? 1.0f / d : 0.0f;
-                for (j = 0; j < 32; j++) { int v = ds__nearest_int(x[32 * b + j] * id); qc[ds__q32_pos((int)(b & 1), (int)j)] = (int8_t)v; sum += v; }
-            } else for (j = 0; j < 32; j++) qc[ds__q32_pos((int)(b & 1), (int)j)] = 0;
+                for (j = 0; j < 32; j++) { int v = ds__nearest_int(x[32 * b + j] * id); qb[j] = (int8_t)v; sum += v; }
+            }
+            for (j = 0; j < 8; j++) memcpy(qc + 8 * j + 4 * (b & 1), qb + 4 * j, 4);   /* = ds__q32_pos */
             dd[b] = d;
             s[b] = d * (float)sum;
         }
@@ -2057,6 +2059,10 @@ static void ds__qx_row(const ds__qx *a, int64_t m, const float *x) {
 static int64_t ds__qrow_bytes(int fam, int64_t K, int64_t kq, int64_t ns) {
     return fam == DS__QF_32 ? kq + kq / 8 + 4 * ns : K + K / 8 + K / 64 + ns * 4;
 }
+/* 8 codes at a time in a uint64 (SWAR): compilers at -O2 leave byte loops with shifts scalar. */
+#define DS__B1 0x0101010101010101ull
+static DS__INLINE uint64_t ds__ld8(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static DS__INLINE void ds__st8(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_t K, int64_t kq, int64_t ns) {
     int64_t b, j;
     if (ds__qfamily(t) == DS__QF_32) {
@@ -2070,7 +2076,7 @@ static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_
                 switch (t) {
                 case DS_Q4_0: case DS_Q4_1: {
                     const uint8_t *qs = p + (t == DS_Q4_0 ? 2 : 4);
-                    for (j = 0; j < 16; j++) { cb[j] = qs[j] & 15; cb[j + 16] = qs[j] >> 4; }
+                    for (j = 0; j < 16; j += 8) { uint64_t v = ds__ld8(qs + j); ds__st8(cb + j, v & 15 * DS__B1); ds__st8(cb + 16 + j, (v >> 4) & 15 * DS__B1); }
                     d = ds__half(p); off = t == DS_Q4_0 ? -8.0f * d : ds__half(p + 2);
                     break;
                 }
@@ -2081,12 +2087,12 @@ static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_
                     break;
                 }
                 default:   /* Q8_0 */
-                    for (j = 0; j < 32; j++) cb[j] = (uint8_t)(p[2 + j] ^ 0x80);   /* q + 128 */
+                    for (j = 0; j < 32; j += 8) ds__st8(cb + j, ds__ld8(p + 2 + j) ^ 0x80 * DS__B1);   /* q + 128 */
                     d = ds__half(p); off = -128.0f * d;
                     break;
                 }
             }
-            for (j = 0; j < 32; j++) cc[ds__q32_pos((int)(b & 1), (int)j)] = cb[j];
+            for (j = 0; j < 8; j++) memcpy(cc + 8 * j + 4 * (b & 1), cb + 4 * j, 4);   /* = ds__q32_pos */
             dv[b] = d;
             o[b] = off;
         }
@@ -2095,45 +2101,42 @@ static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_
         uint8_t *c = out; int16_t *sv = (int16_t *)(void *)(out + K); float *dd = (float *)(void *)(out + K + K / 8), *mn = dd + K / 256;
         for (b = 0; b < K / 256; b++) {
             const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes; uint8_t *cb = c + 256 * b;
-            int sc[16], m[16], g, e; float d, dmin;
+            int sc[16], m[16], g, h, k; float d, dmin;
             switch (t) {
-            case DS_Q2_K: {
-                const ds__block_q2_k *q = (const ds__block_q2_k *)p; int h, jj;
-                for (h = 0; h < 2; h++)   /* contiguous inner loops with fixed shifts: they vectorize */
-                    for (jj = 0; jj < 4; jj++)
-                        for (e = 0; e < 32; e++) cb[128 * h + 32 * jj + e] = (uint8_t)((q->qs[32 * h + e] >> (2 * jj)) & 3);
+            case DS_Q2_K: {   /* element 128h + 32k + e: bits 2k of qs[32h + e] */
+                const ds__block_q2_k *q = (const ds__block_q2_k *)p;
+                for (h = 0; h < 2; h++) for (k = 0; k < 4; k++) for (j = 0; j < 32; j += 8)
+                    ds__st8(cb + 128 * h + 32 * k + j, (ds__ld8(q->qs + 32 * h + j) >> (2 * k)) & 3 * DS__B1);
                 for (g = 0; g < 16; g++) { sc[g] = q->scales[g] & 15; m[g] = q->scales[g] >> 4; }
                 d = ds__half(q->d); dmin = ds__half(q->dmin);
                 break;
             }
-            case DS_Q3_K: {
-                const ds__block_q3_k *q = (const ds__block_q3_k *)p; int h, jj;
-                for (h = 0; h < 2; h++)
-                    for (jj = 0; jj < 4; jj++)
-                        for (e = 0; e < 32; e++)
-                            cb[128 * h + 32 * jj + e] = (uint8_t)(((q->qs[32 * h + e] >> (2 * jj)) & 3) | ((q->hmask[e] >> (4 * h + jj)) & 1) << 2);
+            case DS_Q3_K: {   /* ... plus bit 4h + k of hmask[e] as bit 2 */
+                const ds__block_q3_k *q = (const ds__block_q3_k *)p;
+                for (h = 0; h < 2; h++) for (k = 0; k < 4; k++) for (j = 0; j < 32; j += 8)
+                    ds__st8(cb + 128 * h + 32 * k + j, ((ds__ld8(q->qs + 32 * h + j) >> (2 * k)) & 3 * DS__B1) | ((ds__ld8(q->hmask + j) >> (4 * h + k)) & DS__B1) << 2);
                 d = dmin = ds__half(q->d);
                 for (g = 0; g < 16; g++) { sc[g] = ds__q3_k_scale(q->scales, g); m[g] = 4 * sc[g]; }
                 break;
             }
-            case DS_Q4_K: case DS_Q5_K: {
+            case DS_Q4_K: case DS_Q5_K: {   /* chunk c: low nibbles of qs[32c + e] then high ones; Q5_K bit c' of qh[e] */
                 const uint8_t *scales = p + 4, *qh = p + 16, *qs = p + (t == DS_Q5_K ? 48 : 16);
-                int cc, l;
-                for (cc = 0; cc < 4; cc++)
-                    for (l = 0; l < 32; l++) { cb[64 * cc + l] = qs[32 * cc + l] & 15; cb[64 * cc + 32 + l] = qs[32 * cc + l] >> 4; }
+                for (k = 0; k < 4; k++) for (j = 0; j < 32; j += 8) {
+                    uint64_t v = ds__ld8(qs + 32 * k + j);
+                    ds__st8(cb + 64 * k + j, v & 15 * DS__B1); ds__st8(cb + 64 * k + 32 + j, (v >> 4) & 15 * DS__B1);
+                }
                 if (t == DS_Q5_K)
-                    for (cc = 0; cc < 8; cc++)
-                        for (l = 0; l < 32; l++) cb[32 * cc + l] |= (uint8_t)(((qh[l] >> cc) & 1) << 4);
+                    for (k = 0; k < 8; k++) for (j = 0; j < 32; j += 8)
+                        ds__st8(cb + 32 * k + j, ds__ld8(cb + 32 * k + j) | ((ds__ld8(qh + j) >> k) & DS__B1) << 4);
                 for (g = 0; g < 8; g++) { ds__k_scale_min(scales, g, &sc[2 * g], &m[2 * g]); sc[2 * g + 1] = sc[2 * g]; m[2 * g + 1] = m[2 * g]; }
                 d = ds__half(p); dmin = ds__half(p + 2);
                 break;
             }
-            default: {   /* Q6_K */
-                const ds__block_q6_k *q = (const ds__block_q6_k *)p; int h, k;
-                for (h = 0; h < 2; h++)
-                    for (k = 0; k < 4; k++)
-                        for (e = 0; e < 32; e++)
-                            cb[128 * h + 32 * k + e] = (uint8_t)(((q->ql[64 * h + 32 * (k & 1) + e] >> (4 * (k >> 1))) & 15) | ((q->qh[32 * h + e] >> (2 * k)) & 3) << 4);
+            default: {   /* Q6_K: element 128h + 32k + e: nibble k/2 of ql[64h + 32(k&1) + e], bits 2k of qh[32h + e] */
+                const ds__block_q6_k *q = (const ds__block_q6_k *)p;
+                for (h = 0; h < 2; h++) for (k = 0; k < 4; k++) for (j = 0; j < 32; j += 8)
+                    ds__st8(cb + 128 * h + 32 * k + j, ((ds__ld8(q->ql + 64 * h + 32 * (k & 1) + j) >> (4 * (k >> 1))) & 15 * DS__B1) |
+                                                       ((ds__ld8(q->qh + 32 * h + j) >> (2 * k)) & 3 * DS__B1) << 4);
                 d = dmin = ds__half(q->d);
                 for (g = 0; g < 16; g++) { sc[g] = q->scales[g]; m[g] = 32 * sc[g]; }
                 break;
