@@ -1616,27 +1616,25 @@ static int ds__aborted(ds_ctx *ctx) { return ctx && ctx->desc.abort_cb && ctx->d
 
 /* --- linear: y[M,N] = x[M,K] @ W[N,K]^T (+ b[N]) ---------------------------------------
    W may be any dtype; it is never converted whole. For a conv weight [O, C, kh, kw] N = O and
-   K = C*kh*kw. Three paths:
+   K = C*kh*kw. Three paths, chosen in ds__linear:
+   - ggml block weights with a SIMD integer kernel (Q4_0..Q8_0, Q2_K..Q6_K): the activations are
+     quantized once per call, W is decoded a panel of rows at a time into unsigned codes and integer
+     scales, and tiles of rows meet in integer dot products (AVX-512 VNNI, AVX2), scaled in f32
+     once per block: ggml's scheme, see "quantized weights" below.
    - M < DS__GEMV_M: each W row converted to f32 in a small buffer, dot products (memory bound).
-   - ggml block weights with an integer kernel: the activations are quantized once per call
-     (Q8_0-like blocks of 32, or Q8_K-like blocks of 256 with sums per 16), W rows are decoded into
-     unsigned codes + integer sub-block scales a panel at a time, and blocks of rows meet in integer
-     dot products (AVX-512 VNNI / AVX2 maddubs), scaled in f32 once per block (ggml's scheme).
-   - everything else: a packed, cache-blocked f32 GEMM (BLIS loop order). x is packed into
-     MR-row slivers per (MC x KC) block (L2), W is converted to f32 and packed NR rows x KC at a time
-     (L1) right before use, and an MR x NR register-blocked FMA microkernel runs over them. So each W
-     element is converted once per MC rows of x (once for M <= MC), whatever its dtype.
+   - everything else (f32, f16, bf16, fp8, IQ4, and block types without an integer kernel): a
+     packed, cache-blocked f32 GEMM in BLIS's loop order (see ds__gemm_part): x packed into
+     MR-row slivers that stay in L1, W converted to f32 while it is packed into NR-row slivers
+     (a block of them in L2), and an MR x NR register-blocked FMA microkernel. Each W element is
+     converted once per DS__GEMM_MX rows of x, whatever its dtype.
    Threads split N (or M when N is small). Scalar references: ds__gemm_ref, ds__qdot_ref. */
 #if defined(__GNUC__) || defined(__clang__)
 #  define DS__PREFETCH(p)    __builtin_prefetch((const void *)(p), 0, 3)   /* into L1 */
-#  define DS__PREFETCH_L2(p) __builtin_prefetch((const void *)(p), 0, 2)   /* into L2 */
 #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
 #  include <xmmintrin.h>
 #  define DS__PREFETCH(p)    _mm_prefetch((const char *)(p), _MM_HINT_T0)
-#  define DS__PREFETCH_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 #else
 #  define DS__PREFETCH(p)    ((void)(p))
-#  define DS__PREFETCH_L2(p) ((void)(p))
 #endif
 #define DS__GEMV_M 4      /* fewer x rows than this: dot-product path     */
 #define DS__GEMM_KC 256   /* K per packed block (a multiple of every block size) */
@@ -1652,7 +1650,7 @@ static void ds__gemm_ref(float *y, const float *x, const float *w, const float *
         }
 }
 
-#if defined(DS__HAS_AVX2)
+#if defined(DS__HAS_AVX2) || defined(DS__HAS_AVX512)
 static DS__INLINE float ds__hsum256(__m256 t) {
     __m128 l = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
     l = _mm_add_ps(l, _mm_movehl_ps(l, l)); l = _mm_add_ss(l, _mm_shuffle_ps(l, l, 1));
