@@ -3477,6 +3477,7 @@ typedef struct ds__entry {
     ds_tensor t;
     float    *f32;      /* lazily converted copy (ds__f32), owned */
     void     *aligned;  /* owned copy of data that the file stores misaligned for its type */
+    uint64_t  offset;   /* byte offset of the data in its file */
     int       file;     /* index into ds_weights.files */
     struct ds__lora_patch *lora;   /* LoRA merged copy / run-time terms (>>lora), owned; NULL: none */
 } ds__entry;
@@ -3544,7 +3545,7 @@ static ds_result ds__weights_push(ds_weights *w, int file, const char *name, siz
     if (!e->t.name) return ds__err(w->ctx, DS_ERR_OUT_OF_MEMORY, "tensor name");
     e->t.dtype = dt; e->t.ndim = ndim;
     for (i = 0; i < ndim; i++) e->t.shape[i] = shape[i];
-    e->t.data = f->map.data + off; e->t.nbytes = nbytes; e->file = file;
+    e->t.data = f->map.data + off; e->t.nbytes = nbytes; e->file = file; e->offset = off;
     {   /* kernels read elements through typed pointers: give misaligned data an aligned copy */
         size_t al = ds__traits[dt].is_quant ? 2 : DS__MIN(ds__traits[dt].bytes, (size_t)8);
         if (al > 1 && ((uintptr_t)e->t.data % al) != 0 && nbytes) {
@@ -3580,7 +3581,7 @@ static const struct { const char *name; ds_dtype dt; } ds__st_dtypes[] = {
 };
 
 /* safetensors: u64 header length N, N bytes of JSON {name: {dtype, shape, data_offsets}, __metadata__}, data. */
-static ds_result ds__safetensors_load(ds_weights *w, int file) {
+static ds_result ds__safetensors_parse(ds_weights *w, int file) {
     const ds__file *f = &w->files[file];
     const uint8_t *d = f->map.data;
     uint64_t hlen = 0, base;
@@ -3667,6 +3668,35 @@ static ds_result ds__safetensors_load(ds_weights *w, int file) {
         if (!ds__json_lit(&j, '}')) return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: header JSON is malformed near byte %lld", f->path, (long long)(j.p - (const char *)d - 8));
         break;
     }
+    return DS_SUCCESS;
+}
+
+
+/* Tensor data ranges of one file must not overlap (safetensors' own validation rule): a hostile
+   header could otherwise alias one tensor onto another's bytes. */
+static int ds__range_cmp(const void *a, const void *b) {
+    const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+static ds_result ds__safetensors_load(ds_weights *w, int file) {
+    int64_t n0 = w->n, i, n;
+    uint64_t *rg;
+    DS__TRY(ds__safetensors_parse(w, file));
+    n = w->n - n0;
+    if (n < 2) return DS_SUCCESS;
+    rg = (uint64_t *)ds__malloc(w->ctx, sizeof(uint64_t) * 2 * (size_t)n);
+    if (!rg) return ds__err(w->ctx, DS_ERR_OUT_OF_MEMORY, "tensor ranges");
+    for (i = 0; i < n; i++) {
+        const ds__entry *e = &w->ents[n0 + i];
+        rg[2 * i] = e->offset; rg[2 * i + 1] = e->offset + e->t.nbytes;
+    }
+    qsort(rg, (size_t)n, 2 * sizeof(uint64_t), ds__range_cmp);
+    for (i = 1; i < n; i++)
+        if (rg[2 * i] < rg[2 * i - 1] && rg[2 * i + 1] > rg[2 * i]) {
+            ds__free(w->ctx, rg);
+            return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor data ranges overlap at byte %llu", w->files[file].path, (unsigned long long)rg[2 * i]);
+        }
+    ds__free(w->ctx, rg);
     return DS_SUCCESS;
 }
 
