@@ -3569,7 +3569,10 @@ static ds_result ds__weights_meta_push(ds_weights *w, const char *k, size_t kn, 
     }
     w->meta[w->n_meta] = ds__strdup(w->ctx, k, kn);
     w->meta[w->n_meta + 1] = ds__strdup(w->ctx, v, vn);
-    if (!w->meta[w->n_meta] || !w->meta[w->n_meta + 1]) return DS_ERR_OUT_OF_MEMORY;
+    if (!w->meta[w->n_meta] || !w->meta[w->n_meta + 1]) {
+        ds__free(w->ctx, w->meta[w->n_meta]); ds__free(w->ctx, w->meta[w->n_meta + 1]);
+        return DS_ERR_OUT_OF_MEMORY;
+    }
     w->n_meta += 2;
     return DS_SUCCESS;
 }
