@@ -40,8 +40,33 @@ static ds_result run(const char *name, const char *weights, oom_state *s) {
     return r;
 }
 
+/* Every fixture checkpoint cut short at 24 points (header, tensor table, data) must be refused cleanly. */
+static void truncated_files(void) {
+    int c, k;
+    for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+        char wp[256]; FILE *f; long n; unsigned char *buf; int refused = 0, tries = 0;
+        snprintf(wp, sizeof wp, "tests/fixtures/%s", cases[c][1]);
+        f = fopen(wp, "rb"); if (!f) { CHECK(0, "%s missing", wp); continue; }
+        fseek(f, 0, SEEK_END); n = ftell(f); fseek(f, 0, SEEK_SET);
+        buf = (unsigned char *)malloc((size_t)n); if (fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0; fclose(f);
+        for (k = 0; k < 24; k++) {
+            long cut = k < 12 ? (long)k * 97 + 3 : (long)((double)n * (k - 11) / 13.0);
+            ds_ctx *ctx; ds_ctx_desc d; ds_weights *w = NULL; FILE *o;
+            if (cut >= n) continue;
+            o = fopen("build/t_trunc.bin", "wb"); fwrite(buf, 1, (size_t)cut, o); fclose(o);
+            memset(&d, 0, sizeof d); d.n_threads = 1; ds_ctx_create(&d, &ctx);
+            tries++;
+            if (ds_weights_open(ctx, "build/t_trunc.bin", &w) < 0 && w == NULL && ds_ctx_last_error(ctx)[0]) refused++;
+            ds_weights_close(w); ds_ctx_destroy(ctx);
+        }
+        CHECK(refused == tries, "%s cut short: %d of %d truncations refused with an error", cases[c][1], refused, tries);
+        free(buf);
+    }
+}
+
 int main(void) {
     int c;
+    truncated_files();
     for (c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
         oom_state s; long total, k, bad_rc = 0, leaks = 0, step; ds_result r;
         memset(&s, 0, sizeof s);
