@@ -953,7 +953,16 @@ static uint8_t ds__f32_to_e4m3(float f) {   /* round to nearest even, saturate t
 }
 
 // >>quant
-/* Block layouts, byte-compatible with ggml/GGUF. Filled in by the quant section. */
+/* Element types. One traits row per dtype is the only dispatch point: block geometry, a row
+   dequantizer and a row quantizer. The ggml block types keep GGUF's byte layout bit for bit
+   (facts: ggml-common.h / gguf-py quants.py); their f16 fields are raw bytes so a block may sit at
+   any address (GGUF aligns to 32, a safetensors U8 tensor to nothing).
+
+   Exactness: the dequantizers and the Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 quantizers reproduce gguf-py (numpy,
+   which rounds every product before the following add) bit for bit, so a product that feeds an add
+   goes through ds__mulr: a compiler contracting a*b+c into one FMA would change the last bit. The
+   K-quant and IQ4 quantizers are searches of our own (least squares over trial scales, then the
+   super-block scales rounded and every sub-block scale re-chosen among its neighbours). */
 typedef struct ds__dtype_traits {
     const char *name;
     int64_t     block;        /* elements per block            */
@@ -961,79 +970,693 @@ typedef struct ds__dtype_traits {
     int         is_quant;
     /* dequantize n elements (n multiple of block) from src into dst */
     void      (*to_f32)(float *DS__RESTRICT dst, const void *DS__RESTRICT src, int64_t n);
+    /* quantize n elements (n multiple of block); NULL for the integer types */
+    void      (*from_f32)(void *DS__RESTRICT dst, const float *DS__RESTRICT src, int64_t n);
 } ds__dtype_traits;
 
+#define DS__QK   32     /* elements per legacy block      */
+#define DS__QK_K 256    /* elements per K-quant super-block */
+
+typedef struct ds__block_q4_0 { uint8_t d[2]; uint8_t qs[16]; } ds__block_q4_0;   /* x = d (q - 8)       */
+typedef struct ds__block_q4_1 { uint8_t d[2], m[2]; uint8_t qs[16]; } ds__block_q4_1; /* x = d q + m     */
+typedef struct ds__block_q5_0 { uint8_t d[2]; uint8_t qh[4]; uint8_t qs[16]; } ds__block_q5_0;  /* d (q - 16) */
+typedef struct ds__block_q5_1 { uint8_t d[2], m[2]; uint8_t qh[4]; uint8_t qs[16]; } ds__block_q5_1;
+typedef struct ds__block_q8_0 { uint8_t d[2]; int8_t qs[32]; } ds__block_q8_0;
+typedef struct ds__block_q8_1 { uint8_t d[2], s[2]; int8_t qs[32]; } ds__block_q8_1;   /* s = d sum(q) */
+typedef struct ds__block_q2_k { uint8_t scales[16]; uint8_t qs[64]; uint8_t d[2], dmin[2]; } ds__block_q2_k;
+typedef struct ds__block_q3_k { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint8_t d[2]; } ds__block_q3_k;
+typedef struct ds__block_q4_k { uint8_t d[2], dmin[2]; uint8_t scales[12]; uint8_t qs[128]; } ds__block_q4_k;
+typedef struct ds__block_q5_k { uint8_t d[2], dmin[2]; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } ds__block_q5_k;
+typedef struct ds__block_q6_k { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint8_t d[2]; } ds__block_q6_k;
+typedef struct ds__block_q8_k { float d; int8_t qs[256]; int16_t bsums[16]; } ds__block_q8_k;  /* activations */
+typedef struct ds__block_iq4_nl { uint8_t d[2]; uint8_t qs[16]; } ds__block_iq4_nl;
+typedef struct ds__block_iq4_xs { uint8_t d[2]; uint8_t scales_h[2]; uint8_t scales_l[4]; uint8_t qs[128]; } ds__block_iq4_xs;
+
+#define DS__STATIC_ASSERT(name, cond) typedef char ds__static_assert_##name[(cond) ? 1 : -1]
+DS__STATIC_ASSERT(q4_0, sizeof(ds__block_q4_0) == 18);
+DS__STATIC_ASSERT(q4_1, sizeof(ds__block_q4_1) == 20);
+DS__STATIC_ASSERT(q5_0, sizeof(ds__block_q5_0) == 22);
+DS__STATIC_ASSERT(q5_1, sizeof(ds__block_q5_1) == 24);
+DS__STATIC_ASSERT(q8_0, sizeof(ds__block_q8_0) == 34);
+DS__STATIC_ASSERT(q8_1, sizeof(ds__block_q8_1) == 36);
+DS__STATIC_ASSERT(q2_k, sizeof(ds__block_q2_k) == 84);
+DS__STATIC_ASSERT(q3_k, sizeof(ds__block_q3_k) == 110);
+DS__STATIC_ASSERT(q4_k, sizeof(ds__block_q4_k) == 144);
+DS__STATIC_ASSERT(q5_k, sizeof(ds__block_q5_k) == 176);
+DS__STATIC_ASSERT(q6_k, sizeof(ds__block_q6_k) == 210);
+DS__STATIC_ASSERT(q8_k, sizeof(ds__block_q8_k) == 292);
+DS__STATIC_ASSERT(iq4_nl, sizeof(ds__block_iq4_nl) == 18);
+DS__STATIC_ASSERT(iq4_xs, sizeof(ds__block_iq4_xs) == 136);
+
+/* The IQ4 code book: a non-linear 4-bit grid, denser near zero. */
+static const int8_t ds__iq4_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+
+static DS__INLINE float ds__half(const uint8_t *p) { return ds__f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+static DS__INLINE void ds__put_half(uint8_t *p, float f) { uint16_t h = ds__f32_to_f16(f); p[0] = (uint8_t)h; p[1] = (uint8_t)(h >> 8); }
+/* a*b rounded to float on its own (see the note at the top of this section). */
+static DS__INLINE float ds__mulr(float a, float b) { volatile float p = a * b; return p; }
+/* Round to nearest, ties to even, for |f| < 2^22 (ggml's nearest_int). */
+static DS__INLINE int ds__nearest_int(float f) {
+    float v = f + 12582912.0f; int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+static DS__INLINE int ds__clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* --- plain types --------------------------------------------------------------------- */
 static void ds__f32_row(float *d, const void *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
 static void ds__f16_row(float *d, const void *s, int64_t n) {
-    const uint16_t *p = (const uint16_t *)s; int64_t i = 0;
+    const uint8_t *p = (const uint8_t *)s; int64_t i = 0;
 #if defined(DS__HAS_F16C) && defined(DS__HAS_AVX2)
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + i))));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
 #endif
-    for (; i < n; i++) d[i] = ds__f16_to_f32(p[i]);
+    for (; i < n; i++) d[i] = ds__half(p + 2 * i);
 }
 static void ds__bf16_row(float *d, const void *s, int64_t n) {
-    const uint16_t *p = (const uint16_t *)s; int64_t i = 0;
+    const uint8_t *p = (const uint8_t *)s; int64_t i = 0;
 #if defined(DS__HAS_AVX2)
     for (; i + 8 <= n; i += 8) {
-        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + i)));
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 2 * i)));
         _mm256_storeu_ps(d + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
     }
 #endif
-    for (; i < n; i++) d[i] = ds__bf16_to_f32(p[i]);
+    for (; i < n; i++) d[i] = ds__bf16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
 }
 static void ds__f64_row(float *d, const void *s, int64_t n) { const double *p = (const double *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
-static void ds__e4m3_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e4m3_to_f32(p[i]); }
-static void ds__e5m2_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e5m2_to_f32(p[i]); }
 static void ds__i64_row(float *d, const void *s, int64_t n) { const int64_t *p = (const int64_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i32_row(float *d, const void *s, int64_t n) { const int32_t *p = (const int32_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i16_row(float *d, const void *s, int64_t n) { const int16_t *p = (const int16_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i8_row(float *d, const void *s, int64_t n) { const int8_t *p = (const int8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__u8_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 
-/* ggml block dequantizers: defined in the quant section below this table's users. */
-static void ds__q4_0_row(float *d, const void *s, int64_t n);
-static void ds__q4_1_row(float *d, const void *s, int64_t n);
-static void ds__q5_0_row(float *d, const void *s, int64_t n);
-static void ds__q5_1_row(float *d, const void *s, int64_t n);
-static void ds__q8_0_row(float *d, const void *s, int64_t n);
-static void ds__q8_1_row(float *d, const void *s, int64_t n);
-static void ds__q2_k_row(float *d, const void *s, int64_t n);
-static void ds__q3_k_row(float *d, const void *s, int64_t n);
-static void ds__q4_k_row(float *d, const void *s, int64_t n);
-static void ds__q5_k_row(float *d, const void *s, int64_t n);
-static void ds__q6_k_row(float *d, const void *s, int64_t n);
-static void ds__q8_k_row(float *d, const void *s, int64_t n);
-static void ds__iq4_nl_row(float *d, const void *s, int64_t n);
-static void ds__iq4_xs_row(float *d, const void *s, int64_t n);
+/* fp8 decode tables, built by the preprocessor: e4m3fn = (8+m) 2^e / 2^10 (e > 0), m 2^-9 (e = 0),
+   S.1111.111 NaN; e5m2 = (4+m) 2^e / 2^17 (e > 0), m 2^-16 (e = 0), e = 31 inf/NaN. */
+#define DS__E4M3(c) (((c) & 0x7F) == 0x7F ? NAN : ((c) & 0x80 ? -1.0f : 1.0f) * \
+    (((c) >> 3 & 15) ? (float)(8 + ((c) & 7)) * (float)(1 << ((c) >> 3 & 15)) / 1024.0f : (float)((c) & 7) / 512.0f))
+#define DS__E5M2(c) (((c) & 0x7C) == 0x7C ? (((c) & 3) ? NAN : ((c) & 0x80 ? -INFINITY : INFINITY)) : ((c) & 0x80 ? -1.0f : 1.0f) * \
+    (((c) >> 2 & 31) ? (float)(4 + ((c) & 3)) * (float)(1LL << ((c) >> 2 & 31)) / 131072.0f : (float)((c) & 3) / 65536.0f))
+#define DS__X4(F, c)   F(c), F((c) + 1), F((c) + 2), F((c) + 3)
+#define DS__X16(F, c)  DS__X4(F, c), DS__X4(F, (c) + 4), DS__X4(F, (c) + 8), DS__X4(F, (c) + 12)
+#define DS__X64(F, c)  DS__X16(F, c), DS__X16(F, (c) + 16), DS__X16(F, (c) + 32), DS__X16(F, (c) + 48)
+#define DS__X256(F)    DS__X64(F, 0), DS__X64(F, 64), DS__X64(F, 128), DS__X64(F, 192)
+static const float ds__e4m3_table[256] = { DS__X256(DS__E4M3) };
+static const float ds__e5m2_table[256] = { DS__X256(DS__E5M2) };
+static void ds__e4m3_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e4m3_table[p[i]]; }
+static void ds__e5m2_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e5m2_table[p[i]]; }
+
+static void ds__f32_from(void *d, const float *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static void ds__f16_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) ds__put_half(p + 2 * i, s[i]);
+}
+static void ds__bf16_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) { uint16_t h = ds__f32_to_bf16(s[i]); p[2 * i] = (uint8_t)h; p[2 * i + 1] = (uint8_t)(h >> 8); }
+}
+static void ds__f64_from(void *d, const float *s, int64_t n) { double *p = (double *)d; int64_t i; for (i = 0; i < n; i++) p[i] = s[i]; }
+/* f32 -> narrow float with `mb` mantissa bits and exponent bias `bias`, round to nearest even.
+   Returns the magnitude code; the caller handles sign, NaN and overflow. */
+static DS__INLINE uint32_t ds__f32_to_small(float a, int mb, int bias) {
+    uint32_t u;
+    if (a < ldexpf(1.0f, 1 - bias)) {               /* subnormal in the target: a multiple of 2^(1-bias-mb) */
+        float q = a * ldexpf(1.0f, bias - 1 + mb);  /* exact (power of two), q < 2^mb */
+        return (uint32_t)ds__nearest_int(q);        /* 2^mb rounds up into the smallest normal: same code */
+    }
+    memcpy(&u, &a, 4);
+    u += (1u << (22 - mb)) - 1 + ((u >> (23 - mb)) & 1);   /* round the dropped bits to nearest even */
+    return ((((u >> 23) - 127 + (uint32_t)bias)) << mb) | ((u >> (23 - mb)) & ((1u << mb) - 1));
+}
+/* e4m3fn: saturates to +-448 (no infinities), NaN -> 0x7F. */
+static void ds__e4m3_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) {
+        float f = s[i], a = fabsf(f); uint8_t sign = (uint8_t)(signbit(f) ? 0x80 : 0);
+        if (f != f) { p[i] = 0x7F; continue; }
+        p[i] = (uint8_t)(sign | (a >= 448.0f ? 0x7E : ds__f32_to_small(a, 3, 7)));
+    }
+}
+/* e5m2: IEEE-like, overflow -> inf, NaN -> 0x7E. */
+static void ds__e5m2_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) {
+        float f = s[i], a = fabsf(f); uint8_t sign = (uint8_t)(signbit(f) ? 0x80 : 0); uint32_t c;
+        if (f != f) { p[i] = 0x7E; continue; }
+        c = a >= 61440.0f ? 0x7C : ds__f32_to_small(a, 2, 15);   /* 61440: halfway from 57344 to 2^16 */
+        p[i] = (uint8_t)(sign | c);
+    }
+}
+
+/* --- legacy 32-element blocks: dequantize ------------------------------------------------ */
+static void ds__q4_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_0 *b = (const ds__block_q4_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d);
+        for (j = 0; j < 16; j++) { y[j] = d * (float)((b->qs[j] & 15) - 8); y[j + 16] = d * (float)((b->qs[j] >> 4) - 8); }
+    }
+}
+static void ds__q4_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_1 *b = (const ds__block_q4_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d), m = ds__half(b->m);
+        for (j = 0; j < 16; j++) { y[j] = ds__mulr(d, (float)(b->qs[j] & 15)) + m; y[j + 16] = ds__mulr(d, (float)(b->qs[j] >> 4)) + m; }
+    }
+}
+static DS__INLINE uint32_t ds__le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static void ds__q5_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_0 *b = (const ds__block_q5_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d); uint32_t qh = ds__le32(b->qh);
+        for (j = 0; j < 16; j++) {
+            y[j]      = d * (float)((int)((b->qs[j] & 15) | ((qh >> j) & 1) << 4) - 16);
+            y[j + 16] = d * (float)((int)((b->qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
+        }
+    }
+}
+static void ds__q5_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_1 *b = (const ds__block_q5_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d), m = ds__half(b->m); uint32_t qh = ds__le32(b->qh);
+        for (j = 0; j < 16; j++) {
+            y[j]      = ds__mulr(d, (float)((b->qs[j] & 15) | ((qh >> j) & 1) << 4)) + m;
+            y[j + 16] = ds__mulr(d, (float)((b->qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4)) + m;
+        }
+    }
+}
+static void ds__q8_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q8_0 *b = (const ds__block_q8_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) { float d = ds__half(b->d); for (j = 0; j < 32; j++) y[j] = d * (float)b->qs[j]; }
+}
+static void ds__q8_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q8_1 *b = (const ds__block_q8_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) { float d = ds__half(b->d); for (j = 0; j < 32; j++) y[j] = d * (float)b->qs[j]; }
+}
+static void ds__iq4_nl_row(float *y, const void *src, int64_t n) {
+    const ds__block_iq4_nl *b = (const ds__block_iq4_nl *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d);
+        for (j = 0; j < 16; j++) { y[j] = d * (float)ds__iq4_values[b->qs[j] & 15]; y[j + 16] = d * (float)ds__iq4_values[b->qs[j] >> 4]; }
+    }
+}
+
+/* --- K-quants: dequantize ------------------------------------------------------------------
+   Q2_K/Q3_K index element e = 128h + 32j + 16s + l: the code is bits 2j of qs[32h + 16s + l], the
+   scale that of sub-block 8h + 2j + s; Q3_K's third bit is bit 4h + j of hmask[16s + l] (clear:
+   subtract 4). Q4_K/Q5_K: chunk c of 64 uses qs[32c + l], low nibble for 64c + l, high for
+   64c + 32 + l; Q5_K's fifth bit is bit 2c (resp. 2c + 1) of qh[l]. */
+static void ds__q2_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q2_k *b = (const ds__block_q2_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, j = (e >> 5) & 3, s = (e >> 4) & 1, l = e & 15, sc = b->scales[8 * h + 2 * j + s];
+            int q = (b->qs[32 * h + 16 * s + l] >> (2 * j)) & 3;
+            float dl = d * (float)(sc & 15), ml = dmin * (float)(sc >> 4);
+            y[e] = ds__mulr(dl, (float)q) - ml;
+        }
+    }
+}
+/* 16 six-bit values from 12 bytes: low nibbles in b[0..7] (two per byte), high pairs in b[8..11]. */
+static DS__INLINE int ds__q3_k_scale(const uint8_t *b, int i) {
+    int lo = i < 8 ? b[i] & 15 : b[i - 8] >> 4, hi = (b[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
+    return (lo | hi << 4) - 32;
+}
+static void ds__q3_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q3_k *b = (const ds__block_q3_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, j = (e >> 5) & 3, s = (e >> 4) & 1, l = e & 15;
+            int q = ((b->qs[32 * h + 16 * s + l] >> (2 * j)) & 3) - (((b->hmask[16 * s + l] >> (4 * h + j)) & 1) ? 0 : 4);
+            float dl = d * (float)ds__q3_k_scale(b->scales, 8 * h + 2 * j + s);
+            y[e] = dl * (float)q;
+        }
+    }
+}
+/* Q4_K/Q5_K: 6-bit scale and min of sub-block j (0..7) from 12 bytes. */
+static DS__INLINE void ds__k_scale_min(const uint8_t *b, int j, int *sc, int *m) {
+    if (j < 4) { *sc = b[j] & 63; *m = b[j + 4] & 63; }
+    else { *sc = (b[j + 4] & 15) | ((b[j - 4] >> 6) << 4); *m = (b[j + 4] >> 4) | ((b[j] >> 6) << 4); }
+}
+static void ds__q4_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_k *b = (const ds__block_q4_k *)src; int64_t i; int c, l;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (c = 0; c < 4; c++) {
+            int sc0, m0, sc1, m1; float d0, m0f, d1, m1f;
+            ds__k_scale_min(b->scales, 2 * c, &sc0, &m0); ds__k_scale_min(b->scales, 2 * c + 1, &sc1, &m1);
+            d0 = d * (float)sc0; m0f = dmin * (float)m0; d1 = d * (float)sc1; m1f = dmin * (float)m1;
+            for (l = 0; l < 32; l++) {
+                y[64 * c + l]      = ds__mulr(d0, (float)(b->qs[32 * c + l] & 15)) - m0f;
+                y[64 * c + 32 + l] = ds__mulr(d1, (float)(b->qs[32 * c + l] >> 4)) - m1f;
+            }
+        }
+    }
+}
+static void ds__q5_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_k *b = (const ds__block_q5_k *)src; int64_t i; int c, l;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (c = 0; c < 4; c++) {
+            int sc0, m0, sc1, m1; float d0, m0f, d1, m1f;
+            ds__k_scale_min(b->scales, 2 * c, &sc0, &m0); ds__k_scale_min(b->scales, 2 * c + 1, &sc1, &m1);
+            d0 = d * (float)sc0; m0f = dmin * (float)m0; d1 = d * (float)sc1; m1f = dmin * (float)m1;
+            for (l = 0; l < 32; l++) {
+                int q0 = (b->qs[32 * c + l] & 15) | ((b->qh[l] >> (2 * c)) & 1) << 4;
+                int q1 = (b->qs[32 * c + l] >> 4) | ((b->qh[l] >> (2 * c + 1)) & 1) << 4;
+                y[64 * c + l]      = ds__mulr(d0, (float)q0) - m0f;
+                y[64 * c + 32 + l] = ds__mulr(d1, (float)q1) - m1f;
+            }
+        }
+    }
+}
+/* Q6_K: element e = 128h + 32k + l takes the nibble (k >> 1) of ql[64h + 32(k & 1) + l] and bits
+   2k of qh[32h + l]; code - 32, scale of sub-block e / 16. */
+static void ds__q6_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q6_k *b = (const ds__block_q6_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, k = (e >> 5) & 3, l = e & 31;
+            int q = ((b->ql[64 * h + 32 * (k & 1) + l] >> (4 * (k >> 1))) & 15) | ((b->qh[32 * h + l] >> (2 * k)) & 3) << 4;
+            float dl = d * (float)b->scales[e >> 4];
+            y[e] = dl * (float)(q - 32);
+        }
+    }
+}
+static void ds__q8_k_row(float *y, const void *src, int64_t n) {
+    const uint8_t *p = (const uint8_t *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK_K; i++, p += sizeof(ds__block_q8_k), y += DS__QK_K) {
+        float d; memcpy(&d, p, 4);                 /* the block may be unaligned: read d by bytes */
+        for (j = 0; j < 256; j++) y[j] = d * (float)(int8_t)p[4 + j];
+    }
+}
+static void ds__iq4_xs_row(float *y, const void *src, int64_t n) {
+    const ds__block_iq4_xs *b = (const ds__block_iq4_xs *)src; int64_t i; int ib, j;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d); int sh = b->scales_h[0] | b->scales_h[1] << 8;
+        for (ib = 0; ib < 8; ib++) {
+            int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) | ((sh >> (2 * ib)) & 3) << 4;
+            float dl = d * (float)(ls - 32);
+            for (j = 0; j < 16; j++) {
+                y[32 * ib + j]      = dl * (float)ds__iq4_values[b->qs[16 * ib + j] & 15];
+                y[32 * ib + 16 + j] = dl * (float)ds__iq4_values[b->qs[16 * ib + j] >> 4];
+            }
+        }
+    }
+}
+
+/* --- legacy 32-element blocks: quantize (ggml's reference rounding, bit for bit) ------------- */
+static float ds__absmax_signed(const float *x, int n) {   /* the value of largest magnitude, first wins */
+    float amax = 0, max = 0; int j;
+    for (j = 0; j < n; j++) if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+    return max;
+}
+static void ds__q4_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q4_0 *b = (ds__block_q4_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float d = ds__absmax_signed(x, 32) / -8.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(15, (int)(ds__mulr(x[j], id) + 8.5f)), q1 = DS__MIN(15, (int)(ds__mulr(x[j + 16], id) + 8.5f));
+            b->qs[j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+static void ds__q4_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q4_1 *b = (ds__block_q4_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float mn = x[0], mx = x[0], d, id;
+        for (j = 1; j < 32; j++) { mn = DS__MIN(mn, x[j]); mx = DS__MAX(mx, x[j]); }
+        d = (mx - mn) / 15.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d); ds__put_half(b->m, mn);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(15, (int)(ds__mulr(x[j] - mn, id) + 0.5f)), q1 = DS__MIN(15, (int)(ds__mulr(x[j + 16] - mn, id) + 0.5f));
+            b->qs[j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+static void ds__q5_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q5_0 *b = (ds__block_q5_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float d = ds__absmax_signed(x, 32) / -16.0f, id = d != 0 ? 1.0f / d : 0.0f; uint32_t qh = 0;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(31, (int)(ds__mulr(x[j], id) + 16.5f)), q1 = DS__MIN(31, (int)(ds__mulr(x[j + 16], id) + 16.5f));
+            b->qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+            qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        for (j = 0; j < 4; j++) b->qh[j] = (uint8_t)(qh >> (8 * j));
+    }
+}
+static void ds__q5_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q5_1 *b = (ds__block_q5_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float mn = x[0], mx = x[0], d, id; uint32_t qh = 0;
+        for (j = 1; j < 32; j++) { mn = DS__MIN(mn, x[j]); mx = DS__MAX(mx, x[j]); }
+        d = (mx - mn) / 31.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d); ds__put_half(b->m, mn);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(31, (int)(ds__mulr(x[j] - mn, id) + 0.5f)), q1 = DS__MIN(31, (int)(ds__mulr(x[j + 16] - mn, id) + 0.5f));
+            b->qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+            qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        for (j = 0; j < 4; j++) b->qh[j] = (uint8_t)(qh >> (8 * j));
+    }
+}
+static void ds__q8_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q8_0 *b = (ds__block_q8_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float amax = 0, d, id;
+        for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[j]));
+        d = amax / 127.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 32; j++) b->qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+static void ds__q8_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q8_1 *b = (ds__block_q8_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float amax = 0, d, id; int sum = 0;
+        for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[j]));
+        d = amax / 127.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        for (j = 0; j < 32; j++) { b->qs[j] = (int8_t)roundf(x[j] * id); sum += b->qs[j]; }
+        ds__put_half(b->d, d); ds__put_half(b->s, (float)sum * d);
+    }
+}
+/* Q8_K: the activation partner of the K-quants. d = max / -127 with max the signed extreme. */
+static void ds__q8_k_from(void *dst, const float *x, int64_t n) {
+    uint8_t *p = (uint8_t *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK_K; i++, p += sizeof(ds__block_q8_k), x += DS__QK_K) {
+        ds__block_q8_k b; float max = ds__absmax_signed(x, 256), iscale;
+        memset(&b, 0, sizeof b);
+        if (max != 0) {
+            iscale = -127.0f / max;
+            for (j = 0; j < 256; j++) { b.qs[j] = (int8_t)DS__MIN(127, ds__nearest_int(ds__mulr(iscale, x[j]))); b.bsums[j / 16] = (int16_t)(b.bsums[j / 16] + b.qs[j]); }
+            b.d = 1.0f / iscale;
+        }
+        memcpy(p, &b, sizeof b);
+    }
+}
+
+/* --- fitting helpers for the K-quant and IQ4 quantizers ------------------------------------- */
+/* Symmetric: the scale s minimizing sum (x - s l)^2 over integers l in [-nmax, nmax - 1]. A fan of
+   trial inverse scales around the one that maps the extreme value to -nmax, then alternating
+   refits (codes at the fitted scale, least-squares scale for the codes) until the codes settle. */
+static float ds__fit_sym(const float *x, int n, int nmax, int8_t *l) {
+    float max = ds__absmax_signed(x, n), best = 0, scale = 0; int i, is, it; int8_t t[32];
+    memset(l, 0, (size_t)n);
+    if (fabsf(max) < 1e-30f) return 0;
+    for (is = -9; is <= 9; is++) {
+        float iscale = -((float)nmax + 0.1f * (float)is) / max, sumlx = 0, suml2 = 0;
+        for (i = 0; i < n; i++) {
+            int q = ds__clampi(ds__nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            t[i] = (int8_t)q; sumlx += x[i] * (float)q; suml2 += (float)(q * q);
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) { best = sumlx * sumlx / suml2; scale = sumlx / suml2; memcpy(l, t, (size_t)n); }
+    }
+    for (it = 0; it < 8 && scale != 0; it++) {
+        float is_ = 1.0f / scale, sumlx = 0, suml2 = 0; int changed = 0;
+        for (i = 0; i < n; i++) {
+            int q = ds__clampi(ds__nearest_int(x[i] * is_), -nmax, nmax - 1);
+            changed |= q != l[i]; l[i] = (int8_t)q; sumlx += x[i] * (float)q; suml2 += (float)(q * q);
+        }
+        if (!changed || suml2 == 0) break;
+        scale = sumlx / suml2;
+    }
+    return scale;
+}
+/* Affine with codes 0..nmax: x ~ s l - m with s >= 0 and m >= 0 (the formats store the min as a
+   non-negative multiple subtracted). Least squares for (s, m) at each of 21 trial inverse scales,
+   then alternating refits. Returns s, sets *m. */
+static float ds__fit_affine(const float *x, int n, int nmax, uint8_t *l, float *m_out) {
+    float mn = x[0], mx = x[0], best_err = INFINITY, s_best = 0, m_best = 0; int i, is; uint8_t t[32];
+    for (i = 1; i < n; i++) { mn = DS__MIN(mn, x[i]); mx = DS__MAX(mx, x[i]); }
+    if (mn > 0) mn = 0;
+    memset(l, 0, (size_t)n);
+    if (mx <= mn) { *m_out = -mn; return 0; }
+    for (is = 0; is <= 20 + 8; is++) {     /* 21 trial scales, then up to 8 refits of the best */
+        float s, b, err = 0, sl = 0, sll = 0, sx = 0, slx = 0, D;
+        if (is <= 20) {
+            float iscale = ((float)nmax - 1.0f + 0.1f * (float)is) / (mx - mn);
+            for (i = 0; i < n; i++) t[i] = (uint8_t)ds__clampi(ds__nearest_int(iscale * (x[i] - mn)), 0, nmax);
+        } else {
+            int changed = 0;
+            if (s_best <= 0) break;
+            for (i = 0; i < n; i++) { t[i] = (uint8_t)ds__clampi(ds__nearest_int((x[i] + m_best) / s_best), 0, nmax); changed |= t[i] != l[i]; }
+            if (!changed) break;
+        }
+        for (i = 0; i < n; i++) { float q = (float)t[i]; sl += q; sll += q * q; sx += x[i]; slx += q * x[i]; }
+        D = (float)n * sll - sl * sl;
+        if (D <= 0) continue;
+        s = ((float)n * slx - sl * sx) / D; b = (sll * sx - sl * slx) / D;
+        if (b > 0) { b = 0; s = slx / sll; }
+        if (s < 0) continue;
+        for (i = 0; i < n; i++) { float e = s * (float)t[i] + b - x[i]; err += e * e; }
+        if (err < best_err) { best_err = err; s_best = s; m_best = -b; memcpy(l, t, (size_t)n); }
+        else if (is > 20) break;
+    }
+    *m_out = m_best;
+    return s_best;
+}
+/* Squared error of x against s*q - m (q in 0..nmax, nearest), the way the dequantizer computes. */
+static float ds__affine_err(const float *x, int n, int nmax, float s, float m, uint8_t *l) {
+    float err = 0, is = s > 0 ? 1.0f / s : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = s > 0 ? ds__clampi(ds__nearest_int((x[i] + m) * is), 0, nmax) : 0;
+        float e = ds__mulr(s, (float)q) - m - x[i];
+        if (l) l[i] = (uint8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+static float ds__sym_err(const float *x, int n, int nmax, float s, int8_t *l) {
+    float err = 0, is = s != 0 ? 1.0f / s : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = s != 0 ? ds__clampi(ds__nearest_int(x[i] * is), -nmax, nmax - 1) : 0;
+        float e = s * (float)q - x[i];
+        if (l) l[i] = (int8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+/* Sub-block scales and mins -> integers on the grids d*k and dmin*k (k in 0..kmax), the codes
+   re-chosen for each. Every sub-block tries the 3x3 integer neighbours of its rounded pair. */
+static void ds__affine_grid(const float *x, int nsub, int sub, int nmax, int kmax, const float *s, const float *m,
+                            float d, float dmin, uint8_t *ls, uint8_t *lm, uint8_t *codes) {
+    int j, a, c;
+    for (j = 0; j < nsub; j++) {
+        int ks = d > 0 ? ds__clampi(ds__nearest_int(s[j] / d), 0, kmax) : 0;
+        int km = dmin > 0 ? ds__clampi(ds__nearest_int(m[j] / dmin), 0, kmax) : 0;
+        float best = INFINITY; int bs = ks, bm = km;
+        for (a = -1; a <= 1; a++)
+            for (c = -1; c <= 1; c++) {
+                int ts = ks + a, tm = km + c; float e;
+                if (ts < 0 || ts > kmax || tm < 0 || tm > kmax) continue;
+                e = ds__affine_err(x + j * sub, sub, nmax, d * (float)ts, dmin * (float)tm, NULL);
+                if (e < best) { best = e; bs = ts; bm = tm; }
+            }
+        ls[j] = (uint8_t)bs; lm[j] = (uint8_t)bm;
+        ds__affine_err(x + j * sub, sub, nmax, d * (float)bs, dmin * (float)bm, codes + j * sub);
+    }
+}
+/* Signed sub-block scales -> integers d*k, k in [kmin, kmax], codes re-chosen (Q3_K, Q6_K). */
+static void ds__sym_grid(const float *x, int nsub, int sub, int nmax, int kmin, int kmax, const float *s, float d,
+                         int8_t *ls, int8_t *codes) {
+    int j, a;
+    for (j = 0; j < nsub; j++) {
+        int k = d != 0 ? ds__clampi(ds__nearest_int(s[j] / d), kmin, kmax) : 0, bk = k;
+        float best = INFINITY;
+        for (a = -1; a <= 1; a++) {
+            float e;
+            if (k + a < kmin || k + a > kmax) continue;
+            e = ds__sym_err(x + j * sub, sub, nmax, d * (float)(k + a), NULL);
+            if (e < best) { best = e; bk = k + a; }
+        }
+        ls[j] = (int8_t)bk;
+        ds__sym_err(x + j * sub, sub, nmax, d * (float)bk, codes + j * sub);
+    }
+}
+
+/* --- K-quants: quantize ------------------------------------------------------------------- */
+static void ds__q2_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q2_k *b = (ds__block_q2_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], m[16], ms = 0, mm = 0, d, dmin; uint8_t l[256], ls[16], lm[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_affine(x + 16 * j, 16, 3, l + 16 * j, &m[j]); ms = DS__MAX(ms, s[j]); mm = DS__MAX(mm, m[j]); }
+        ds__put_half(b->d, ms / 15.0f); ds__put_half(b->dmin, mm / 15.0f);
+        d = ds__half(b->d); dmin = ds__half(b->dmin);
+        ds__affine_grid(x, 16, 16, 3, 15, s, m, d, dmin, ls, lm, l);
+        for (j = 0; j < 16; j++) b->scales[j] = (uint8_t)(ls[j] | lm[j] << 4);
+        memset(b->qs, 0, sizeof b->qs);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, jj = (e >> 5) & 3, ss = (e >> 4) & 1, ll = e & 15;
+            b->qs[32 * h + 16 * ss + ll] |= (uint8_t)(l[e] << (2 * jj));
+        }
+    }
+}
+static void ds__q3_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q3_k *b = (ds__block_q3_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], max = 0, d; int8_t l[256], ls[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_sym(x + 16 * j, 16, 4, l + 16 * j); if (fabsf(s[j]) > fabsf(max)) max = s[j]; }
+        ds__put_half(b->d, max != 0 ? max / -32.0f : 0.0f);   /* the largest scale maps to -32 */
+        d = ds__half(b->d);
+        ds__sym_grid(x, 16, 16, 4, -32, 31, s, d, ls, l);
+        memset(b->scales, 0, sizeof b->scales); memset(b->hmask, 0, sizeof b->hmask); memset(b->qs, 0, sizeof b->qs);
+        for (j = 0; j < 16; j++) {
+            int v = ls[j] + 32;
+            b->scales[j & 7] |= (uint8_t)((v & 15) << (j < 8 ? 0 : 4));
+            b->scales[8 + (j & 3)] |= (uint8_t)((v >> 4) << (2 * (j >> 2)));
+        }
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, jj = (e >> 5) & 3, ss = (e >> 4) & 1, ll = e & 15, c = l[e] + 4;
+            b->qs[32 * h + 16 * ss + ll] |= (uint8_t)((c & 3) << (2 * jj));
+            b->hmask[16 * ss + ll] |= (uint8_t)((c >> 2) << (4 * h + jj));
+        }
+    }
+}
+/* Q4_K / Q5_K share everything but the code width. */
+static void ds__q45_k_from(void *dst, const float *x, int64_t n, int five) {
+    int64_t i; int j, c, t, nmax = five ? 31 : 15;
+    size_t bytes = five ? sizeof(ds__block_q5_k) : sizeof(ds__block_q4_k);
+    for (i = 0; i < n / DS__QK_K; i++, x += DS__QK_K) {
+        uint8_t *blk = (uint8_t *)dst + (size_t)i * bytes, *sc = blk + 4, *qh = blk + 16, *qs = blk + (five ? 48 : 16);
+        float s[8], m[8], ms = 0, mm = 0, d, dmin; uint8_t l[256], ls[8], lm[8];
+        for (j = 0; j < 8; j++) { s[j] = ds__fit_affine(x + 32 * j, 32, nmax, l + 32 * j, &m[j]); ms = DS__MAX(ms, s[j]); mm = DS__MAX(mm, m[j]); }
+        ds__put_half(blk, ms / 63.0f); ds__put_half(blk + 2, mm / 63.0f);
+        d = ds__half(blk); dmin = ds__half(blk + 2);
+        ds__affine_grid(x, 8, 32, nmax, 63, s, m, d, dmin, ls, lm, l);
+        for (j = 0; j < 4; j++) {
+            sc[j]     = (uint8_t)(ls[j] | (ls[j + 4] >> 4) << 6);
+            sc[j + 4] = (uint8_t)(lm[j] | (lm[j + 4] >> 4) << 6);
+            sc[j + 8] = (uint8_t)((ls[j + 4] & 15) | (lm[j + 4] & 15) << 4);
+        }
+        if (five) memset(qh, 0, 32);
+        for (c = 0; c < 4; c++)
+            for (t = 0; t < 32; t++) {
+                int q0 = l[64 * c + t], q1 = l[64 * c + 32 + t];
+                qs[32 * c + t] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+                if (five) qh[t] |= (uint8_t)((q0 >> 4) << (2 * c) | (q1 >> 4) << (2 * c + 1));
+            }
+    }
+}
+static void ds__q4_k_from(void *dst, const float *x, int64_t n) { ds__q45_k_from(dst, x, n, 0); }
+static void ds__q5_k_from(void *dst, const float *x, int64_t n) { ds__q45_k_from(dst, x, n, 1); }
+static void ds__q6_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q6_k *b = (ds__block_q6_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], max = 0, d; int8_t l[256], ls[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_sym(x + 16 * j, 16, 32, l + 16 * j); if (fabsf(s[j]) > fabsf(max)) max = s[j]; }
+        ds__put_half(b->d, max != 0 ? max / -128.0f : 0.0f);
+        d = ds__half(b->d);
+        ds__sym_grid(x, 16, 16, 32, -128, 127, s, d, ls, l);
+        memcpy(b->scales, ls, 16); memset(b->qh, 0, sizeof b->qh);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, k = (e >> 5) & 3, ll = e & 31, c = l[e] + 32;
+            uint8_t *q = &b->ql[64 * h + 32 * (k & 1) + ll];
+            *q = (uint8_t)((k >> 1) ? (*q & 15) | (c & 15) << 4 : (c & 15));
+            b->qh[32 * h + ll] |= (uint8_t)((c >> 4) << (2 * k));
+        }
+    }
+}
+
+/* --- IQ4: codes index the non-linear table --------------------------------------------------- */
+static DS__INLINE int ds__iq4_nearest(float v) {       /* index of the table value nearest v */
+    int lo = 0, hi = 15;
+    if (v <= ds__iq4_values[0]) return 0;
+    if (v >= ds__iq4_values[15]) return 15;
+    while (hi - lo > 1) { int mid = (lo + hi) >> 1; if (v < ds__iq4_values[mid]) hi = mid; else lo = mid; }
+    return v - ds__iq4_values[lo] <= ds__iq4_values[hi] - v ? lo : hi;
+}
+static float ds__iq4_err(const float *x, int n, float d, uint8_t *l) {
+    float err = 0, id = d != 0 ? 1.0f / d : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = ds__iq4_nearest(x[i] * id); float e = d * (float)ds__iq4_values[q] - x[i];
+        if (l) l[i] = (uint8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+/* Best d for x ~ d * values[l]: trial inverse scales mapping the extreme to -127 + t, refits. */
+static float ds__fit_iq4(const float *x, int n) {
+    float max = ds__absmax_signed(x, n), best = 0, d = 0; int i, t, it; uint8_t l[32];
+    if (fabsf(max) < 1e-30f) return 0;
+    for (t = -7; t <= 7; t++) {
+        float id = ((float)ds__iq4_values[0] + (float)t) / max, sqx = 0, sq2 = 0;
+        for (i = 0; i < n; i++) { float v = ds__iq4_values[ds__iq4_nearest(id * x[i])]; sqx += v * x[i]; sq2 += v * v; }
+        if (sq2 > 0 && sqx * sqx > best * sq2) { best = sqx * sqx / sq2; d = sqx / sq2; }
+    }
+    for (it = 0; it < 8 && d != 0; it++) {
+        float sqx = 0, sq2 = 0, nd;
+        ds__iq4_err(x, n, d, l);
+        for (i = 0; i < n; i++) { float v = ds__iq4_values[l[i]]; sqx += v * x[i]; sq2 += v * v; }
+        nd = sq2 > 0 ? sqx / sq2 : 0;
+        if (nd == d) break;
+        d = nd;
+    }
+    return d;
+}
+static void ds__iq4_nl_from(void *dst, const float *x, int64_t n) {
+    ds__block_iq4_nl *b = (ds__block_iq4_nl *)dst; int64_t i; int j; uint8_t l[32];
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        ds__put_half(b->d, ds__fit_iq4(x, 32));
+        ds__iq4_err(x, 32, ds__half(b->d), l);
+        for (j = 0; j < 16; j++) b->qs[j] = (uint8_t)(l[j] | l[j + 16] << 4);
+    }
+}
+static void ds__iq4_xs_from(void *dst, const float *x, int64_t n) {
+    ds__block_iq4_xs *b = (ds__block_iq4_xs *)dst; int64_t i; int j, ib, a; uint8_t l[32];
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[8], max = 0, d; int sh = 0;
+        for (ib = 0; ib < 8; ib++) { s[ib] = ds__fit_iq4(x + 32 * ib, 32); if (fabsf(s[ib]) > fabsf(max)) max = s[ib]; }
+        ds__put_half(b->d, max != 0 ? max / -32.0f : 0.0f);
+        d = ds__half(b->d);
+        memset(b->scales_l, 0, sizeof b->scales_l);
+        for (ib = 0; ib < 8; ib++) {
+            int k = d != 0 ? ds__clampi(ds__nearest_int(s[ib] / d), -32, 31) : 0, bk = k; float best = INFINITY;
+            for (a = -1; a <= 1; a++) {
+                float e;
+                if (k + a < -32 || k + a > 31) continue;
+                e = ds__iq4_err(x + 32 * ib, 32, d * (float)(k + a), NULL);
+                if (e < best) { best = e; bk = k + a; }
+            }
+            ds__iq4_err(x + 32 * ib, 32, d * (float)bk, l);
+            b->scales_l[ib / 2] |= (uint8_t)(((bk + 32) & 15) << (4 * (ib % 2)));
+            sh |= ((bk + 32) >> 4) << (2 * ib);
+            for (j = 0; j < 16; j++) b->qs[16 * ib + j] = (uint8_t)(l[j] | l[j + 16] << 4);
+        }
+        b->scales_h[0] = (uint8_t)sh; b->scales_h[1] = (uint8_t)(sh >> 8);
+    }
+}
 
 /* The one dispatch point per dtype. */
 static const ds__dtype_traits ds__traits[DS_DTYPE_COUNT] = {
-    /* DS_F32      */ { "F32",     1,   4,  0, ds__f32_row },
-    /* DS_F16      */ { "F16",     1,   2,  0, ds__f16_row },
-    /* DS_BF16     */ { "BF16",    1,   2,  0, ds__bf16_row },
-    /* DS_F64      */ { "F64",     1,   8,  0, ds__f64_row },
-    /* DS_F8_E4M3  */ { "F8_E4M3", 1,   1,  0, ds__e4m3_row },
-    /* DS_F8_E5M2  */ { "F8_E5M2", 1,   1,  0, ds__e5m2_row },
-    /* DS_I64      */ { "I64",     1,   8,  0, ds__i64_row },
-    /* DS_I32      */ { "I32",     1,   4,  0, ds__i32_row },
-    /* DS_I16      */ { "I16",     1,   2,  0, ds__i16_row },
-    /* DS_I8       */ { "I8",      1,   1,  0, ds__i8_row },
-    /* DS_U8       */ { "U8",      1,   1,  0, ds__u8_row },
-    /* DS_BOOL     */ { "BOOL",    1,   1,  0, ds__u8_row },
-    /* DS_Q4_0     */ { "Q4_0",   32,  18,  1, ds__q4_0_row },
-    /* DS_Q4_1     */ { "Q4_1",   32,  20,  1, ds__q4_1_row },
-    /* DS_Q5_0     */ { "Q5_0",   32,  22,  1, ds__q5_0_row },
-    /* DS_Q5_1     */ { "Q5_1",   32,  24,  1, ds__q5_1_row },
-    /* DS_Q8_0     */ { "Q8_0",   32,  34,  1, ds__q8_0_row },
-    /* DS_Q8_1     */ { "Q8_1",   32,  36,  1, ds__q8_1_row },
-    /* DS_Q2_K     */ { "Q2_K",  256,  84,  1, ds__q2_k_row },
-    /* DS_Q3_K     */ { "Q3_K",  256, 110,  1, ds__q3_k_row },
-    /* DS_Q4_K     */ { "Q4_K",  256, 144,  1, ds__q4_k_row },
-    /* DS_Q5_K     */ { "Q5_K",  256, 176,  1, ds__q5_k_row },
-    /* DS_Q6_K     */ { "Q6_K",  256, 210,  1, ds__q6_k_row },
-    /* DS_Q8_K     */ { "Q8_K",  256, 292,  1, ds__q8_k_row },
-    /* DS_IQ4_NL   */ { "IQ4_NL", 32,  18,  1, ds__iq4_nl_row },
-    /* DS_IQ4_XS   */ { "IQ4_XS",256, 136,  1, ds__iq4_xs_row },
+    /* DS_F32      */ { "F32",     1,   4,  0, ds__f32_row,    ds__f32_from },
+    /* DS_F16      */ { "F16",     1,   2,  0, ds__f16_row,    ds__f16_from },
+    /* DS_BF16     */ { "BF16",    1,   2,  0, ds__bf16_row,   ds__bf16_from },
+    /* DS_F64      */ { "F64",     1,   8,  0, ds__f64_row,    ds__f64_from },
+    /* DS_F8_E4M3  */ { "F8_E4M3", 1,   1,  0, ds__e4m3_row,   ds__e4m3_from },
+    /* DS_F8_E5M2  */ { "F8_E5M2", 1,   1,  0, ds__e5m2_row,   ds__e5m2_from },
+    /* DS_I64      */ { "I64",     1,   8,  0, ds__i64_row,    NULL },
+    /* DS_I32      */ { "I32",     1,   4,  0, ds__i32_row,    NULL },
+    /* DS_I16      */ { "I16",     1,   2,  0, ds__i16_row,    NULL },
+    /* DS_I8       */ { "I8",      1,   1,  0, ds__i8_row,     NULL },
+    /* DS_U8       */ { "U8",      1,   1,  0, ds__u8_row,     NULL },
+    /* DS_BOOL     */ { "BOOL",    1,   1,  0, ds__u8_row,     NULL },
+    /* DS_Q4_0     */ { "Q4_0",   32,  18,  1, ds__q4_0_row,   ds__q4_0_from },
+    /* DS_Q4_1     */ { "Q4_1",   32,  20,  1, ds__q4_1_row,   ds__q4_1_from },
+    /* DS_Q5_0     */ { "Q5_0",   32,  22,  1, ds__q5_0_row,   ds__q5_0_from },
+    /* DS_Q5_1     */ { "Q5_1",   32,  24,  1, ds__q5_1_row,   ds__q5_1_from },
+    /* DS_Q8_0     */ { "Q8_0",   32,  34,  1, ds__q8_0_row,   ds__q8_0_from },
+    /* DS_Q8_1     */ { "Q8_1",   32,  36,  1, ds__q8_1_row,   ds__q8_1_from },
+    /* DS_Q2_K     */ { "Q2_K",  256,  84,  1, ds__q2_k_row,   ds__q2_k_from },
+    /* DS_Q3_K     */ { "Q3_K",  256, 110,  1, ds__q3_k_row,   ds__q3_k_from },
+    /* DS_Q4_K     */ { "Q4_K",  256, 144,  1, ds__q4_k_row,   ds__q4_k_from },
+    /* DS_Q5_K     */ { "Q5_K",  256, 176,  1, ds__q5_k_row,   ds__q5_k_from },
+    /* DS_Q6_K     */ { "Q6_K",  256, 210,  1, ds__q6_k_row,   ds__q6_k_from },
+    /* DS_Q8_K     */ { "Q8_K",  256, 292,  1, ds__q8_k_row,   ds__q8_k_from },
+    /* DS_IQ4_NL   */ { "IQ4_NL", 32,  18,  1, ds__iq4_nl_row, ds__iq4_nl_from },
+    /* DS_IQ4_XS   */ { "IQ4_XS",256, 136,  1, ds__iq4_xs_row, ds__iq4_xs_from },
 };
 
 DS__DEF const char *ds_dtype_name(ds_dtype t) { return (unsigned)t < DS_DTYPE_COUNT ? ds__traits[t].name : "?"; }
@@ -1057,22 +1680,13 @@ static void ds__tensor_to_f32(float *dst, const ds_tensor *t, int64_t start, int
     tr->to_f32(dst, src, n);
 }
 
-/* @@QUANT: block formats (dequantize + quantize) go here. */
-static void ds__q_unimpl(float *d, int64_t n) { int64_t i; for (i = 0; i < n; i++) d[i] = NAN; }
-static void ds__q4_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q4_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q2_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q3_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q4_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q6_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__iq4_nl_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__iq4_xs_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
+/* Quantize (or convert) n f32 values into dst of type t: ds__dtype_nbytes(t, n) bytes. */
+static ds_result ds__quantize_row(ds_dtype t, void *dst, const float *src, int64_t n) {
+    if ((unsigned)t >= DS_DTYPE_COUNT || !ds__traits[t].from_f32) return DS_ERR_UNSUPPORTED;
+    if (n < 0 || n % ds__traits[t].block) return DS_ERR_SHAPE;
+    ds__traits[t].from_f32(dst, src, n);
+    return DS_SUCCESS;
+}
 
 // >>threadpool
 /* parallel_for(ctx, n, fn, arg): fn(arg, i0, i1, tid) over a split of [0, n). The calling thread
@@ -1264,10 +1878,58 @@ static int ds__aborted(ds_ctx *ctx) { return ctx && ctx->desc.abort_cb && ctx->d
    Kernels take outputs first, then inputs, then dimensions. */
 
 /* --- linear: y[M,N] = x[M,K] @ W[N,K]^T (+ b[N]) ---------------------------------------
-   W may be any dtype: rows are converted to f32 a panel at a time (never the whole matrix).
-   For a conv weight [O, C, kh, kw] N = O and K = C*kh*kw. */
-#define DS__LIN_NB 32     /* W rows per panel */
-#define DS__LIN_MB 64     /* x rows per tile  */
+   W may be any dtype; it is never converted whole. For a conv weight [O, C, kh, kw] N = O and
+   K = C*kh*kw. Three paths:
+   - M < DS__GEMV_M: each W row converted to f32 in a small buffer, dot products (memory bound).
+   - ggml block weights with an integer kernel: the activations are quantized once per call
+     (Q8_0-like blocks of 32, or Q8_K-like blocks of 256 with sums per 16), W rows are decoded into
+     unsigned codes + integer sub-block scales a panel at a time, and blocks of rows meet in integer
+     dot products (AVX-512 VNNI / AVX2 maddubs), scaled in f32 once per block (ggml's scheme).
+   - everything else: a packed, cache-blocked f32 GEMM (BLIS loop order). x is packed into
+     MR-row slivers per (MC x KC) block (L2), W is converted to f32 and packed NR rows x KC at a time
+     (L1) right before use, and an MR x NR register-blocked FMA microkernel runs over them. So each W
+     element is converted once per MC rows of x (once for M <= MC), whatever its dtype.
+   Threads split N (or M when N is small). Scalar references: ds__gemm_ref, ds__qdot_ref. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define DS__PREFETCH(p)    __builtin_prefetch((const void *)(p), 0, 3)   /* into L1 */
+#  define DS__PREFETCH_L2(p) __builtin_prefetch((const void *)(p), 0, 2)   /* into L2 */
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#  include <xmmintrin.h>
+#  define DS__PREFETCH(p)    _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#  define DS__PREFETCH_L2(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
+#else
+#  define DS__PREFETCH(p)    ((void)(p))
+#  define DS__PREFETCH_L2(p) ((void)(p))
+#endif
+#define DS__GEMV_M 4      /* fewer x rows than this: dot-product path     */
+#define DS__GEMM_KC 256   /* K per packed block (a multiple of every block size) */
+
+/* Scalar reference of the whole product, W already f32 [N, K]: double accumulation. */
+static void ds__gemm_ref(float *y, const float *x, const float *w, const float *bias, int64_t M, int64_t N, int64_t K) {
+    int64_t m, n, k;
+    for (m = 0; m < M; m++)
+        for (n = 0; n < N; n++) {
+            double s = bias ? bias[n] : 0.0;
+            for (k = 0; k < K; k++) s += (double)x[m * K + k] * w[n * K + k];
+            y[m * N + n] = (float)s;
+        }
+}
+
+#if defined(DS__HAS_AVX2)
+static DS__INLINE float ds__hsum256(__m256 t) {
+    __m128 l = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    l = _mm_add_ps(l, _mm_movehl_ps(l, l)); l = _mm_add_ss(l, _mm_shuffle_ps(l, l, 1));
+    return _mm_cvtss_f32(l);
+}
+#endif
+#if defined(DS__HAS_AVX512)
+/* through memory: the 512 -> 256 extracts (and _mm512_reduce_add_ps) make g++ 12 warn in C++ */
+static DS__INLINE float ds__hsum512(__m512 v) {
+    float t[16];
+    _mm512_storeu_ps(t, v);
+    return ds__hsum256(_mm256_add_ps(_mm256_loadu_ps(t), _mm256_loadu_ps(t + 8)));
+}
+#endif
 
 /* Scalar reference: dot product. */
 static float ds__dot_f32_ref(const float *a, const float *b, int64_t n) {
@@ -1283,19 +1945,14 @@ static DS__INLINE float ds__dot_f32(const float *DS__RESTRICT a, const float *DS
         acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
         acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
     }
-    s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    s = ds__hsum512(_mm512_add_ps(acc0, acc1));
 #elif defined(DS__HAS_AVX2)
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (; i + 16 <= n; i += 16) {
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
     }
-    {
-        __m256 t = _mm256_add_ps(acc0, acc1);
-        __m128 l = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-        l = _mm_add_ps(l, _mm_movehl_ps(l, l)); l = _mm_add_ss(l, _mm_shuffle_ps(l, l, 1));
-        s = _mm_cvtss_f32(l);
-    }
+    s = ds__hsum256(_mm256_add_ps(acc0, acc1));
 #elif defined(DS__HAS_NEON) && defined(__aarch64__)
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
     for (; i + 8 <= n; i += 8) {
@@ -1308,51 +1965,685 @@ static DS__INLINE float ds__dot_f32(const float *DS__RESTRICT a, const float *DS
     return s;
 }
 
-typedef struct ds__lin_job {
-    float *y; const float *x; int64_t M, N, K;
-    const ds_tensor *w; const float *bias;
-    float *scratch;   /* per thread: DS__LIN_NB * K floats */
-    int64_t K_pad;
-} ds__lin_job;
+/* --- f32 GEMM microkernels ---------------------------------------------------------------
+   c[MR x NR] (row stride ldc) = a^T b, a: packed x sliver [kc][MR], b: packed W sliver [kc][NR].
+   acc != 0: c += result; else c = result + bias (bias: NR values or NULL). */
+typedef void (*ds__ukr_fn)(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc);
+typedef struct ds__gemm_kernel { const char *name; int mr, nr; ds__ukr_fn ukr; } ds__gemm_kernel;
 
-static void ds__linear_part(void *arg, int64_t p0, int64_t p1, int tid) {
-    ds__lin_job *j = (ds__lin_job *)arg;
-    float *wbuf = j->scratch + (size_t)tid * DS__LIN_NB * j->K_pad;
-    int64_t p, m0;
-    for (p = p0; p < p1; p++) {            /* panels of W rows */
-        int64_t n0 = p * DS__LIN_NB, nb = DS__MIN(DS__LIN_NB, j->N - n0), r;
-        for (r = 0; r < nb; r++) ds__tensor_to_f32(wbuf + r * j->K_pad, j->w, (n0 + r) * j->K, j->K);
-        for (m0 = 0; m0 < j->M; m0 += DS__LIN_MB) {
-            int64_t mb = DS__MIN(DS__LIN_MB, j->M - m0), m;
-            for (m = m0; m < m0 + mb; m++) {
-                const float *xr = j->x + m * j->K;
-                float *yr = j->y + m * j->N + n0;
-                for (r = 0; r < nb; r++) yr[r] = ds__dot_f32(xr, wbuf + r * j->K_pad, j->K) + (j->bias ? j->bias[n0 + r] : 0.0f);
+static void ds__ukr_scalar(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc) {
+    float t[4][8]; int64_t k; int i, j;
+    memset(t, 0, sizeof t);
+    for (k = 0; k < kc; k++, a += 4, b += 8)
+        for (i = 0; i < 4; i++)
+            for (j = 0; j < 8; j++) t[i][j] += a[i] * b[j];
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 8; j++) c[i * ldc + j] = t[i][j] + (acc ? c[i * ldc + j] : bias ? bias[j] : 0.0f);
+}
+
+#if defined(DS__HAS_AVX2)
+static DS__INLINE void ds__ukr_store8(float *c, __m256 v, const float *bias, int acc) {
+    if (acc) v = _mm256_add_ps(v, _mm256_loadu_ps(c)); else if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+    _mm256_storeu_ps(c, v);
+}
+/* 6 x 16: 12 ymm accumulators, two W vectors, one broadcast. */
+static void ds__ukr_avx2(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                         int64_t ldc, const float *bias, int acc) {
+    __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+    int64_t k;
+    for (k = 0; k < kc; k++, a += 6, b += 16) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), av;
+#define DS__F(i) av = _mm256_broadcast_ss(a + i); c##i##a = _mm256_fmadd_ps(av, b0, c##i##a); c##i##b = _mm256_fmadd_ps(av, b1, c##i##b);
+        DS__F(0) DS__F(1) DS__F(2) DS__F(3) DS__F(4) DS__F(5)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store8(c + i * ldc, c##i##a, bias, acc); ds__ukr_store8(c + i * ldc + 8, c##i##b, bias ? bias + 8 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5)
+#undef DS__S
+}
+#endif
+
+#if defined(DS__HAS_AVX512)
+static DS__INLINE void ds__ukr_store16(float *c, __m512 v, const float *bias, int acc) {
+    if (acc) v = _mm512_add_ps(v, _mm512_loadu_ps(c)); else if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
+    _mm512_storeu_ps(c, v);
+}
+/* 12 x 32: 24 zmm accumulators, two W vectors, one broadcast: 24 FMAs per 14 loads. The C tile
+   is prefetched first so its lines arrive while the k loop runs. */
+static void ds__ukr_avx512(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc) {
+    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a;
+    __m512 c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a;
+    __m512 c8a = c0a, c8b = c0a, c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
+    int64_t k; int i;
+    for (i = 0; i < 12; i++) { DS__PREFETCH(c + i * ldc); DS__PREFETCH(c + i * ldc + 31); }
+    for (k = 0; k < kc; k++, a += 12, b += 32) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), av;
+#define DS__F(i) av = _mm512_set1_ps(a[i]); c##i##a = _mm512_fmadd_ps(av, b0, c##i##a); c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);
+        DS__F(0) DS__F(1) DS__F(2) DS__F(3) DS__F(4) DS__F(5) DS__F(6) DS__F(7) DS__F(8) DS__F(9) DS__F(10) DS__F(11)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store16(c + i * ldc, c##i##a, bias, acc); ds__ukr_store16(c + i * ldc + 16, c##i##b, bias ? bias + 16 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5) DS__S(6) DS__S(7) DS__S(8) DS__S(9) DS__S(10) DS__S(11)
+#undef DS__S
+}
+#endif
+
+#if defined(DS__HAS_NEON) && defined(__aarch64__)
+static DS__INLINE void ds__ukr_store4(float *c, float32x4_t v, const float *bias, int acc) {
+    if (acc) v = vaddq_f32(v, vld1q_f32(c)); else if (bias) v = vaddq_f32(v, vld1q_f32(bias));
+    vst1q_f32(c, v);
+}
+/* 8 x 12: 24 q-register accumulators, x rows taken by lane from two loaded vectors. */
+static void ds__ukr_neon(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                         int64_t ldc, const float *bias, int acc) {
+    float32x4_t z = vdupq_n_f32(0);
+    float32x4_t c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z;
+    float32x4_t c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+    int64_t k;
+    for (k = 0; k < kc; k++, a += 8, b += 12) {
+        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4), b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
+#define DS__F(i, av, l) c##i##0 = vfmaq_laneq_f32(c##i##0, b0, av, l); c##i##1 = vfmaq_laneq_f32(c##i##1, b1, av, l); c##i##2 = vfmaq_laneq_f32(c##i##2, b2, av, l);
+        DS__F(0, a0, 0) DS__F(1, a0, 1) DS__F(2, a0, 2) DS__F(3, a0, 3) DS__F(4, a1, 0) DS__F(5, a1, 1) DS__F(6, a1, 2) DS__F(7, a1, 3)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store4(c + i * ldc, c##i##0, bias, acc); ds__ukr_store4(c + i * ldc + 4, c##i##1, bias ? bias + 4 : NULL, acc); \
+                 ds__ukr_store4(c + i * ldc + 8, c##i##2, bias ? bias + 8 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5) DS__S(6) DS__S(7)
+#undef DS__S
+}
+#endif
+
+/* Every kernel this build has, the preferred one last. Tests walk the table; ds__gemm_pick (an
+   index, -1 = last) is a test hook to force one. */
+static const ds__gemm_kernel ds__gemm_kernels[] = {
+    { "scalar", 4, 8, ds__ukr_scalar },
+#if defined(DS__HAS_AVX2)
+    { "avx2", 6, 16, ds__ukr_avx2 },
+#endif
+#if defined(DS__HAS_AVX512)
+    { "avx512", 12, 32, ds__ukr_avx512 },
+#endif
+#if defined(DS__HAS_NEON) && defined(__aarch64__)
+    { "neon", 8, 12, ds__ukr_neon },
+#endif
+};
+static int ds__gemm_pick = -1;
+static const ds__gemm_kernel *ds__gemm_kernel_get(void) {
+    int n = DS__ARRLEN(ds__gemm_kernels);
+    return &ds__gemm_kernels[ds__gemm_pick >= 0 && ds__gemm_pick < n ? ds__gemm_pick : n - 1];
+}
+
+/* --- packing ------------------------------------------------------------------------------
+   dst[k * width + i] = row i at column k, for i < nrows (rows[] point at the first column);
+   rows nrows..width-1 are zero. Rows are f32, or f16/bf16 converted on the way in (dt), 8 x 8
+   blocks through registers; the dtype is fixed per loop so the loads stay branch-free. */
+static DS__INLINE float ds__ld1(const void *p, int64_t k, ds_dtype dt) {
+    return dt == DS_F32 ? ((const float *)p)[k] : dt == DS_F16 ? ds__f16_to_f32(((const uint16_t *)p)[k]) : ds__bf16_to_f32(((const uint16_t *)p)[k]);
+}
+#if defined(DS__HAS_AVX2)
+#define DS__TR8(r0, r1, r2, r3, r4, r5, r6, r7) do { \
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3); \
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7); \
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE), s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE); \
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE), s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE); \
+    r0 = _mm256_permute2f128_ps(s0, s4, 0x20); r1 = _mm256_permute2f128_ps(s1, s5, 0x20); r2 = _mm256_permute2f128_ps(s2, s6, 0x20); r3 = _mm256_permute2f128_ps(s3, s7, 0x20); \
+    r4 = _mm256_permute2f128_ps(s0, s4, 0x31); r5 = _mm256_permute2f128_ps(s1, s5, 0x31); r6 = _mm256_permute2f128_ps(s2, s6, 0x31); r7 = _mm256_permute2f128_ps(s3, s7, 0x31); \
+} while (0)
+#define DS__LD_F32(p, k)  _mm256_loadu_ps((const float *)(p) + (k))
+#define DS__LD_BF16(p, k) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (k)))), 16))
+#if defined(DS__HAS_F16C)
+#  define DS__LD_F16(p, k) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (k))))
+#else
+#  define DS__LD_F16(p, k) DS__LD_BF16(p, k)   /* never used: pack_w converts f16 first without F16C */
+#endif
+#define DS__PACK8(LD) \
+    for (k = 0; k + 8 <= kc; k += 8) { \
+        __m256 r0 = LD(p0, k), r1 = LD(p1, k), r2 = LD(p2, k), r3 = LD(p3, k), r4 = LD(p4, k), r5 = LD(p5, k), r6 = LD(p6, k), r7 = LD(p7, k); \
+        float *d = dst + k * width + i; \
+        DS__TR8(r0, r1, r2, r3, r4, r5, r6, r7); \
+        _mm256_storeu_ps(d, r0); _mm256_storeu_ps(d + width, r1); _mm256_storeu_ps(d + 2 * width, r2); _mm256_storeu_ps(d + 3 * width, r3); \
+        _mm256_storeu_ps(d + 4 * width, r4); _mm256_storeu_ps(d + 5 * width, r5); _mm256_storeu_ps(d + 6 * width, r6); _mm256_storeu_ps(d + 7 * width, r7); \
+    }
+#endif
+static void ds__pack_t(float *DS__RESTRICT dst, int width, const void *const *rows, ds_dtype dt, int nrows, int64_t kc) {
+    int i = 0; int64_t k;
+#if defined(DS__HAS_AVX2)
+    for (; i + 8 <= nrows; i += 8) {
+        const void *p0 = rows[i], *p1 = rows[i + 1], *p2 = rows[i + 2], *p3 = rows[i + 3], *p4 = rows[i + 4], *p5 = rows[i + 5], *p6 = rows[i + 6], *p7 = rows[i + 7];
+        if (dt == DS_F32) { DS__PACK8(DS__LD_F32) } else if (dt == DS_F16) { DS__PACK8(DS__LD_F16) } else { DS__PACK8(DS__LD_BF16) }
+        for (; k < kc; k++) { int t; for (t = 0; t < 8; t++) dst[k * width + i + t] = ds__ld1(rows[i + t], k, dt); }
+    }
+#endif
+    for (; i < width; i++) {
+        if (i < nrows) for (k = 0; k < kc; k++) dst[k * width + i] = ds__ld1(rows[i], k, dt);
+        else for (k = 0; k < kc; k++) dst[k * width + i] = 0.0f;
+    }
+}
+/* W rows n0..n0+nb-1, columns pc..pc+kc-1 -> packed sliver [kc][nr]. f32 (and with AVX2 f16/bf16)
+   rows are read in place; other dtypes are converted row by row into tmp (nr * kc floats) first. */
+static void ds__pack_w(float *bp, int nr, const ds_tensor *w, int64_t K, int64_t n0, int nb, int64_t pc, int64_t kc, float *tmp) {
+    const void *rows[64]; int r; ds_dtype dt = w->dtype;
+    int direct = dt == DS_F32;
+#if defined(DS__HAS_AVX2)
+    direct |= dt == DS_BF16;
+#  if defined(DS__HAS_F16C)
+    direct |= dt == DS_F16;
+#  endif
+#endif
+    for (r = 0; r < nb; r++) {
+        if (direct) rows[r] = (const uint8_t *)w->data + ((n0 + r) * K + pc) * (int64_t)ds__traits[dt].bytes;
+        else { ds__tensor_to_f32(tmp + r * kc, w, (n0 + r) * K + pc, kc); rows[r] = tmp + r * kc; }
+    }
+    ds__pack_t(bp, nr, rows, direct ? dt : DS_F32, nb, kc);
+}
+
+typedef struct ds__gemm_job {
+    float *y; const float *x; const ds_tensor *w; const float *bias;
+    int64_t M, N, K;
+    const ds__gemm_kernel *kern;
+    int split_m;              /* threads split M (in MR units) instead of N (in NR units) */
+    float *scratch; int64_t per_thread;
+} ds__gemm_job;
+
+/* Loop order (BLIS, with x in the role of BLIS's B): for each KC slice of K, the thread's x rows are
+   packed into MR-row slivers (an MR x KC sliver stays in L1 while it is used), then W is taken
+   DS__GEMM_NB rows at a time, converted and packed into NR-row slivers (the block stays in L2), and
+   every (x sliver, W sliver) pair meets in the microkernel. */
+#define DS__GEMM_NB 512    /* W rows per packed block: NB x KC floats in L2 */
+#define DS__GEMM_MX 2048   /* x rows per packed block                        */
+static void ds__gemm_part(void *arg, int64_t u0, int64_t u1, int tid) {
+    const ds__gemm_job *j = (const ds__gemm_job *)arg;
+    const int mr = j->kern->mr, nr = j->kern->nr;
+    const int64_t m_lo = j->split_m ? u0 * mr : 0, m_hi = j->split_m ? DS__MIN(j->M, u1 * mr) : j->M;
+    const int64_t n_lo = j->split_m ? 0 : u0 * nr, n_hi = j->split_m ? j->N : DS__MIN(j->N, u1 * nr);
+    float *xp = j->scratch + tid * j->per_thread, *wp = xp + (DS__GEMM_MX + 16) * DS__GEMM_KC;
+    float *tmp = wp + (DS__GEMM_NB + 32) * DS__GEMM_KC, *ct = tmp + nr * DS__GEMM_KC;
+    int64_t mc, pc, nc, ir, jr;
+    for (mc = m_lo; mc < m_hi; mc += DS__GEMM_MX) {
+        int64_t mb = DS__MIN((int64_t)DS__GEMM_MX, m_hi - mc);
+        for (pc = 0; pc < j->K; pc += DS__GEMM_KC) {
+            int64_t kc = DS__MIN((int64_t)DS__GEMM_KC, j->K - pc);
+            for (ir = 0; ir < mb; ir += mr) {                      /* x block -> MR-row slivers */
+                const void *rows[16]; int i, nrow = (int)DS__MIN((int64_t)mr, mb - ir);
+                for (i = 0; i < nrow; i++) rows[i] = j->x + (mc + ir + i) * j->K + pc;
+                ds__pack_t(xp + ir * kc, mr, rows, DS_F32, nrow, kc);
+            }
+            for (nc = n_lo; nc < n_hi; nc += DS__GEMM_NB) {
+                int64_t nb = DS__MIN((int64_t)DS__GEMM_NB, n_hi - nc);
+                for (jr = 0; jr < nb; jr += nr)
+                    ds__pack_w(wp + jr * kc, nr, j->w, j->K, nc + jr, (int)DS__MIN((int64_t)nr, nb - jr), pc, kc, tmp);
+                for (ir = 0; ir < mb; ir += mr) {
+                    int rows = (int)DS__MIN((int64_t)mr, mb - ir);
+                    for (jr = 0; jr < nb; jr += nr) {
+                        int cols = (int)DS__MIN((int64_t)nr, nb - jr), r, c;
+                        float *yt = j->y + (mc + ir) * j->N + nc + jr;
+                        const float *bias = j->bias && pc == 0 ? j->bias + nc + jr : NULL;
+                        if (rows == mr && cols == nr) { j->kern->ukr(kc, xp + ir * kc, wp + jr * kc, yt, j->N, bias, pc > 0); continue; }
+                        j->kern->ukr(kc, xp + ir * kc, wp + jr * kc, ct, nr, NULL, 0);
+                        for (r = 0; r < rows; r++)
+                            for (c = 0; c < cols; c++) yt[r * j->N + c] = ct[r * nr + c] + (pc > 0 ? yt[r * j->N + c] : bias ? bias[c] : 0.0f);
+                    }
+                }
             }
         }
     }
 }
 
+static ds_result ds__gemm_f32(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__gemm_job j;
+    int64_t units;
+    memset(&j, 0, sizeof j);
+    j.y = y; j.x = x; j.w = w; j.bias = bias; j.M = M; j.N = N; j.K = K;
+    j.kern = ds__gemm_kernel_get();
+    /* split N unless it leaves threads with fewer than 4 slivers each and M has more to give */
+    j.split_m = N < (int64_t)ctx->n_threads * 4 * j.kern->nr && M > N;
+    units = j.split_m ? (M + j.kern->mr - 1) / j.kern->mr : (N + j.kern->nr - 1) / j.kern->nr;
+    j.per_thread = (int64_t)(DS__GEMM_MX + 16 + DS__GEMM_NB + 32 + j.kern->nr) * DS__GEMM_KC + j.kern->mr * j.kern->nr + 16;
+    j.scratch = ds__falloc(ctx, j.per_thread * ctx->n_threads);
+    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: gemm scratch", w->name);
+    ds__parallel_for(ctx, units, ds__gemm_part, &j);
+    ds__free(ctx, j.scratch);
+    return DS_SUCCESS;
+}
+
+/* --- few rows: dot products over converted W rows ------------------------------------------ */
+typedef struct ds__lin_job {
+    float *y; const float *x; int64_t M, N, K;
+    const ds_tensor *w; const float *bias;
+    float *scratch;   /* per thread: K floats */
+} ds__lin_job;
+
+static void ds__linear_part(void *arg, int64_t n0, int64_t n1, int tid) {
+    const ds__lin_job *j = (const ds__lin_job *)arg;
+    float *wbuf = j->scratch + tid * j->K;
+    int64_t n, m;
+    for (n = n0; n < n1; n++) {
+        const float *wr = wbuf;
+        if (j->w->dtype == DS_F32) wr = (const float *)j->w->data + n * j->K;
+        else ds__tensor_to_f32(wbuf, j->w, n * j->K, j->K);
+        for (m = 0; m < j->M; m++) j->y[m * j->N + n] = ds__dot_f32(j->x + m * j->K, wr, j->K) + (j->bias ? j->bias[n] : 0.0f);
+    }
+}
+
+static ds_result ds__gemv(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__lin_job j;
+    j.y = y; j.x = x; j.M = M; j.N = N; j.K = K; j.w = w; j.bias = bias;
+    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * K);
+    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: row buffer", w->name);
+    ds__parallel_for(ctx, N, ds__linear_part, &j);
+    ds__free(ctx, j.scratch);
+    return DS_SUCCESS;
+}
+
+/* --- quantized weights: integer dot products ------------------------------------------------
+   ggml's scheme: x is quantized to 8 bits once per call, W stays in integer codes, and blocks
+   meet in integer dot products that are scaled in f32 once per block. Two families:
+     Q32  (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0): x in blocks of 32 with an f32 scale; a W block is
+          value = d * code + o with code 0..255 (the signed types carry their offset in o: Q4_0
+          o = -8d, Q8_0 code = q + 128, o = -128d; Q4_1/Q5_1 o = m). Per block:
+          d_w d_x sum(code * q_x) + o * (d_x sum q_x).
+     Q256 (Q2_K Q3_K Q4_K Q5_K Q6_K): x in blocks of 256 (ggml's Q8_K) with an f32 scale and
+          sums per 16; W value = d * sc_g * code - mn_g with codes 0..63 (Q3_K/Q6_K's offsets
+          4/32 become mn_g = offset * d * sc_g). Per super-block the integer sum
+          sum_g sc_g sum(code * q_x) is formed first (maddubs + dpwssd), then scaled once.
+   W rows are decoded a panel (DS__QNP rows) at a time into that unsigned-code form, with per-lane
+   scale vectors laid out for the kernels, and every x row tile meets the panel while it is in L2.
+   IQ4_NL / IQ4_XS (and Q8_1 / Q8_K weights) take the f32 GEMM, dequantized while packing. */
+#define DS__QNP 32        /* W rows decoded per panel */
+
+enum { DS__QF_NONE = 0, DS__QF_32, DS__QF_256 };
+static int ds__qfamily(ds_dtype t) {
+    switch (t) {
+    case DS_Q4_0: case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: case DS_Q8_0: return DS__QF_32;
+    case DS_Q2_K: case DS_Q3_K: case DS_Q4_K: case DS_Q5_K: case DS_Q6_K: return DS__QF_256;
+    default: return DS__QF_NONE;
+    }
+}
+
+/* Quantized activations, row m at q + m*kq (kq: K rounded up to 64; the padding is zero).
+   Q32:  the two blocks of each chunk of 64 are interleaved by 4 bytes (ds__q32_pos), so the 16
+         int32 lanes of a dpbusd alternate between them and the pair of block scales is one 64-bit
+         broadcast; d + m*kq/32: scale per block; s + m*ns: d * sum(q) per block (ns: blocks
+         rounded up to 16, zero padded).
+   Q256: natural order; d + m*K/256: scale per block; s + m*ns: d * sum(q) per 16 (ns = K/16). */
+typedef struct ds__qx { int fam; int64_t K, kq, ns; int8_t *q; float *d, *s; } ds__qx;
+
+/* position of element t (0..31) of block b (0, 1) inside its chunk of 64 */
+static DS__INLINE int ds__q32_pos(int b, int t) { return 8 * (t >> 2) + 4 * b + (t & 3); }
+
+static void ds__qx_row(const ds__qx *a, int64_t m, const float *x) {
+    int8_t *q = a->q + m * a->kq; int64_t b, j, nb;
+    if (a->fam == DS__QF_32) {
+        float *dd = a->d + m * (a->kq / 32), *s = a->s + m * a->ns;
+        nb = a->K / 32;
+        for (b = 0; b < a->kq / 32; b++) {
+            float amax = 0, d = 0, id = 0; int sum = 0; int8_t *qc = q + 64 * (b / 2);
+            if (b < nb) {
+                for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[32 * b + j]));
+                d = amax / 127.0f; id = d > 0 ? 1.0f / d : 0.0f;
+                for (j = 0; j < 32; j++) { int v = ds__nearest_int(x[32 * b + j] * id); qc[ds__q32_pos((int)(b & 1), (int)j)] = (int8_t)v; sum += v; }
+            } else for (j = 0; j < 32; j++) qc[ds__q32_pos((int)(b & 1), (int)j)] = 0;
+            dd[b] = d;
+            s[b] = d * (float)sum;
+        }
+        for (; b < a->ns; b++) s[b] = 0;
+    } else {
+        float *dd = a->d + m * (a->K / 256), *s = a->s + m * a->ns;
+        for (b = 0; b < a->K / 256; b++) {
+            float amax = 0, d, id; int g;
+            for (j = 0; j < 256; j++) amax = DS__MAX(amax, fabsf(x[256 * b + j]));
+            d = amax / 127.0f; id = d > 0 ? 1.0f / d : 0.0f;
+            for (g = 0; g < 16; g++) {
+                int sum = 0;
+                for (j = 16 * g; j < 16 * g + 16; j++) { int v = ds__nearest_int(x[256 * b + j] * id); q[256 * b + j] = (int8_t)v; sum += v; }
+                s[16 * b + g] = d * (float)sum;
+            }
+            dd[b] = d;
+        }
+    }
+}
+
+/* Decoded W row. Q32:  u8 c[kq] (interleaved as in ds__qx) | f32 d[kq/32] | f32 o[ns]
+                  Q256: u8 c[K] | i16 sc[K/16] (scale per 16) | f32 d[K/256] | f32 mn[K/16] (negated) */
+static int64_t ds__qrow_bytes(int fam, int64_t K, int64_t kq, int64_t ns) {
+    return fam == DS__QF_32 ? kq + kq / 8 + 4 * ns : K + K / 8 + K / 64 + ns * 4;
+}
+static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_t K, int64_t kq, int64_t ns) {
+    int64_t b, j;
+    if (ds__qfamily(t) == DS__QF_32) {
+        uint8_t *c = out, cb[32]; float *dv = (float *)(void *)(out + kq), *o = dv + kq / 32;
+        int64_t nb = K / 32;
+        for (b = 0; b < kq / 32; b++) {
+            float d = 0, off = 0; uint8_t *cc = c + 64 * (b / 2);
+            memset(cb, 0, sizeof cb);
+            if (b < nb) {
+                const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes;
+                switch (t) {
+                case DS_Q4_0: case DS_Q4_1: {
+                    const uint8_t *qs = p + (t == DS_Q4_0 ? 2 : 4);
+                    for (j = 0; j < 16; j++) { cb[j] = qs[j] & 15; cb[j + 16] = qs[j] >> 4; }
+                    d = ds__half(p); off = t == DS_Q4_0 ? -8.0f * d : ds__half(p + 2);
+                    break;
+                }
+                case DS_Q5_0: case DS_Q5_1: {
+                    const uint8_t *qh = p + (t == DS_Q5_0 ? 2 : 4), *qs = qh + 4; uint32_t h = ds__le32(qh);
+                    for (j = 0; j < 16; j++) { cb[j] = (uint8_t)((qs[j] & 15) | ((h >> j) & 1) << 4); cb[j + 16] = (uint8_t)((qs[j] >> 4) | ((h >> (j + 16)) & 1) << 4); }
+                    d = ds__half(p); off = t == DS_Q5_0 ? -16.0f * d : ds__half(p + 2);
+                    break;
+                }
+                default:   /* Q8_0 */
+                    for (j = 0; j < 32; j++) cb[j] = (uint8_t)(p[2 + j] ^ 0x80);   /* q + 128 */
+                    d = ds__half(p); off = -128.0f * d;
+                    break;
+                }
+            }
+            for (j = 0; j < 32; j++) cc[ds__q32_pos((int)(b & 1), (int)j)] = cb[j];
+            dv[b] = d;
+            o[b] = off;
+        }
+        for (; b < ns; b++) o[b] = 0;
+    } else {
+        uint8_t *c = out; int16_t *sv = (int16_t *)(void *)(out + K); float *dd = (float *)(void *)(out + K + K / 8), *mn = dd + K / 256;
+        for (b = 0; b < K / 256; b++) {
+            const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes; uint8_t *cb = c + 256 * b;
+            int sc[16], m[16], g, e; float d, dmin;
+            switch (t) {
+            case DS_Q2_K: {
+                const ds__block_q2_k *q = (const ds__block_q2_k *)p; int h, jj;
+                for (h = 0; h < 2; h++)   /* contiguous inner loops with fixed shifts: they vectorize */
+                    for (jj = 0; jj < 4; jj++)
+                        for (e = 0; e < 32; e++) cb[128 * h + 32 * jj + e] = (uint8_t)((q->qs[32 * h + e] >> (2 * jj)) & 3);
+                for (g = 0; g < 16; g++) { sc[g] = q->scales[g] & 15; m[g] = q->scales[g] >> 4; }
+                d = ds__half(q->d); dmin = ds__half(q->dmin);
+                break;
+            }
+            case DS_Q3_K: {
+                const ds__block_q3_k *q = (const ds__block_q3_k *)p; int h, jj;
+                for (h = 0; h < 2; h++)
+                    for (jj = 0; jj < 4; jj++)
+                        for (e = 0; e < 32; e++)
+                            cb[128 * h + 32 * jj + e] = (uint8_t)(((q->qs[32 * h + e] >> (2 * jj)) & 3) | ((q->hmask[e] >> (4 * h + jj)) & 1) << 2);
+                d = dmin = ds__half(q->d);
+                for (g = 0; g < 16; g++) { sc[g] = ds__q3_k_scale(q->scales, g); m[g] = 4 * sc[g]; }
+                break;
+            }
+            case DS_Q4_K: case DS_Q5_K: {
+                const uint8_t *scales = p + 4, *qh = p + 16, *qs = p + (t == DS_Q5_K ? 48 : 16);
+                int cc, l;
+                for (cc = 0; cc < 4; cc++)
+                    for (l = 0; l < 32; l++) { cb[64 * cc + l] = qs[32 * cc + l] & 15; cb[64 * cc + 32 + l] = qs[32 * cc + l] >> 4; }
+                if (t == DS_Q5_K)
+                    for (cc = 0; cc < 8; cc++)
+                        for (l = 0; l < 32; l++) cb[32 * cc + l] |= (uint8_t)(((qh[l] >> cc) & 1) << 4);
+                for (g = 0; g < 8; g++) { ds__k_scale_min(scales, g, &sc[2 * g], &m[2 * g]); sc[2 * g + 1] = sc[2 * g]; m[2 * g + 1] = m[2 * g]; }
+                d = ds__half(p); dmin = ds__half(p + 2);
+                break;
+            }
+            default: {   /* Q6_K */
+                const ds__block_q6_k *q = (const ds__block_q6_k *)p; int h, k;
+                for (h = 0; h < 2; h++)
+                    for (k = 0; k < 4; k++)
+                        for (e = 0; e < 32; e++)
+                            cb[128 * h + 32 * k + e] = (uint8_t)(((q->ql[64 * h + 32 * (k & 1) + e] >> (4 * (k >> 1))) & 15) | ((q->qh[32 * h + e] >> (2 * k)) & 3) << 4);
+                d = dmin = ds__half(q->d);
+                for (g = 0; g < 16; g++) { sc[g] = q->scales[g]; m[g] = 32 * sc[g]; }
+                break;
+            }
+            }
+            for (g = 0; g < 16; g++) { sv[16 * b + g] = (int16_t)sc[g]; mn[16 * b + g] = -dmin * (float)m[g]; }
+            dd[b] = d;
+        }
+    }
+}
+
+/* Scalar reference: one W row (original blocks) against one quantized x row, through the
+   dequantizer (bit-exact with gguf) and the activation codes, in double. */
+static double ds__qdot_ref(ds_dtype t, const void *wrow, const ds__qx *a, int64_t m, float *wbuf) {
+    const int8_t *q = a->q + m * a->kq; double s = 0; int64_t k;
+    ds__traits[t].to_f32(wbuf, wrow, a->K);
+    for (k = 0; k < a->K; k++) {
+        float dx = a->fam == DS__QF_32 ? a->d[m * (a->kq / 32) + k / 32] : a->d[m * (a->K / 256) + k / 256];
+        int64_t p = a->fam == DS__QF_32 ? 64 * (k / 64) + ds__q32_pos((int)((k / 32) & 1), (int)(k % 32)) : k;
+        s += (double)wbuf[k] * dx * q[p];
+    }
+    return s;
+}
+
+/* Kernels: y[m * ldy + r] = dot(x row m0 + m, decoded W row r), m < nm <= MR, r < nw <= NR.
+   ds__qk_c is the portable one; the SIMD ones run a full MR x NR tile and, on an edge, point
+   the missing rows at the last real one and store only the real results. */
+typedef void (*ds__qk_fn)(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy);
+typedef struct ds__qkernel { const char *name; int mr32, nr32, mr256, nr256; ds__qk_fn k32, k256; } ds__qkernel;
+
+static void ds__qk_c(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    int mi, r; int64_t b, j;
+    for (mi = 0; mi < nm; mi++)
+        for (r = 0; r < nw; r++) {
+            const int8_t *q = a->q + (m0 + mi) * a->kq; const uint8_t *c = w + r * ws; double acc = 0;
+            if (a->fam == DS__QF_32) {
+                const float *dx = a->d + (m0 + mi) * (a->kq / 32), *sx = a->s + (m0 + mi) * a->ns;
+                const float *dw = (const float *)(const void *)(c + a->kq), *o = dw + a->kq / 32;
+                for (b = 0; b < a->kq / 32; b++) {
+                    int32_t is = 0; int t;
+                    for (t = 0; t < 32; t++) { int64_t p = 64 * (b / 2) + ds__q32_pos((int)(b & 1), t); is += (int32_t)c[p] * q[p]; }
+                    acc += (double)((float)is * (dw[b] * dx[b])) + (double)(o[b] * sx[b]);
+                }
+            } else {
+                const int16_t *sv = (const int16_t *)(const void *)(c + a->K);
+                const float *dw = (const float *)(const void *)(c + a->K + a->K / 8), *mn = dw + a->K / 256;
+                const float *dx = a->d + (m0 + mi) * (a->K / 256), *sx = a->s + (m0 + mi) * a->ns;
+                for (b = 0; b < a->K / 256; b++) {
+                    int32_t is = 0; int g;
+                    for (g = 0; g < 16; g++) {
+                        int32_t gs = 0;
+                        for (j = 256 * b + 16 * g; j < 256 * b + 16 * g + 16; j++) gs += (int32_t)c[j] * q[j];
+                        is += gs * sv[16 * b + g];
+                        acc += (double)(mn[16 * b + g] * sx[16 * b + g]);
+                    }
+                    acc += (double)((float)is * (dw[b] * dx[b]));
+                }
+            }
+            y[mi * ldy + r] = (float)acc;
+        }
+}
+
+#if defined(DS__HAS_AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define DS__HAS_AVX512VNNI 1
+/* Q32, 4 x rows x 4 W rows: per chunk of 64, one dpbusd per pair leaves 16 lane sums that
+   alternate between the chunk's two blocks, converted and scaled by (W block scale pair * x block
+   scale pair), each pair one 64-bit broadcast; the offsets join as a plain f32 dot over blocks at
+   the end. 16 accumulators + 4 W code vectors + 4 W scale vectors. */
+static DS__INLINE __m512 ds__bcast2(const float *p) { double v; memcpy(&v, p, 8); return _mm512_castpd_ps(_mm512_set1_pd(v)); }
+static void ds__qk32_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t kq = a->kq, nc = kq / 64, ldd = kq / 32;
+    const int64_t r1 = m0 + DS__MIN(1, nm - 1), r2 = m0 + DS__MIN(2, nm - 1), r3 = m0 + DS__MIN(3, nm - 1);
+    const int8_t *x0 = a->q + m0 * kq, *x1 = a->q + r1 * kq, *x2 = a->q + r2 * kq, *x3 = a->q + r3 * kq;
+    const float *d0 = a->d + m0 * ldd, *d1 = a->d + r1 * ldd, *d2 = a->d + r2 * ldd, *d3 = a->d + r3 * ldd;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws, *w2 = w + DS__MIN(2, nw - 1) * ws, *w3 = w + DS__MIN(3, nw - 1) * ws;
+    float t[16];
+    const float *e0 = (const float *)(const void *)(w0 + kq), *e1 = (const float *)(const void *)(w1 + kq);
+    const float *e2 = (const float *)(const void *)(w2 + kq), *e3 = (const float *)(const void *)(w3 + kq);
+    const __m512i z = _mm512_setzero_si512();
+    __m512 f00 = _mm512_setzero_ps(), f01 = f00, f02 = f00, f03 = f00, f10 = f00, f11 = f00, f12 = f00, f13 = f00;
+    __m512 f20 = f00, f21 = f00, f22 = f00, f23 = f00, f30 = f00, f31 = f00, f32 = f00, f33 = f00;
+    int64_t c, b; int i, k;
+    for (c = 0; c < nc; c++) {
+        __m512i q0 = _mm512_loadu_si512(w0 + 64 * c), q1 = _mm512_loadu_si512(w1 + 64 * c);
+        __m512i q2 = _mm512_loadu_si512(w2 + 64 * c), q3 = _mm512_loadu_si512(w3 + 64 * c);
+        __m512 s0 = ds__bcast2(e0 + 2 * c), s1 = ds__bcast2(e1 + 2 * c), s2 = ds__bcast2(e2 + 2 * c), s3 = ds__bcast2(e3 + 2 * c);
+#define DS__ROW(m) { \
+        __m512i xv = _mm512_loadu_si512(x##m + 64 * c); __m512 xd = ds__bcast2(d##m + 2 * c); \
+        f##m##0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q0, xv)), _mm512_mul_ps(s0, xd), f##m##0); \
+        f##m##1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q1, xv)), _mm512_mul_ps(s1, xd), f##m##1); \
+        f##m##2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q2, xv)), _mm512_mul_ps(s2, xd), f##m##2); \
+        f##m##3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q3, xv)), _mm512_mul_ps(s3, xd), f##m##3); }
+        DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+    }
+    {
+        const float *o0 = e0 + ldd, *o1 = e1 + ldd, *o2 = e2 + ldd, *o3 = e3 + ldd;
+        const float *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns, *sx2 = a->s + r2 * a->ns, *sx3 = a->s + r3 * a->ns;
+        for (b = 0; b < a->ns; b += 16) {
+            __m512 u0 = _mm512_loadu_ps(o0 + b), u1 = _mm512_loadu_ps(o1 + b), u2 = _mm512_loadu_ps(o2 + b), u3 = _mm512_loadu_ps(o3 + b);
+#define DS__ROW(m) { __m512 sv = _mm512_loadu_ps(sx##m + b); \
+            f##m##0 = _mm512_fmadd_ps(u0, sv, f##m##0); f##m##1 = _mm512_fmadd_ps(u1, sv, f##m##1); \
+            f##m##2 = _mm512_fmadd_ps(u2, sv, f##m##2); f##m##3 = _mm512_fmadd_ps(u3, sv, f##m##3); }
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+        }
+    }
+#define DS__ST(m) t[4 * m + 0] = ds__hsum512(f##m##0); t[4 * m + 1] = ds__hsum512(f##m##1); t[4 * m + 2] = ds__hsum512(f##m##2); t[4 * m + 3] = ds__hsum512(f##m##3);
+    DS__ST(0) DS__ST(1) DS__ST(2) DS__ST(3)
+#undef DS__ST
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[4 * i + k];
+}
+
+/* Q256, 4 x rows x 2 W rows: per super-block, per chunk of 64, maddubs (u8 codes x s8 x -> 32
+   int16 pair sums) then dpwssd with the lane scales (vpermw of the 16 group scales) accumulates
+   sum_g sc_g sum(code q) in int32; once per super-block it is converted and scaled by d_w d_x,
+   and the mins join as an f32 dot over the 16 group sums. */
+static void ds__qk256_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t K = a->K, nsb = K / 256, ldd = K / 256;
+    const int64_t r1 = m0 + DS__MIN(1, nm - 1), r2 = m0 + DS__MIN(2, nm - 1), r3 = m0 + DS__MIN(3, nm - 1);
+    const int8_t *x0 = a->q + m0 * K, *x1 = a->q + r1 * K, *x2 = a->q + r2 * K, *x3 = a->q + r3 * K;
+    const float *dx0 = a->d + m0 * ldd, *dx1 = a->d + r1 * ldd, *dx2 = a->d + r2 * ldd, *dx3 = a->d + r3 * ldd;
+    const float *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns, *sx2 = a->s + r2 * a->ns, *sx3 = a->s + r3 * a->ns;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws;
+    float t[8]; int i, k;
+    const int16_t *v0 = (const int16_t *)(const void *)(w0 + K), *v1 = (const int16_t *)(const void *)(w1 + K);
+    const float *dw0 = (const float *)(const void *)(w0 + K + K / 8), *dw1 = (const float *)(const void *)(w1 + K + K / 8);
+    /* lane i of chunk c takes the scale of group 4c + i/8 */
+    const __m512i p0 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i p1 = _mm512_add_epi16(p0, _mm512_set1_epi16(4)), p2 = _mm512_add_epi16(p1, _mm512_set1_epi16(4)), p3 = _mm512_add_epi16(p2, _mm512_set1_epi16(4));
+    const float *mn0 = dw0 + nsb, *mn1 = dw1 + nsb;
+    __m512 f00 = _mm512_setzero_ps(), f01 = f00, f10 = f00, f11 = f00, f20 = f00, f21 = f00, f30 = f00, f31 = f00;
+    int64_t sb;
+    for (sb = 0; sb < nsb; sb++) {
+        __m512i i00 = _mm512_setzero_si512(), i01 = i00, i10 = i00, i11 = i00, i20 = i00, i21 = i00, i30 = i00, i31 = i00;
+        __m512i g0 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(v0 + 16 * sb)));
+        __m512i g1 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(v1 + 16 * sb)));
+        /* the 4 chunks written out: a rolled loop makes compilers shuffle the accumulators */
+#define DS__ROW(m) { __m512i xv = _mm512_loadu_si512(x##m + o); \
+            i##m##0 = _mm512_dpwssd_epi32(i##m##0, _mm512_maddubs_epi16(q0, xv), s0); \
+            i##m##1 = _mm512_dpwssd_epi32(i##m##1, _mm512_maddubs_epi16(q1, xv), s1); }
+#define DS__CHUNK(c) { const int64_t o = 256 * sb + 64 * c; \
+            __m512i q0 = _mm512_loadu_si512(w0 + o), q1 = _mm512_loadu_si512(w1 + o); \
+            __m512i s0 = _mm512_permutexvar_epi16(p##c, g0), s1 = _mm512_permutexvar_epi16(p##c, g1); \
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3) }
+        DS__CHUNK(0) DS__CHUNK(1) DS__CHUNK(2) DS__CHUNK(3)
+#undef DS__CHUNK
+#undef DS__ROW
+        {
+            __m512 a0 = _mm512_set1_ps(dw0[sb]), a1 = _mm512_set1_ps(dw1[sb]);
+            __m512 n0 = _mm512_loadu_ps(mn0 + 16 * sb), n1 = _mm512_loadu_ps(mn1 + 16 * sb);
+#define DS__ROW(m) { __m512 xd = _mm512_set1_ps(dx##m[sb]), xs = _mm512_loadu_ps(sx##m + 16 * sb); \
+            f##m##0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i##m##0), _mm512_mul_ps(a0, xd), _mm512_fmadd_ps(n0, xs, f##m##0)); \
+            f##m##1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i##m##1), _mm512_mul_ps(a1, xd), _mm512_fmadd_ps(n1, xs, f##m##1)); }
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+        }
+    }
+#define DS__ST(m) t[2 * m] = ds__hsum512(f##m##0); t[2 * m + 1] = ds__hsum512(f##m##1);
+    DS__ST(0) DS__ST(1) DS__ST(2) DS__ST(3)
+#undef DS__ST
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[2 * i + k];
+}
+#endif
+
+/* Every integer kernel this build has, preferred last. ds__qpick is a test hook: -1 = the last,
+   -2 = none (quantized weights take the f32 GEMM). */
+static const ds__qkernel ds__qkernels[] = {
+    { "c", 1, 1, 1, 1, ds__qk_c, ds__qk_c },
+#if defined(DS__HAS_AVX512VNNI)
+    { "avx512vnni", 4, 4, 4, 2, ds__qk32_avx512, ds__qk256_avx512 },
+#endif
+};
+static int ds__qpick = -1;
+static const ds__qkernel *ds__qkernel_get(void) {
+    int n = DS__ARRLEN(ds__qkernels);
+    if (ds__qpick >= 0 && ds__qpick < n) return &ds__qkernels[ds__qpick];
+    /* without a SIMD integer kernel the f32 GEMM (dequantizing while packing) is the faster way */
+    return ds__qpick == -2 || n == 1 ? NULL : &ds__qkernels[n - 1];
+}
+
+typedef struct ds__qjob {
+    float *y; const float *x; ds__qx a; const ds_tensor *w; const float *bias;
+    int64_t M, N, K, rb;           /* rb: bytes per decoded W row */
+    const ds__qkernel *kern;
+    uint8_t *panels;                /* per thread: DS__QNP decoded rows */
+} ds__qjob;
+
+static void ds__qx_part(void *arg, int64_t m0, int64_t m1, int tid) {
+    const ds__qjob *j = (const ds__qjob *)arg; int64_t m;
+    DS__UNUSED(tid);
+    for (m = m0; m < m1; m++) ds__qx_row(&j->a, m, j->x + m * j->K);
+}
+
+static void ds__qlin_part(void *arg, int64_t p0, int64_t p1, int tid) {
+    const ds__qjob *j = (const ds__qjob *)arg;
+    const int fam = j->a.fam, mr = fam == DS__QF_32 ? j->kern->mr32 : j->kern->mr256, nr = fam == DS__QF_32 ? j->kern->nr32 : j->kern->nr256;
+    const ds__qk_fn kf = fam == DS__QF_32 ? j->kern->k32 : j->kern->k256;
+    const uint64_t wrow = ds__dtype_nbytes(j->w->dtype, j->K);
+    uint8_t *panel = j->panels + (size_t)tid * (size_t)(DS__QNP * j->rb);
+    int64_t p, m0, r;
+    for (p = p0; p < p1; p++) {
+        int64_t n0 = p * DS__QNP, np = DS__MIN((int64_t)DS__QNP, j->N - n0);
+        for (r = 0; r < np; r++) ds__qdecode_row(panel + r * j->rb, j->w->dtype, (const uint8_t *)j->w->data + (uint64_t)(n0 + r) * wrow, j->K, j->a.kq, j->a.ns);
+        for (m0 = 0; m0 < j->M; m0 += mr) {
+            int nm = (int)DS__MIN((int64_t)mr, j->M - m0);
+            float *yt = j->y + m0 * j->N + n0;
+            for (r = 0; r < np; r += nr) {
+                int nw = (int)DS__MIN((int64_t)nr, np - r);
+                kf(&j->a, m0, nm, panel + r * j->rb, j->rb, nw, yt + r, j->N);
+            }
+            if (j->bias) { int mi; for (mi = 0; mi < nm; mi++) for (r = 0; r < np; r++) yt[mi * j->N + r] += j->bias[n0 + r]; }
+        }
+    }
+}
+
+static ds_result ds__linear_q(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__qjob j; ds__qx *a = &j.a;
+    memset(&j, 0, sizeof j);
+    j.y = y; j.x = x; j.w = w; j.bias = bias; j.M = M; j.N = N; j.K = K; j.kern = ds__qkernel_get();
+    a->fam = ds__qfamily(w->dtype); a->K = K;
+    a->kq = a->fam == DS__QF_32 ? (K + 63) / 64 * 64 : K;
+    a->ns = a->fam == DS__QF_32 ? (a->kq / 32 + 15) / 16 * 16 : K / 16;
+    j.rb = (ds__qrow_bytes(a->fam, K, a->kq, a->ns) + 63) / 64 * 64;
+    a->q = (int8_t *)ds__malloc(ctx, (size_t)(M * a->kq));
+    a->d = ds__falloc(ctx, M * (a->fam == DS__QF_32 ? a->kq / 32 : K / 256));
+    a->s = ds__falloc(ctx, M * a->ns);
+    j.panels = (uint8_t *)ds__malloc(ctx, (size_t)ctx->n_threads * (size_t)(DS__QNP * j.rb));
+    if (!a->q || !a->d || !a->s || !j.panels) {
+        ds__free(ctx, a->q); ds__free(ctx, a->d); ds__free(ctx, a->s); ds__free(ctx, j.panels);
+        return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: quantized activations (%lld x %lld)", w->name, (long long)M, (long long)K);
+    }
+    ds__parallel_for(ctx, M, ds__qx_part, &j);
+    ds__parallel_for(ctx, (N + DS__QNP - 1) / DS__QNP, ds__qlin_part, &j);
+    ds__free(ctx, a->q); ds__free(ctx, a->d); ds__free(ctx, a->s); ds__free(ctx, j.panels);
+    return DS_SUCCESS;
+}
+
+
 static const float *ds__f32(ds_ctx *ctx, const ds_tensor *t);   /* cached f32 copy (weights section) */
 
 /* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. */
 static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w, const ds_tensor *b) {
-    ds__lin_job j;
-    int64_t N, K, panels;
-    if (!w || w->ndim < 1) return ds__err(ctx, DS_ERR_INVALID_ARGS, "linear: no weight");
+    int64_t N, K;
+    const float *bias = NULL;
+    if (!w || w->ndim < 1 || (unsigned)w->dtype >= DS_DTYPE_COUNT) return ds__err(ctx, DS_ERR_INVALID_ARGS, "linear: no weight");
     N = w->shape[0]; K = N ? ds_tensor_numel(w) / N : 0;
     if (K % ds__traits[w->dtype].block) return ds__err(ctx, DS_ERR_SHAPE, "%s: row length %lld is not a multiple of the %s block", w->name, (long long)K, ds_dtype_name(w->dtype));
     if (b && ds_tensor_numel(b) != N) return ds__err(ctx, DS_ERR_SHAPE, "%s: bias has %lld values, expected %lld", b->name, (long long)ds_tensor_numel(b), (long long)N);
-    memset(&j, 0, sizeof j);
-    j.y = y; j.x = x; j.M = M; j.N = N; j.K = K; j.w = w; j.K_pad = (K + 15) & ~(int64_t)15;
-    j.bias = b ? ds__f32(ctx, b) : NULL;
-    if (b && !j.bias) return DS_ERR_OUT_OF_MEMORY;
-    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * DS__LIN_NB * j.K_pad);
-    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: scratch", w->name);
-    panels = (N + DS__LIN_NB - 1) / DS__LIN_NB;
-    ds__parallel_for(ctx, panels, ds__linear_part, &j);
-    ds__free(ctx, j.scratch);
-    return DS_SUCCESS;
+    if (M <= 0 || N <= 0) return DS_SUCCESS;
+    if (b && !(bias = ds__f32(ctx, b))) return DS_ERR_OUT_OF_MEMORY;
+    if (K == 0) { int64_t m, n; for (m = 0; m < M; m++) for (n = 0; n < N; n++) y[m * N + n] = bias ? bias[n] : 0.0f; return DS_SUCCESS; }
+    if (ds__qfamily(w->dtype) != DS__QF_NONE && ds__qkernel_get()) return ds__linear_q(ctx, y, x, M, N, K, w, bias);
+    if (M < DS__GEMV_M) return ds__gemv(ctx, y, x, M, N, K, w, bias);
+    return ds__gemm_f32(ctx, y, x, M, N, K, w, bias);
 }
 
 /* --- element-wise ------------------------------------------------------------------- */
