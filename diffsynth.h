@@ -3364,15 +3364,26 @@ static ds_result ds__safetensors_load(ds_weights *w, int file) {
 }
 
 /* Write tensors as safetensors: header JSON padded with spaces to 8 bytes, then raw data.
-   Goes to "<path>.tmp" first and is renamed over <path> only when complete. */
-DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
+   Goes to "<path>.tmp" first and is renamed over <path> only when complete. Streaming: begin()
+   writes the header (offsets follow from the shapes), data() appends the bytes of the tensors in
+   order, in pieces of any size, end() checks the count and renames; for converters that produce
+   one tensor at a time. ds_safetensors_write does all three from t[i].data. */
+typedef struct ds__st_writer {
+    ds_ctx *ctx; FILE *fp; char path[4096], tmp[4100];
+    uint64_t left;      /* data bytes still expected */
+    ds_result r;
+} ds__st_writer;
+
+static ds_result ds__st_write_begin(ds_ctx *ctx, ds__st_writer *s, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
     char *hdr = NULL; size_t hcap = 4096, hlen = 0; uint64_t off = 0; int i;
-    FILE *fp = NULL; char tmp[4096]; ds_result r = DS_SUCCESS;
+    ds_result r = DS_SUCCESS;
 #define DS__HCAT(...) do { int need_ = snprintf(NULL, 0, __VA_ARGS__); \
         while (hlen + (size_t)need_ + 16 > hcap) { char *nh_ = (char *)ds__malloc(ctx, hcap * 2); if (!nh_) { r = DS_ERR_OUT_OF_MEMORY; goto done; } memcpy(nh_, hdr, hlen); ds__free(ctx, hdr); hdr = nh_; hcap *= 2; } \
         hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, __VA_ARGS__); } while (0)
-    if (!path || (n > 0 && !t)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "safetensors_write: bad arguments");
-    if (strlen(path) + 8 > sizeof tmp) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
+    memset(s, 0, sizeof *s);
+    s->ctx = ctx;
+    if (!path || n < 0 || (n > 0 && !t)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "safetensors_write: bad arguments");
+    if (strlen(path) >= sizeof s->path) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
     hdr = (char *)ds__malloc(ctx, hcap);
     if (!hdr) return DS_ERR_OUT_OF_MEMORY;
     DS__HCAT("{");
@@ -3395,32 +3406,54 @@ DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_w
     }
     DS__HCAT("}");
     while (hlen % 8) hdr[hlen++] = ' ';
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fp = fopen(tmp, "wb");
-    if (!fp) { r = ds__err(ctx, DS_ERR_IO, "%s: cannot create", tmp); goto done; }
+    memcpy(s->path, path, strlen(path) + 1);
+    snprintf(s->tmp, sizeof s->tmp, "%s.tmp", path);
+    s->fp = fopen(s->tmp, "wb");
+    if (!s->fp) { r = ds__err(ctx, DS_ERR_IO, "%s: cannot create", s->tmp); goto done; }
     {
         uint8_t lb[8]; uint64_t hl = hlen;
         for (i = 0; i < 8; i++) lb[i] = (uint8_t)(hl >> (8 * i));
-        if (fwrite(lb, 1, 8, fp) != 8 || fwrite(hdr, 1, hlen, fp) != hlen) { r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
+        if (fwrite(lb, 1, 8, s->fp) != 8 || fwrite(hdr, 1, hlen, s->fp) != hlen) r = ds__err(ctx, DS_ERR_IO, "%s: write failed", s->tmp);
     }
-    for (i = 0; i < n; i++) {
-        int64_t numel = 1; int d; uint64_t nb;
-        for (d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
-        nb = ds__dtype_nbytes(t[i].dtype, numel);
-        if (nb && fwrite(t[i].data, 1, (size_t)nb, fp) != nb) { r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
-    }
-    if (fclose(fp) != 0) { fp = NULL; r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
-    fp = NULL;
-#if defined(_WIN32)
-    remove(path);
-#endif
-    if (rename(tmp, path) != 0) r = ds__err(ctx, DS_ERR_IO, "%s: cannot rename into place", path);
+    s->left = off;
 done:
-    if (fp) fclose(fp);
-    if (r != DS_SUCCESS) remove(tmp);
+    if (r != DS_SUCCESS && s->fp) { fclose(s->fp); s->fp = NULL; remove(s->tmp); }
     ds__free(ctx, hdr);
 #undef DS__HCAT
+    return s->r = r;
+}
+static ds_result ds__st_write_data(ds__st_writer *s, const void *p, uint64_t n) {
+    if (s->r != DS_SUCCESS) return s->r;
+    if (!s->fp) return s->r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: not open");
+    if (n > s->left) return s->r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: %llu bytes more than declared", (unsigned long long)(n - s->left));
+    if (n && fwrite(p, 1, (size_t)n, s->fp) != n) return s->r = ds__err(s->ctx, DS_ERR_IO, "%s: write failed", s->tmp);
+    s->left -= n;
+    return DS_SUCCESS;
+}
+/* Close; the file appears at its path only if every declared byte was written. */
+static ds_result ds__st_write_end(ds__st_writer *s) {
+    ds_result r = s->r;
+    if (!s->fp) return r != DS_SUCCESS ? r : ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: not open");
+    if (r == DS_SUCCESS && s->left) r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: %llu bytes missing", (unsigned long long)s->left);
+    if (fclose(s->fp) != 0 && r == DS_SUCCESS) r = ds__err(s->ctx, DS_ERR_IO, "%s: write failed", s->tmp);
+    s->fp = NULL;
+#if defined(_WIN32)
+    if (r == DS_SUCCESS) remove(s->path);
+#endif
+    if (r == DS_SUCCESS && rename(s->tmp, s->path) != 0) r = ds__err(s->ctx, DS_ERR_IO, "%s: cannot rename into place", s->path);
+    if (r != DS_SUCCESS) remove(s->tmp);
     return r;
+}
+
+DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
+    ds__st_writer s; int i;
+    DS__TRY(ds__st_write_begin(ctx, &s, path, t, n, meta_kv));
+    for (i = 0; i < n; i++) {
+        int64_t numel = 1; int d;
+        for (d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
+        ds__st_write_data(&s, t[i].data, ds__dtype_nbytes(t[i].dtype, numel));
+    }
+    return ds__st_write_end(&s);
 }
 
 // >>gguf
@@ -3628,12 +3661,14 @@ out:
 
 /* --- GGUF writer (v3, alignment 32), streaming one tensor at a time ----------------------
    begin() writes the header and every tensor record (offsets follow from the shapes), then
-   tensor() appends the data of the next tensor in order, end() makes the file appear whole.
+   tensor() appends the data of the next tensor in order (or data() in pieces of any size: a
+   tensor is complete, padded, when its bytes are in), end() makes the file appear whole.
    For the quantize tool: a tensor can be produced, written and freed before the next. */
 typedef struct ds__gguf_kv { const char *key; int type; const char *str; int64_t i; double f; } ds__gguf_kv;   /* type: DS__GGUF_* scalar or STR */
 typedef struct ds__gguf_writer {
     ds_ctx *ctx; FILE *fp; char path[4096], tmp[4100];
     const ds_write_tensor *t; int n, next; uint64_t pos;
+    uint64_t left;      /* bytes still to come of tensor `next` */
     ds_result r;
 } ds__gguf_writer;
 
@@ -3648,6 +3683,15 @@ static void ds__gguf_put_u(ds__gguf_writer *g, uint64_t v, int bytes) {
 }
 static void ds__gguf_put_str(ds__gguf_writer *g, const char *s) { ds__gguf_put_u(g, strlen(s), 8); ds__gguf_put(g, s, strlen(s)); }
 static void ds__gguf_pad(ds__gguf_writer *g) { static const uint8_t z[32] = {0}; ds__gguf_put(g, z, (32 - g->pos % 32) % 32); }
+static uint64_t ds__gguf_tensor_bytes(const ds_write_tensor *t) {
+    int64_t numel = 1; int d;
+    for (d = 0; d < t->ndim; d++) numel *= t->shape[d];
+    return ds__dtype_nbytes(t->dtype, numel);
+}
+/* Pass over empty tensors: the next tensor with data, or the end. */
+static void ds__gguf_skip_empty(ds__gguf_writer *g) {
+    while (g->next < g->n && (g->left = ds__gguf_tensor_bytes(&g->t[g->next])) == 0) g->next++;
+}
 static int ds__gguf_type_of(ds_dtype dt) {
     int k;
     for (k = 0; k < DS__ARRLEN(ds__gguf_types); k++) if (ds__gguf_types[k].dt == (int)dt) return (int)ds__gguf_types[k].id;
@@ -3691,17 +3735,24 @@ static ds_result ds__gguf_write_begin(ds_ctx *ctx, ds__gguf_writer *g, const cha
     }
     ds__gguf_pad(g);
     if (g->r != DS_SUCCESS) { fclose(g->fp); g->fp = NULL; remove(g->tmp); }
+    ds__gguf_skip_empty(g);
+    return g->r;
+}
+/* n more bytes of the current tensor; one call may not run past its end. */
+static ds_result ds__gguf_write_data(ds__gguf_writer *g, const void *data, uint64_t n) {
+    if (!g->fp) return ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: not open");
+    if (g->r != DS_SUCCESS) return g->r;
+    if (g->next >= g->n) return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: more tensors than declared");
+    if (n > g->left) return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: %s: %llu bytes past its end", g->t[g->next].name, (unsigned long long)(n - g->left));
+    ds__gguf_put(g, data, n);
+    g->left -= n;
+    if (g->left == 0) { ds__gguf_pad(g); g->next++; ds__gguf_skip_empty(g); }
     return g->r;
 }
 static ds_result ds__gguf_write_tensor(ds__gguf_writer *g, const void *data) {
-    int64_t numel = 1; int d;
-    if (!g->fp) return ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: not open");
-    if (g->next >= g->n) { g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: more tensors than declared"); return g->r; }
-    for (d = 0; d < g->t[g->next].ndim; d++) numel *= g->t[g->next].shape[d];
-    ds__gguf_put(g, data, ds__dtype_nbytes(g->t[g->next].dtype, numel));
-    ds__gguf_pad(g);
-    g->next++;
-    return g->r;
+    if (g->fp && g->r == DS_SUCCESS && g->next < g->n && g->left != ds__gguf_tensor_bytes(&g->t[g->next]))
+        return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: %s was begun in pieces", g->t[g->next].name);
+    return ds__gguf_write_data(g, data, g->left);
 }
 /* Close; the file appears at its path only if everything was written. */
 static ds_result ds__gguf_write_end(ds__gguf_writer *g) {
@@ -3717,11 +3768,11 @@ static ds_result ds__gguf_write_end(ds__gguf_writer *g) {
     if (r != DS_SUCCESS) remove(g->tmp);
     return r;
 }
-/* All at once, from t[i].data. */
+/* All at once, from t[i].data (empty tensors take no call: the writer passes over them). */
 static ds_result ds__gguf_write(ds_ctx *ctx, const char *path, const ds__gguf_kv *kv, int n_kv, const ds_write_tensor *t, int n) {
     ds__gguf_writer g; int i;
     DS__TRY(ds__gguf_write_begin(ctx, &g, path, kv, n_kv, t, n));
-    for (i = 0; i < n; i++) ds__gguf_write_tensor(&g, t[i].data);
+    for (i = 0; i < n; i++) if (ds__gguf_tensor_bytes(&t[i])) ds__gguf_write_tensor(&g, t[i].data);
     return ds__gguf_write_end(&g);
 }
 
