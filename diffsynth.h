@@ -48,6 +48,8 @@
        >>wan         Wan2.1 DiT
        >>wan_vae     Wan2.1 causal 3D VAE
        >>sched       flow-matching schedules and samplers
+       >>memory      weight residency (sequential mode), memory estimates
+       >>convert     quantize and convert checkpoints (GGUF, safetensors)
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
        >>forward     ds_forward: one component on named inputs
        >>license
@@ -167,6 +169,8 @@ typedef struct ds_ctx_desc {
     void        *abort_user;
     void       (*progress_cb)(int step, int total, float seconds, void *user);
     void        *progress_user;
+    int          sequential_weights;  /* 1: weights opened with this context stay mapped but only the
+                                         DiT block in use (and the next) is kept resident (>>memory) */
 } ds_ctx_desc;
 
 typedef struct ds_ctx ds_ctx;
@@ -230,6 +234,39 @@ DS_API ds_result ds_forward(ds_ctx *ctx, const ds_weights *weights, const ds_wei
 typedef struct ds_write_tensor { const char *name; ds_dtype dtype; int ndim; int64_t shape[DS_MAX_DIMS]; const void *data; } ds_write_tensor;
 DS_API ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n,
                                       const char *const *meta_kv /* key,value,...,NULL or NULL */);
+
+/* Convert a set of weights into one file, a tensor at a time (never the whole model in memory):
+   GGUF when path ends in ".gguf", else safetensors. diffusers checkpoints (FLUX DiT and VAE, Wan DiT)
+   come out in the original layout, T5/umT5 in llama.cpp's GGUF names; see >>convert for what stays
+   in float. */
+typedef struct ds_convert_desc {
+    ds_dtype type;        /* the weight matrices: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K..Q6_K (GGUF), F8_E4M3
+                             (safetensors), F16, BF16, F32 (every tensor then)                        */
+    int      same;        /* 1: every tensor keeps its dtype (type ignored): re-layout or re-container */
+    ds_dtype keep;        /* with a block or fp8 type: what stays float (norms, biases, embedders);
+                             0 = F32 (city96's choice)                                                */
+    int      fp8_scaled;  /* F8_E4M3: each 2-D weight scaled by max|w|/448, the scale in
+                             "<layer>.scale_weight" (ComfyUI "scaled fp8")                             */
+    int      keep_names;  /* 1: no renaming                                                            */
+} ds_convert_desc;
+DS_API ds_result ds_convert(ds_ctx *ctx, const ds_weights *w, const char *path, const ds_convert_desc *desc);
+
+/* What running one component takes, in bytes: weights resident, activations, and their sum. */
+typedef struct ds_memory_desc {
+    int width, height;    /* pixels; 0: 1024 x 1024 (FLUX), 832 x 480 (Wan)          */
+    int frames;           /* Wan: video frames (4k + 1); 0: 81                       */
+    int text_tokens;      /* 0: 512 (T5, FLUX dev / Wan), 77 (CLIP)                   */
+    int sequential;       /* 1: estimate the sequential_weights mode                  */
+} ds_memory_desc;
+typedef struct ds_memory_estimate {
+    uint64_t weights_file;      /* tensor bytes in the files                                   */
+    uint64_t weights_resident;  /* of them resident at the peak (all, or the largest blocks)   */
+    uint64_t activations;       /* the forward's planned buffers                               */
+    uint64_t scratch;           /* the largest transient buffer inside an op (GEMM, attention) */
+    uint64_t peak;              /* weights_resident + activations + scratch                    */
+    int64_t  tokens;            /* sequence length (DiT, text) or pixels (VAE) estimated for   */
+} ds_memory_estimate;
+DS_API ds_result ds_estimate_memory(ds_ctx *ctx, const ds_weights *w, const ds_memory_desc *desc, ds_memory_estimate *out);
 
 /* Flow-matching schedules and samplers (FLUX and Wan share them).
    sigmas has steps+1 values from ~1 down to 0; the model's timestep at step i is sigmas[i] (FLUX)
