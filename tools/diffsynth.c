@@ -12,6 +12,11 @@
 
 typedef struct cli_cmd { const char *name; int (*fn)(int argc, char **argv); const char *usage; } cli_cmd;
 
+static int cli_strcaseeq(const char *a, const char *b) {   /* 0 when equal ignoring ASCII case */
+    for (; *a && *b; a++, b++) if ((*a | 32) != (*b | 32)) return 1;
+    return *a || *b;
+}
+
 static int cli_fail(ds_ctx *ctx, ds_result r, const char *what) {
     fprintf(stderr, "diffsynth: %s: %s (%s)\n", what, ctx ? ds_ctx_last_error(ctx) : "", ds_result_string(r));
     return 1;
@@ -157,7 +162,70 @@ static int cmd_todo(const char *what) { fprintf(stderr, "diffsynth %s: not suppo
 static int cmd_tokenize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("tokenize"); }
 static int cmd_flux(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("flux"); }
 static int cmd_wan(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("wan"); }
-static int cmd_quantize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("quantize"); }
+
+/* --- quantize -------------------------------------------------------------------------------- */
+static int cli_dtype(const char *s, ds_dtype *out) {   /* "q4_K", "Q8_0", "bf16", "fp8_e4m3" ... */
+    int d;
+    if (!cli_strcaseeq(s, "fp8_e4m3") || !cli_strcaseeq(s, "fp8")) { *out = DS_F8_E4M3; return 1; }
+    for (d = 0; d < DS_DTYPE_COUNT; d++) if (!cli_strcaseeq(s, ds_dtype_name((ds_dtype)d))) { *out = (ds_dtype)d; return 1; }
+    return 0;
+}
+static void cli_progress(int step, int total, float seconds, void *user) {   /* twice a second at most */
+    float *last = (float *)user;
+    if (step < total && seconds - *last < 0.5f) return;
+    *last = seconds;
+    fprintf(stderr, "\r  %d/%d tensors, %.1f s", step, total, seconds);
+    if (step == total) fprintf(stderr, "\n");
+}
+static int cmd_quantize(int argc, char **argv) {
+    const char *in[64], *output = NULL, *type = NULL, *keep = "f32"; int n_in = 0, threads = 0, i, rc = 1;
+    ds_convert_desc cd; ds_ctx_desc xd; ds_ctx *ctx = NULL; ds_weights *w = NULL; ds_result r; float last = -1.0f;
+    memset(&cd, 0, sizeof cd);
+    for (i = 0; i < argc; i++) {
+        if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) output = argv[++i];
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc) type = argv[++i];
+        else if (!strcmp(argv[i], "--keep") && i + 1 < argc) keep = argv[++i];
+        else if (!strcmp(argv[i], "--fp8-scaled")) cd.fp8_scaled = 1;
+        else if (!strcmp(argv[i], "--keep-names")) cd.keep_names = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "diffsynth quantize: unknown argument '%s'\n", argv[i]); return 2; }
+        else if (n_in < 64) in[n_in++] = argv[i];
+        else { fprintf(stderr, "diffsynth quantize: too many inputs\n"); return 2; }
+    }
+    if (!n_in || !output || !type) {
+        fprintf(stderr, "usage: diffsynth quantize IN... -o OUT.gguf|OUT.safetensors --type TYPE [--keep f32|f16|bf16] [--fp8-scaled] [--keep-names] [--threads N]\n"
+                        "  TYPE: q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K (GGUF), fp8_e4m3 (safetensors),\n"
+                        "        f16 bf16 f32 (either), same (every tensor keeps its dtype: convert only)\n"
+                        "  IN: safetensors (or a *.index.json of shards), .pth or GGUF; diffusers FLUX / Wan / FLUX VAE\n"
+                        "      checkpoints come out in the original layout, T5 in llama.cpp's GGUF names\n"
+                        "  --keep: the float type of what is not quantized (norms, biases, embedders); default f32\n"
+                        "  --fp8-scaled: per-tensor scales as ComfyUI's scaled fp8 (scale_weight); default a plain cast\n");
+        return 2;
+    }
+    if (!strcmp(type, "same")) cd.same = 1;
+    else if (!cli_dtype(type, &cd.type)) { fprintf(stderr, "diffsynth quantize: unknown type '%s'\n", type); return 2; }
+    if (!cli_dtype(keep, &cd.keep)) { fprintf(stderr, "diffsynth quantize: unknown --keep type '%s'\n", keep); return 2; }
+    memset(&xd, 0, sizeof xd);
+    xd.n_threads = threads; xd.progress_cb = cli_progress; xd.progress_user = &last;
+    if (ds_ctx_create(&xd, &ctx) != DS_SUCCESS) { fprintf(stderr, "diffsynth: cannot create a context\n"); return 1; }
+    if ((r = ds_weights_open(ctx, in[0], &w)) != DS_SUCCESS) { cli_fail(ctx, r, in[0]); goto done; }
+    for (i = 1; i < n_in; i++) if ((r = ds_weights_add(w, in[i])) != DS_SUCCESS) { cli_fail(ctx, r, in[i]); goto done; }
+    if ((r = ds_convert(ctx, w, output, &cd)) != DS_SUCCESS) { cli_fail(ctx, r, output); goto done; }
+    {
+        ds_weights *o = NULL; int64_t k, bytes = 0, hist[DS_DTYPE_COUNT]; int d;
+        memset(hist, 0, sizeof hist);
+        if ((r = ds_weights_open(ctx, output, &o)) != DS_SUCCESS) { cli_fail(ctx, r, output); goto done; }
+        for (k = 0; k < ds_weights_count(o); k++) { bytes += (int64_t)ds_weights_at(o, k)->nbytes; hist[ds_weights_at(o, k)->dtype]++; }
+        fprintf(stderr, "%s: %lld tensors, %.1f MB of data (", output, (long long)ds_weights_count(o), (double)bytes / 1e6);
+        for (d = 0; d < DS_DTYPE_COUNT; d++) if (hist[d]) fprintf(stderr, " %s: %lld", ds_dtype_name((ds_dtype)d), (long long)hist[d]);
+        fprintf(stderr, " )\n");
+        ds_weights_close(o);
+    }
+    rc = 0;
+done:
+    ds_weights_close(w); ds_ctx_destroy(ctx);
+    return rc;
+}
 
 static int cmd_help(int argc, char **argv);
 static const cli_cmd cli_cmds[] = {
@@ -167,7 +235,7 @@ static const cli_cmd cli_cmds[] = {
     { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE TEXT    print token ids" },
     { "flux",     cmd_flux,     "flux --diffusion-model F --vae F --clip-l F --t5xxl F -p PROMPT -o out.png" },
     { "wan",      cmd_wan,      "wan --diffusion-model F --vae F --t5 F -p PROMPT -o out.avi" },
-    { "quantize", cmd_quantize, "quantize IN... -o OUT.gguf --type q8_0|q4_K|..." },
+    { "quantize", cmd_quantize, "quantize IN... -o OUT.gguf --type q8_0|q4_K|...|f16|same [--keep f32]   quantize / convert a checkpoint" },
     { "help",     cmd_help,     "help                              this list" },
 };
 
