@@ -5128,6 +5128,8 @@ typedef struct ds__flux_dit {
     ds__flux_double *dbl;              /* [depth]                         */
     ds__flux_single *sgl;              /* [depth_single]                  */
     int64_t max_part;                  /* most rows of one part of a split linear (scratch) */
+    const ds_weights *w;               /* for the residency hooks: the weights, key prefix, layout */
+    char pre[64]; int lay;
 } ds__flux_dit;
 
 /* --- key tables ---------------------------------------------------------------------------- */
@@ -5313,6 +5315,7 @@ static ds_result ds__flux_dit_load(ds_ctx *ctx, const ds_weights *w, const ds_ar
     c->vec_dim = m->vec_in.in;
     c->guidance = m->guid_in.n > 0;
     c->mlp = c->depth ? m->dbl[0].img.mlp0.out : c->depth_single ? m->sgl[0].linear2.in - c->hidden : 0;
+    m->w = w; m->lay = lay; snprintf(m->pre, sizeof m->pre, "%s", pre);
     if (c->hidden % DS__FLUX_HEAD_DIM)
         r = ds__err(ctx, DS_ERR_SHAPE, "%s: hidden size %lld is not a multiple of the head dim 128", m->img_in.w[0]->name, (long long)c->hidden);
     else if (c->in_ch != 64 && c->in_ch != 128 && c->in_ch != 384)
@@ -5566,6 +5569,21 @@ static ds_result ds__flux_single_forward(ds__flux_run *r, const ds__flux_single 
     return DS_SUCCESS;
 }
 
+/* Sequential weight residency (>>memory; no-ops unless the weights were opened for it): before
+   block k of the depth + depth_single blocks, block k-1 is dropped and block k+1 prefetched. */
+static void ds__weights_prefetch(const ds_weights *w, const char *fmt, ...);
+static void ds__weights_release(const ds_weights *w, const char *fmt, ...);
+static void ds__flux_residency(const ds__flux_dit *m, int k) {
+    int j;
+    for (j = k - 1; j <= k + 1; j += 2) {
+        char bp[64];
+        if (j < 0 || j >= m->c.depth + m->c.depth_single) continue;
+        if (j < m->c.depth) snprintf(bp, sizeof bp, ds__flux_double_prefix[m->lay], j);
+        else snprintf(bp, sizeof bp, ds__flux_single_prefix[m->lay], j - m->c.depth);
+        if (j < k) ds__weights_release(m->w, "%s%s", m->pre, bp); else ds__weights_prefetch(m->w, "%s%s", m->pre, bp);
+    }
+}
+
 /* MLPEmbedder: out[H] = out_layer(silu(in_layer(x))) */
 static ds_result ds__flux_mlp_embed(ds__flux_run *r, float *out, const float *x, const ds__flux_lin *in, const ds__flux_lin *o) {
     DS__TRY(ds__flux_linear(r->ctx, r->e1, x, 1, in, r->part));
@@ -5621,14 +5639,18 @@ static ds_result ds__flux_dit_forward(ds_ctx *ctx, const ds__flux_dit *m, const 
     ds__flux_rope_table(r.cs, r.sn, txt_ids, L);
     ds__flux_rope_table(r.cs + L * DS__FLUX_PAIRS, r.sn + L * DS__FLUX_PAIRS, img_ids, N);
 
+    ds__flux_residency(m, -1);
     for (i = 0; i < c->depth && res == DS_SUCCESS; i++) {
         if (ds__aborted(ctx)) { res = DS_ABORTED; goto done; }
+        ds__flux_residency(m, i);
         res = ds__flux_double_forward(&r, &m->dbl[i]);
     }
     for (i = 0; i < c->depth_single && res == DS_SUCCESS; i++) {
         if (ds__aborted(ctx)) { res = DS_ABORTED; goto done; }
+        ds__flux_residency(m, c->depth + i);
         res = ds__flux_single_forward(&r, &m->sgl[i]);
     }
+    ds__flux_residency(m, c->depth + c->depth_single);
     if (res != DS_SUCCESS) goto done;
 
     /* LastLayer on the image tokens: (shift, scale) */
@@ -6415,6 +6437,7 @@ typedef struct ds__wan_dit {
     const ds_tensor *img0_w, *img0_b, *img1, *img1_b, *img3, *img3_b, *img4_w, *img4_b; /* img_emb.proj */
     const ds_tensor *img_pos;                       /* FLF2V only: [1, 514, 1280]              */
     ds__wan_dit_block *blocks;                      /* [layers]                                */
+    const ds_weights *w; char pre[64];              /* for the residency hooks ("blocks.%d.")  */
 } ds__wan_dit;
 
 /* Checkpoint names, one column per layout. Column 0: the original Wan names, which ComfyUI
@@ -6574,6 +6597,7 @@ static ds_result ds__wan_dit_load(ds_ctx *ctx, const ds_weights *w, const ds_arc
     int64_t kpatch, pn;
     ds_result r;
     memset(m, 0, sizeof *m);
+    m->w = w; snprintf(m->pre, sizeof m->pre, "%s", pre);
     DS__TRY(ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_model_keys, nm, m, -1, 0));
     c->img = m->img1 != NULL;   /* an image encoder projection: I2V, and then all of img_emb is needed */
     if (c->img) DS__TRY(ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_model_keys, nm, m, -1, 1));
@@ -6814,11 +6838,14 @@ static ds_result ds__wan_dit_forward(ds_ctx *ctx, const ds__wan_dit *m, const fl
             }
     }
 
+    ds__weights_prefetch(m->w, "%sblocks.0.", m->pre);   /* sequential residency (>>memory) */
     for (l = 0; l < c->layers; l++) {
         const ds__wan_dit_block *b = &m->blocks[l];
         const ds__wan_dit_attn *sa = &b->self_attn, *ca = &b->cross_attn;
         const float *modw = ds__f32(ctx, b->modulation);
         if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+        if (l > 0) ds__weights_release(m->w, "%sblocks.%d.", m->pre, l - 1);
+        if (l + 1 < c->layers) ds__weights_prefetch(m->w, "%sblocks.%d.", m->pre, l + 1);
         for (i = 0; i < 6 * D; i++) mod[i] = modw[i] + e0[i];     /* shift, scale, gate (msa), shift, scale, gate (mlp) */
 
         /* self-attention: x += gate_msa * o(attn(rope(norm_q(q)), rope(norm_k(k)), v)) */
@@ -6863,6 +6890,7 @@ static ds_result ds__wan_dit_forward(ds_ctx *ctx, const ds__wan_dit *m, const fl
         }
         ds__wan_dit_res(ctx, xs, q, N, D, mod + 5 * D);
     }
+    ds__weights_release(m->w, "%sblocks.%d.", m->pre, c->layers - 1);
 
     /* head: modulate(norm(x)) with head.modulation + e (shift, scale) -> [N, P] */
     {
@@ -7764,34 +7792,6 @@ DS__DEF ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x) {
     return DS_SUCCESS;
 }
 
-// >>image
-/* 8-bit RGB images (row-major, interleaved) in and out: PNG (write with tEXt chunks; read 8-bit
-   gray/RGB/RGBA/palette, non-interlaced), binary PPM, baseline JPEG encoding, and MJPEG AVI video.
-   Every writer goes through "<path>.tmp" and a rename, so a failure never leaves a partial file. */
-static ds_result ds__write_whole(ds_ctx *ctx, const char *path, const uint8_t *p, size_t n) {
-    char tmp[4096]; FILE *f;
-    if (strlen(path) + 5 > sizeof tmp) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    if (!f) return ds__err(ctx, DS_ERR_IO, "%s: cannot create", tmp);
-    if (fwrite(p, 1, n, f) != n) { fclose(f); remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); }
-    if (fclose(f) != 0) { remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); }
-#if defined(_WIN32)
-    remove(path);
-#endif
-    if (rename(tmp, path) != 0) { remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: cannot rename into place", path); }
-    return DS_SUCCESS;
-}
-
-static void ds__png_chunk(ds__buf *b, const char *type, const uint8_t *data, size_t n) {
-    uint32_t crc;
-    ds__buf_be32(b, (uint32_t)n);
-    ds__buf_put(b, type, 4);
-    if (n) ds__buf_put(b, data, n);
-    crc = ds__crc32(0, (const uint8_t *)type, 4);
-    crc = ds__crc32(crc, data, n);
-    ds__buf_be32(b, crc);
-}
 // >>memory
 /* Memory: weight residency and estimates.
 
@@ -8552,6 +8552,34 @@ done:
     return r;
 }
 
+// >>image
+/* 8-bit RGB images (row-major, interleaved) in and out: PNG (write with tEXt chunks; read 8-bit
+   gray/RGB/RGBA/palette, non-interlaced), binary PPM, baseline JPEG encoding, and MJPEG AVI video.
+   Every writer goes through "<path>.tmp" and a rename, so a failure never leaves a partial file. */
+static ds_result ds__write_whole(ds_ctx *ctx, const char *path, const uint8_t *p, size_t n) {
+    char tmp[4096]; FILE *f;
+    if (strlen(path) + 5 > sizeof tmp) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (!f) return ds__err(ctx, DS_ERR_IO, "%s: cannot create", tmp);
+    if (fwrite(p, 1, n, f) != n) { fclose(f); remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); }
+    if (fclose(f) != 0) { remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); }
+#if defined(_WIN32)
+    remove(path);
+#endif
+    if (rename(tmp, path) != 0) { remove(tmp); return ds__err(ctx, DS_ERR_IO, "%s: cannot rename into place", path); }
+    return DS_SUCCESS;
+}
+
+static void ds__png_chunk(ds__buf *b, const char *type, const uint8_t *data, size_t n) {
+    uint32_t crc;
+    ds__buf_be32(b, (uint32_t)n);
+    ds__buf_put(b, type, 4);
+    if (n) ds__buf_put(b, data, n);
+    crc = ds__crc32(0, (const uint8_t *)type, 4);
+    crc = ds__crc32(crc, data, n);
+    ds__buf_be32(b, crc);
+}
 
 DS__DEF ds_result ds_png_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, const char *const *text_kv, uint8_t **out, size_t *out_n) {
     ds__buf b, raw, z; int y, x, i; size_t stride = (size_t)w * 3; uint8_t ihdr[13];
