@@ -8309,6 +8309,9 @@ static const ds__conv_rule ds__conv_rules[] = {
     { DS_ARCH_T5,   "token_embd.", 'E' }, { DS_ARCH_T5,   "shared.", 'E' }, { DS_ARCH_T5,   "embed_tokens.", 'E' },
     { DS_ARCH_UMT5, "token_embd.", 'E' }, { DS_ARCH_UMT5, "shared.", 'E' }, { DS_ARCH_UMT5, "embed_tokens.", 'E' },
     { DS_ARCH_UMT5, "token_embedding.", 'E' },
+    /* llama.cpp never quantizes T5's relative position bias (attn_rel_b): it goes straight into the logits */
+    { DS_ARCH_T5,   "attn_rel_b.", 'K' }, { DS_ARCH_T5,   "relative_attention_bias.", 'K' },
+    { DS_ARCH_UMT5, "attn_rel_b.", 'K' }, { DS_ARCH_UMT5, "relative_attention_bias.", 'K' }, { DS_ARCH_UMT5, "pos_embedding.", 'K' },
     { DS_ARCH_CLIP_TEXT, "token_embedding.", 'E' }, { DS_ARCH_CLIP_TEXT, "position_embedding.", 'E' },
 };
 static char ds__conv_rule_for(ds_arch a, const char *name) {

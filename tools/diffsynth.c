@@ -1,6 +1,7 @@
 /* diffsynth: command-line front end of diffsynth.h.
-     diffsynth info FILE...
-     diffsynth forward --weights F [--weights F...] --inputs IO.safetensors --output OUT.safetensors [--threads N]
+     diffsynth info [--estimate -W 1024 -H 1024] FILE...
+     diffsynth forward --weights F [--weights F...] --inputs IO.safetensors --output OUT.safetensors [--threads N] [--sequential]
+     diffsynth quantize IN... -o OUT.gguf --type q4_K [--keep f32]
      diffsynth randn --seed S --shape A,B,... [--generator cpu|cuda] --output F.safetensors
    Run `diffsynth help` for every command. */
 #define DIFFSYNTH_IMPLEMENTATION
@@ -31,10 +32,23 @@ static ds_ctx *cli_ctx(int threads) {
 }
 
 /* --- info ----------------------------------------------------------------------------- */
+static void cli_mb(const char *what, uint64_t bytes) { printf("    %-18s %10.1f MB\n", what, (double)bytes / 1048576.0); }
+
 static int cmd_info(int argc, char **argv) {
-    int i, rc = 0;
+    int i, rc = 0, estimate = 0, n_files = 0;
+    ds_memory_desc md;
     ds_ctx *ctx;
-    if (argc < 1) { fprintf(stderr, "usage: diffsynth info FILE...\n"); return 2; }
+    memset(&md, 0, sizeof md);
+    for (i = 0; i < argc; i++) {   /* options first; the rest are files */
+        if (!strcmp(argv[i], "--estimate")) estimate = 1;
+        else if (!strcmp(argv[i], "-W") && i + 1 < argc) md.width = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-H") && i + 1 < argc) md.height = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--frames") && i + 1 < argc) md.frames = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--text-tokens") && i + 1 < argc) md.text_tokens = atoi(argv[++i]);
+        else argv[n_files++] = argv[i];
+    }
+    argc = n_files;
+    if (argc < 1) { fprintf(stderr, "usage: diffsynth info [--estimate [-W PIXELS] [-H PIXELS] [--frames N] [--text-tokens N]] FILE...\n"); return 2; }
     ctx = cli_ctx(1);
     if (!ctx) return 1;
     for (i = 0; i < argc; i++) {
@@ -63,6 +77,20 @@ static int cmd_info(int argc, char **argv) {
         for (d = 0; d < DS_DTYPE_COUNT; d++)
             if (hist_n[d]) printf(" %s: %lld tensors / %lld values;", ds_dtype_name((ds_dtype)d), (long long)hist_n[d], (long long)hist[d]);
         printf("\n");
+        if (estimate) {   /* memory of one forward, normal and with sequential weights */
+            ds_memory_estimate e[2]; int s;
+            for (s = 0; s < 2 && r == DS_SUCCESS; s++) { md.sequential = s; r = ds_estimate_memory(ctx, w, &md, &e[s]); }
+            if (r != DS_SUCCESS) { cli_fail(ctx, r, "estimate"); rc = 1; }
+            else {
+                printf("  memory estimate (%lld tokens):\n", (long long)e[0].tokens);
+                cli_mb("weights (file)", e[0].weights_file);
+                cli_mb("activations", e[0].activations);
+                cli_mb("scratch", e[0].scratch);
+                cli_mb("peak", e[0].peak);
+                cli_mb("peak, sequential", e[1].peak);
+                cli_mb("  weights then", e[1].weights_resident);
+            }
+        }
         ds_weights_close(w);
     }
     ds_ctx_destroy(ctx);
@@ -71,7 +99,7 @@ static int cmd_info(int argc, char **argv) {
 
 /* --- forward --------------------------------------------------------------------------- */
 static int cmd_forward(int argc, char **argv) {
-    const char *weights[16]; int n_w = 0, threads = 0, i, rc = 1;
+    const char *weights[16]; int n_w = 0, threads = 0, sequential = 0, i, rc = 1;
     const char *inputs = NULL, *output = NULL;
     ds_ctx *ctx = NULL; ds_weights *w = NULL, *io = NULL; ds_outputs out; ds_result r;
     ds_write_tensor wt[DS_MAX_OUTPUTS];
@@ -81,14 +109,19 @@ static int cmd_forward(int argc, char **argv) {
         else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) inputs = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--sequential")) sequential = 1;
         else { fprintf(stderr, "diffsynth forward: unknown argument '%s'\n", argv[i]); return 2; }
     }
     if (!n_w || !inputs || !output) {
-        fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N]\n");
+        fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N] [--sequential]\n"
+                        "  --sequential: keep only the running DiT block's weights resident (models larger than RAM)\n");
         return 2;
     }
-    ctx = cli_ctx(threads);
-    if (!ctx) return 1;
+    {
+        ds_ctx_desc d; memset(&d, 0, sizeof d);
+        d.n_threads = threads; d.sequential_weights = sequential;
+        if (ds_ctx_create(&d, &ctx) != DS_SUCCESS) { fprintf(stderr, "diffsynth: cannot create a context\n"); return 1; }
+    }
     if ((r = ds_weights_open(ctx, weights[0], &w)) != DS_SUCCESS) { cli_fail(ctx, r, weights[0]); goto done; }
     for (i = 1; i < n_w; i++) if ((r = ds_weights_add(w, weights[i])) != DS_SUCCESS) { cli_fail(ctx, r, weights[i]); goto done; }
     if ((r = ds_weights_open(ctx, inputs, &io)) != DS_SUCCESS) { cli_fail(ctx, r, inputs); goto done; }
@@ -229,8 +262,8 @@ done:
 
 static int cmd_help(int argc, char **argv);
 static const cli_cmd cli_cmds[] = {
-    { "info",     cmd_info,     "info FILE...                      format, architecture, parameters, dtypes" },
-    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT   run one component on named inputs" },
+    { "info",     cmd_info,     "info [--estimate -W 1024 -H 1024 [--frames 81]] FILE...   format, architecture, parameters, dtypes, memory" },
+    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT [--sequential]   run one component on named inputs" },
     { "randn",    cmd_randn,    "randn --seed S --shape A,B --generator cpu|cuda [--cuda-blocks B] --output F   torch.randn noise" },
     { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE TEXT    print token ids" },
     { "flux",     cmd_flux,     "flux --diffusion-model F --vae F --clip-l F --t5xxl F -p PROMPT -o out.png" },
