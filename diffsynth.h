@@ -8083,6 +8083,7 @@ static int64_t ds__conv_index(const ds__conv *cv, const ds_tensor *t) { return (
    parts[0] exchanged). Parts must agree on everything but the row count. */
 static ds_result ds__conv_add(ds__conv *cv, const char *name, const ds_tensor *const *parts, int n, int swap) {
     ds__conv_item *it; int p, k;
+    DS_ASSERT(n >= 1 && n <= DS__CONV_MAX_SEG && (!swap || n == 1));
     if (cv->n == cv->cap) {
         int nc = cv->cap ? cv->cap * 2 : 256;
         ds__conv_item *ni = (ds__conv_item *)ds__malloc(cv->ctx, (size_t)nc * sizeof *ni);
@@ -8212,51 +8213,39 @@ static int ds__conv_vae_match(const char *pat, const char *name, char *s, int *v
     *rest = name + 1;
     return 1;
 }
-/* FLUX VAE diffusers -> LDM. */
+/* FLUX VAE diffusers -> LDM: each block pattern of the diffusers row of ds__flux_vae_layouts is
+   reprinted with the LDM row (decoder levels renumbered, mid res blocks rebased); the leaf names that
+   differ (attention projections, shortcut) are swapped the same way. */
 static ds_result ds__conv_vae(ds__conv *cv) {
     const ds__flux_vae_names *F = &ds__flux_vae_layouts[1], *T = &ds__flux_vae_layouts[0];
+    const char *const from[7] = { F->down_block, F->downsample, F->up_block, F->upsample, F->mid_block, F->mid_attn, F->norm_out };
+    const char *const to[7]   = { T->down_block, T->downsample, T->up_block, T->upsample, T->mid_block, T->mid_attn, T->norm_out };
+    const char *const fleaf[6] = { F->attn_norm, F->attn_q, F->attn_k, F->attn_v, F->attn_out, F->shortcut };
+    const char *const tleaf[6] = { T->attn_norm, T->attn_q, T->attn_k, T->attn_v, T->attn_out, T->shortcut };
     size_t pl = strlen(cv->ai.prefix);
     int64_t i; int n_up = 0;
     for (i = 0; i < cv->w->n; i++) {   /* decoder levels, for the reversed numbering */
-        char s[8]; int v[2]; const char *rest; const char *nm = cv->w->ents[i].t.name;
-        if (strncmp(nm, cv->ai.prefix, pl)) continue;
-        if (ds__conv_vae_match(F->up_block, nm + pl, s, v, &rest) && v[0] + 1 > n_up) n_up = v[0] + 1;
+        char s[8]; int v[2]; const char *rest, *nm = cv->w->ents[i].t.name;
+        if (!strncmp(nm, cv->ai.prefix, pl) && ds__conv_vae_match(F->up_block, nm + pl, s, v, &rest)) n_up = DS__MAX(n_up, v[0] + 1);
     }
     for (i = 0; i < cv->w->n; i++) {
         const ds_tensor *t = &cv->w->ents[i].t;
-        const char *nm = t->name + pl, *rest, *leaf = NULL; char s[8], to[192], base[128]; int v[2] = {0, 0}, attn = 0;
-        struct { const char *from, *to; int rev, mid; } pats[7];
-        int k;
+        const char *rest; char s[8], name[192], base[128]; int v[2] = {0, 0}, k, j;
         if (strncmp(t->name, cv->ai.prefix, pl)) continue;
-        pats[0].from = F->down_block; pats[0].to = T->down_block; pats[1].from = F->downsample; pats[1].to = T->downsample;
-        pats[2].from = F->up_block;   pats[2].to = T->up_block;   pats[3].from = F->upsample;   pats[3].to = T->upsample;
-        pats[4].from = F->mid_block;  pats[4].to = T->mid_block;  pats[5].from = F->mid_attn;   pats[5].to = T->mid_attn;
-        pats[6].from = F->norm_out;   pats[6].to = T->norm_out;
-        for (k = 0; k < 7; k++) { pats[k].rev = k == 2 || k == 3; pats[k].mid = k == 4; }
-        for (k = 0; k < 7; k++) if (ds__conv_vae_match(pats[k].from, nm, s, v, &rest)) break;
+        for (k = 0; k < 7 && !ds__conv_vae_match(from[k], t->name + pl, s, v, &rest); k++) {}
         if (k == 7) continue;   /* conv_in, conv_out, quant convs: the same in both layouts */
-        if (pats[k].rev) v[0] = n_up - 1 - v[0];
-        if (pats[k].mid) v[0] += T->mid_base - F->mid_base;
-        if (!strchr(pats[k].from, '%') || strstr(pats[k].from, "%s")) {
-            if (strstr(pats[k].from, "%d")) snprintf(base, sizeof base, pats[k].to, s, v[0]);
-            else snprintf(base, sizeof base, pats[k].to, s);
-        } else snprintf(base, sizeof base, pats[k].to, v[0], v[1]);
-        /* leaves: the attention's projections, a res block's shortcut */
-        {
-            const char *const fl[5] = { F->attn_norm, F->attn_q, F->attn_k, F->attn_v, F->attn_out };
-            const char *const tl[5] = { T->attn_norm, T->attn_q, T->attn_k, T->attn_v, T->attn_out };
-            int j;
-            if (k == 5) for (j = 0; j < 5 && !leaf; j++) {
-                size_t n = strlen(fl[j]);
-                if (!strncmp(rest, fl[j], n) && rest[n] == '.') { snprintf(to, sizeof to, "%s.%s%s", base, tl[j], rest + n); leaf = to; attn = j > 0; }
-            }
-            if (!leaf && !strncmp(rest, F->shortcut, strlen(F->shortcut)) && rest[strlen(F->shortcut)] == '.') {
-                snprintf(to, sizeof to, "%s.%s%s", base, T->shortcut, rest + strlen(F->shortcut)); leaf = to;
-            }
-            if (!leaf) { snprintf(to, sizeof to, "%s.%s", base, rest); leaf = to; }
+        if (k == 2 || k == 3) v[0] = n_up - 1 - v[0];
+        if (k == 4) v[0] += T->mid_base - F->mid_base;
+        if (strstr(from[k], "%s")) snprintf(base, sizeof base, to[k], s, v[0]);   /* "%s" first, at most one "%d" */
+        else snprintf(base, sizeof base, to[k], v[0], v[1]);
+        for (j = k == 5 ? 0 : 5; j < 6; j++) {   /* attention leaves only under the attention */
+            size_t n = strlen(fleaf[j]);
+            if (!strncmp(rest, fleaf[j], n) && rest[n] == '.') break;
         }
-        DS__TRY(ds__conv_add(cv, leaf, &t, 1, 0));
-        if (attn && t->ndim == 2) {   /* Linear [C, C] -> 1x1 conv [C, C, 1, 1] */
+        if (j < 6) snprintf(name, sizeof name, "%s.%s%s", base, tleaf[j], rest + strlen(fleaf[j]));
+        else snprintf(name, sizeof name, "%s.%s", base, rest);
+        DS__TRY(ds__conv_add(cv, name, &t, 1, 0));
+        if (k == 5 && j >= 1 && j <= 4 && t->ndim == 2) {   /* Linear [C, C] -> 1x1 conv [C, C, 1, 1] */
             ds__conv_item *it = &cv->it[cv->n - 1];
             it->out.ndim = 4; it->out.shape[2] = it->out.shape[3] = 1;
         }

@@ -24,6 +24,7 @@ static const qcase models[] = {   /* output compared; rows > 0: only the first r
     { "wan_i2v_dit",  "wan_i2v_dit.weights.safetensors",  "out", 0, 1 },
     { "t5xxl",        "t5xxl.weights.safetensors",        "last_hidden_state", 0, 10 },
     { "umt5_hf",      "umt5_hf.weights.safetensors",      "last_hidden_state", 14, 10 },
+    { "umt5_wan",     "umt5_wan.weights.pth",             "last_hidden_state", 11, 10 },   /* Wan's .pth, its names */
     { "clip_l",       "clip_l.weights.safetensors",       "last_hidden_state", 0, 1 },
 };
 typedef struct qtype { const char *name; ds_dtype dt; const char *ext; double bound; } qtype;
@@ -138,7 +139,7 @@ static void test_round_trips(ds_ctx *ctx) {
             if (!(e >= 0 && e < types[t].bound * models[m].sens)) printf("\n");
             CHECK(e >= 0 && e < types[t].bound * models[m].sens, "%s %s: rel L2 %.3g (bound %.2g)", models[m].name, types[t].name, e, types[t].bound * models[m].sens);
             if (types[t].ext[0] == 'g' && (m == 0 || types[t].dt == DS_Q4_K))
-                check_gguf(ctx, out, m == 0 ? "flux" : m <= 2 ? "wan" : m <= 4 ? "t5encoder" : "clip-text");
+                check_gguf(ctx, out, m == 0 ? "flux" : m <= 2 ? "wan" : m <= 5 ? "t5encoder" : "clip-text");
             if (m || t) remove(out);
         }
         printf("\n");

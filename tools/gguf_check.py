@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Check that a GGUF file is what the gguf python package and ggml's own reader accept.
 
-    python3 tools/gguf_check.py FILE.gguf [--arch flux] [--dump OUT.safetensors]
+    python3 tools/gguf_check.py FILE.gguf [--arch flux] [--dump OUT.safetensors] [--no-data]
 
 Reads FILE with gguf.GGUFReader (the reference reader of the gguf package), then checks what stock
 ggml (gguf.cpp) would also insist on: version 3, unique non-empty keys and names, names shorter than
 64 bytes (GGML_MAX_NAME; sd.cpp builds with more), at most 4 dims (a 5-D tensor, city96's Wan patch
 embedding, only warns: sd.cpp and ComfyUI-GGUF take it), data offsets packed in record order at the
 alignment, general.quantization_version 2 and general.file_type present. Every tensor is dequantized
-with gguf.quants.dequantize; --dump writes them as f32 in PyTorch shape order (reversed ne) so a
+with gguf.quants.dequantize (--no-data: not, for files larger than memory); --dump writes them as f32 in PyTorch shape order (reversed ne) so a
 caller can compare them with its own dequantization. Exit status 0 = all good, 1 = a problem.
 """
 import argparse
@@ -22,6 +22,7 @@ def main():
     ap.add_argument("path")
     ap.add_argument("--arch", help="expected general.architecture")
     ap.add_argument("--dump", metavar="OUT", help="write the dequantized tensors (f32) as safetensors")
+    ap.add_argument("--no-data", action="store_true", help="check the layout only, do not dequantize")
     a = ap.parse_args()
     import gguf
     from gguf.quants import dequantize
@@ -64,6 +65,8 @@ def main():
         if rel != offset:
             errors.append(f"{t.name}: data at +{rel}, packed layout puts it at +{offset}")
         offset = rel + (t.n_bytes + align - 1) // align * align
+        if a.no_data:
+            continue
         shape = tuple(int(x) for x in reversed(t.shape.tolist()))
         x = dequantize(t.data, t.tensor_type).astype(np.float32).reshape(shape)
         if not np.all(np.isfinite(x)):
