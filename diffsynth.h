@@ -50,6 +50,8 @@
        >>wan_vae     Wan2.1 causal 3D VAE
        >>lora        LoRA: key matching, merge into weights or run-time low-rank terms
        >>sched       flow-matching schedules and samplers
+       >>memory      weight residency (sequential mode), memory estimates
+       >>convert     quantize and convert checkpoints (GGUF, safetensors)
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
        >>flux_pipe   FLUX.1 text/image-to-image pipeline: prompt -> PNG
        >>forward     ds_forward: one component on named inputs
@@ -170,6 +172,8 @@ typedef struct ds_ctx_desc {
     void        *abort_user;
     void       (*progress_cb)(int step, int total, float seconds, void *user);
     void        *progress_user;
+    int          sequential_weights;  /* 1: weights opened with this context stay mapped but only the
+                                         DiT block in use (and the next) is kept resident (>>memory) */
 } ds_ctx_desc;
 
 typedef struct ds_ctx ds_ctx;
@@ -233,6 +237,39 @@ DS_API ds_result ds_forward(ds_ctx *ctx, const ds_weights *weights, const ds_wei
 typedef struct ds_write_tensor { const char *name; ds_dtype dtype; int ndim; int64_t shape[DS_MAX_DIMS]; const void *data; } ds_write_tensor;
 DS_API ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n,
                                       const char *const *meta_kv /* key,value,...,NULL or NULL */);
+
+/* Convert a set of weights into one file, a tensor at a time (never the whole model in memory):
+   GGUF when path ends in ".gguf", else safetensors. diffusers checkpoints (FLUX DiT and VAE, Wan DiT)
+   come out in the original layout, T5/umT5 in llama.cpp's GGUF names; see >>convert for what stays
+   in float. */
+typedef struct ds_convert_desc {
+    ds_dtype type;        /* the weight matrices: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K..Q6_K (GGUF), F8_E4M3
+                             (safetensors), F16, BF16, F32 (every tensor then)                        */
+    int      same;        /* 1: every tensor keeps its dtype (type ignored): re-layout or re-container */
+    ds_dtype keep;        /* with a block or fp8 type: what stays float (norms, biases, embedders);
+                             0 = F32 (city96's choice)                                                */
+    int      fp8_scaled;  /* F8_E4M3: each 2-D weight scaled by max|w|/448, the scale in
+                             "<layer>.scale_weight" (ComfyUI "scaled fp8")                             */
+    int      keep_names;  /* 1: no renaming                                                            */
+} ds_convert_desc;
+DS_API ds_result ds_convert(ds_ctx *ctx, const ds_weights *w, const char *path, const ds_convert_desc *desc);
+
+/* What running one component takes, in bytes: weights resident, activations, and their sum. */
+typedef struct ds_memory_desc {
+    int width, height;    /* pixels; 0: 1024 x 1024 (FLUX), 832 x 480 (Wan)          */
+    int frames;           /* Wan: video frames (4k + 1); 0: 81                       */
+    int text_tokens;      /* 0: 512 (T5, FLUX dev / Wan), 77 (CLIP)                   */
+    int sequential;       /* 1: estimate the sequential_weights mode                  */
+} ds_memory_desc;
+typedef struct ds_memory_estimate {
+    uint64_t weights_file;      /* tensor bytes in the files                                   */
+    uint64_t weights_resident;  /* of them resident at the peak (all, or the largest blocks)   */
+    uint64_t activations;       /* the forward's planned buffers                               */
+    uint64_t scratch;           /* the largest transient buffer inside an op (GEMM, attention) */
+    uint64_t peak;              /* weights_resident + activations + scratch                    */
+    int64_t  tokens;            /* sequence length (DiT, text) or pixels (VAE) estimated for   */
+} ds_memory_estimate;
+DS_API ds_result ds_estimate_memory(ds_ctx *ctx, const ds_weights *w, const ds_memory_desc *desc, ds_memory_estimate *out);
 
 /* Flow-matching schedules and samplers (FLUX and Wan share them).
    sigmas has steps+1 values from ~1 down to 0; the model's timestep at step i is sigmas[i] (FLUX)
@@ -3704,15 +3741,26 @@ static ds_result ds__safetensors_load(ds_weights *w, int file) {
 }
 
 /* Write tensors as safetensors: header JSON padded with spaces to 8 bytes, then raw data.
-   Goes to "<path>.tmp" first and is renamed over <path> only when complete. */
-DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
+   Goes to "<path>.tmp" first and is renamed over <path> only when complete. Streaming: begin()
+   writes the header (offsets follow from the shapes), data() appends the bytes of the tensors in
+   order, in pieces of any size, end() checks the count and renames; for converters that produce
+   one tensor at a time. ds_safetensors_write does all three from t[i].data. */
+typedef struct ds__st_writer {
+    ds_ctx *ctx; FILE *fp; char path[4096], tmp[4100];
+    uint64_t left;      /* data bytes still expected */
+    ds_result r;
+} ds__st_writer;
+
+static ds_result ds__st_write_begin(ds_ctx *ctx, ds__st_writer *s, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
     char *hdr = NULL; size_t hcap = 4096, hlen = 0; uint64_t off = 0; int i;
-    FILE *fp = NULL; char tmp[4096]; ds_result r = DS_SUCCESS;
+    ds_result r = DS_SUCCESS;
 #define DS__HCAT(...) do { int need_ = snprintf(NULL, 0, __VA_ARGS__); \
         while (hlen + (size_t)need_ + 16 > hcap) { char *nh_ = (char *)ds__malloc(ctx, hcap * 2); if (!nh_) { r = DS_ERR_OUT_OF_MEMORY; goto done; } memcpy(nh_, hdr, hlen); ds__free(ctx, hdr); hdr = nh_; hcap *= 2; } \
         hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, __VA_ARGS__); } while (0)
-    if (!path || (n > 0 && !t)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "safetensors_write: bad arguments");
-    if (strlen(path) + 8 > sizeof tmp) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
+    memset(s, 0, sizeof *s);
+    s->ctx = ctx;
+    if (!path || n < 0 || (n > 0 && !t)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "safetensors_write: bad arguments");
+    if (strlen(path) >= sizeof s->path) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
     hdr = (char *)ds__malloc(ctx, hcap);
     if (!hdr) return DS_ERR_OUT_OF_MEMORY;
     DS__HCAT("{");
@@ -3735,32 +3783,54 @@ DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_w
     }
     DS__HCAT("}");
     while (hlen % 8) hdr[hlen++] = ' ';
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fp = fopen(tmp, "wb");
-    if (!fp) { r = ds__err(ctx, DS_ERR_IO, "%s: cannot create", tmp); goto done; }
+    memcpy(s->path, path, strlen(path) + 1);
+    snprintf(s->tmp, sizeof s->tmp, "%s.tmp", path);
+    s->fp = fopen(s->tmp, "wb");
+    if (!s->fp) { r = ds__err(ctx, DS_ERR_IO, "%s: cannot create", s->tmp); goto done; }
     {
         uint8_t lb[8]; uint64_t hl = hlen;
         for (i = 0; i < 8; i++) lb[i] = (uint8_t)(hl >> (8 * i));
-        if (fwrite(lb, 1, 8, fp) != 8 || fwrite(hdr, 1, hlen, fp) != hlen) { r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
+        if (fwrite(lb, 1, 8, s->fp) != 8 || fwrite(hdr, 1, hlen, s->fp) != hlen) r = ds__err(ctx, DS_ERR_IO, "%s: write failed", s->tmp);
     }
-    for (i = 0; i < n; i++) {
-        int64_t numel = 1; int d; uint64_t nb;
-        for (d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
-        nb = ds__dtype_nbytes(t[i].dtype, numel);
-        if (nb && fwrite(t[i].data, 1, (size_t)nb, fp) != nb) { r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
-    }
-    if (fclose(fp) != 0) { fp = NULL; r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
-    fp = NULL;
-#if defined(_WIN32)
-    remove(path);
-#endif
-    if (rename(tmp, path) != 0) r = ds__err(ctx, DS_ERR_IO, "%s: cannot rename into place", path);
+    s->left = off;
 done:
-    if (fp) fclose(fp);
-    if (r != DS_SUCCESS) remove(tmp);
+    if (r != DS_SUCCESS && s->fp) { fclose(s->fp); s->fp = NULL; remove(s->tmp); }
     ds__free(ctx, hdr);
 #undef DS__HCAT
+    return s->r = r;
+}
+static ds_result ds__st_write_data(ds__st_writer *s, const void *p, uint64_t n) {
+    if (s->r != DS_SUCCESS) return s->r;
+    if (!s->fp) return s->r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: not open");
+    if (n > s->left) return s->r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: %llu bytes more than declared", (unsigned long long)(n - s->left));
+    if (n && fwrite(p, 1, (size_t)n, s->fp) != n) return s->r = ds__err(s->ctx, DS_ERR_IO, "%s: write failed", s->tmp);
+    s->left -= n;
+    return DS_SUCCESS;
+}
+/* Close; the file appears at its path only if every declared byte was written. */
+static ds_result ds__st_write_end(ds__st_writer *s) {
+    ds_result r = s->r;
+    if (!s->fp) return r != DS_SUCCESS ? r : ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: not open");
+    if (r == DS_SUCCESS && s->left) r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: %llu bytes missing", (unsigned long long)s->left);
+    if (fclose(s->fp) != 0 && r == DS_SUCCESS) r = ds__err(s->ctx, DS_ERR_IO, "%s: write failed", s->tmp);
+    s->fp = NULL;
+#if defined(_WIN32)
+    if (r == DS_SUCCESS) remove(s->path);
+#endif
+    if (r == DS_SUCCESS && rename(s->tmp, s->path) != 0) r = ds__err(s->ctx, DS_ERR_IO, "%s: cannot rename into place", s->path);
+    if (r != DS_SUCCESS) remove(s->tmp);
     return r;
+}
+
+DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
+    ds__st_writer s; int i;
+    DS__TRY(ds__st_write_begin(ctx, &s, path, t, n, meta_kv));
+    for (i = 0; i < n; i++) {
+        int64_t numel = 1; int d;
+        for (d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
+        ds__st_write_data(&s, t[i].data, ds__dtype_nbytes(t[i].dtype, numel));
+    }
+    return ds__st_write_end(&s);
 }
 
 // >>gguf
@@ -3968,12 +4038,14 @@ out:
 
 /* --- GGUF writer (v3, alignment 32), streaming one tensor at a time ----------------------
    begin() writes the header and every tensor record (offsets follow from the shapes), then
-   tensor() appends the data of the next tensor in order, end() makes the file appear whole.
+   tensor() appends the data of the next tensor in order (or data() in pieces of any size: a
+   tensor is complete, padded, when its bytes are in), end() makes the file appear whole.
    For the quantize tool: a tensor can be produced, written and freed before the next. */
 typedef struct ds__gguf_kv { const char *key; int type; const char *str; int64_t i; double f; } ds__gguf_kv;   /* type: DS__GGUF_* scalar or STR */
 typedef struct ds__gguf_writer {
     ds_ctx *ctx; FILE *fp; char path[4096], tmp[4100];
     const ds_write_tensor *t; int n, next; uint64_t pos;
+    uint64_t left;      /* bytes still to come of tensor `next` */
     ds_result r;
 } ds__gguf_writer;
 
@@ -3988,6 +4060,15 @@ static void ds__gguf_put_u(ds__gguf_writer *g, uint64_t v, int bytes) {
 }
 static void ds__gguf_put_str(ds__gguf_writer *g, const char *s) { ds__gguf_put_u(g, strlen(s), 8); ds__gguf_put(g, s, strlen(s)); }
 static void ds__gguf_pad(ds__gguf_writer *g) { static const uint8_t z[32] = {0}; ds__gguf_put(g, z, (32 - g->pos % 32) % 32); }
+static uint64_t ds__gguf_tensor_bytes(const ds_write_tensor *t) {
+    int64_t numel = 1; int d;
+    for (d = 0; d < t->ndim; d++) numel *= t->shape[d];
+    return ds__dtype_nbytes(t->dtype, numel);
+}
+/* Pass over empty tensors: the next tensor with data, or the end. */
+static void ds__gguf_skip_empty(ds__gguf_writer *g) {
+    while (g->next < g->n && (g->left = ds__gguf_tensor_bytes(&g->t[g->next])) == 0) g->next++;
+}
 static int ds__gguf_type_of(ds_dtype dt) {
     int k;
     for (k = 0; k < DS__ARRLEN(ds__gguf_types); k++) if (ds__gguf_types[k].dt == (int)dt) return (int)ds__gguf_types[k].id;
@@ -4031,17 +4112,24 @@ static ds_result ds__gguf_write_begin(ds_ctx *ctx, ds__gguf_writer *g, const cha
     }
     ds__gguf_pad(g);
     if (g->r != DS_SUCCESS) { fclose(g->fp); g->fp = NULL; remove(g->tmp); }
+    ds__gguf_skip_empty(g);
+    return g->r;
+}
+/* n more bytes of the current tensor; one call may not run past its end. */
+static ds_result ds__gguf_write_data(ds__gguf_writer *g, const void *data, uint64_t n) {
+    if (!g->fp) return ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: not open");
+    if (g->r != DS_SUCCESS) return g->r;
+    if (g->next >= g->n) return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: more tensors than declared");
+    if (n > g->left) return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: %s: %llu bytes past its end", g->t[g->next].name, (unsigned long long)(n - g->left));
+    ds__gguf_put(g, data, n);
+    g->left -= n;
+    if (g->left == 0) { ds__gguf_pad(g); g->next++; ds__gguf_skip_empty(g); }
     return g->r;
 }
 static ds_result ds__gguf_write_tensor(ds__gguf_writer *g, const void *data) {
-    int64_t numel = 1; int d;
-    if (!g->fp) return ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: not open");
-    if (g->next >= g->n) { g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: more tensors than declared"); return g->r; }
-    for (d = 0; d < g->t[g->next].ndim; d++) numel *= g->t[g->next].shape[d];
-    ds__gguf_put(g, data, ds__dtype_nbytes(g->t[g->next].dtype, numel));
-    ds__gguf_pad(g);
-    g->next++;
-    return g->r;
+    if (g->fp && g->r == DS_SUCCESS && g->next < g->n && g->left != ds__gguf_tensor_bytes(&g->t[g->next]))
+        return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: %s was begun in pieces", g->t[g->next].name);
+    return ds__gguf_write_data(g, data, g->left);
 }
 /* Close; the file appears at its path only if everything was written. */
 static ds_result ds__gguf_write_end(ds__gguf_writer *g) {
@@ -4057,11 +4145,11 @@ static ds_result ds__gguf_write_end(ds__gguf_writer *g) {
     if (r != DS_SUCCESS) remove(g->tmp);
     return r;
 }
-/* All at once, from t[i].data. */
+/* All at once, from t[i].data (empty tensors take no call: the writer passes over them). */
 static ds_result ds__gguf_write(ds_ctx *ctx, const char *path, const ds__gguf_kv *kv, int n_kv, const ds_write_tensor *t, int n) {
     ds__gguf_writer g; int i;
     DS__TRY(ds__gguf_write_begin(ctx, &g, path, kv, n_kv, t, n));
-    for (i = 0; i < n; i++) ds__gguf_write_tensor(&g, t[i].data);
+    for (i = 0; i < n; i++) if (ds__gguf_tensor_bytes(&t[i])) ds__gguf_write_tensor(&g, t[i].data);
     return ds__gguf_write_end(&g);
 }
 
@@ -7916,6 +8004,8 @@ typedef struct ds__flux_dit {
     ds__flux_double *dbl;              /* [depth]                         */
     ds__flux_single *sgl;              /* [depth_single]                  */
     int64_t max_part;                  /* most rows of one part of a split linear (scratch) */
+    const ds_weights *w;               /* for the residency hooks: the weights, key prefix, layout */
+    char pre[64]; int lay;
 } ds__flux_dit;
 
 /* --- key tables ---------------------------------------------------------------------------- */
@@ -8101,6 +8191,7 @@ static ds_result ds__flux_dit_load(ds_ctx *ctx, const ds_weights *w, const ds_ar
     c->vec_dim = m->vec_in.in;
     c->guidance = m->guid_in.n > 0;
     c->mlp = c->depth ? m->dbl[0].img.mlp0.out : c->depth_single ? m->sgl[0].linear2.in - c->hidden : 0;
+    m->w = w; m->lay = lay; snprintf(m->pre, sizeof m->pre, "%s", pre);
     if (c->hidden % DS__FLUX_HEAD_DIM)
         r = ds__err(ctx, DS_ERR_SHAPE, "%s: hidden size %lld is not a multiple of the head dim 128", m->img_in.w[0]->name, (long long)c->hidden);
     else if (c->in_ch != 64 && c->in_ch != 128 && c->in_ch != 384)
@@ -8354,6 +8445,21 @@ static ds_result ds__flux_single_forward(ds__flux_run *r, const ds__flux_single 
     return DS_SUCCESS;
 }
 
+/* Sequential weight residency (>>memory; no-ops unless the weights were opened for it): before
+   block k of the depth + depth_single blocks, block k-1 is dropped and block k+1 prefetched. */
+static void ds__weights_prefetch(const ds_weights *w, const char *fmt, ...);
+static void ds__weights_release(const ds_weights *w, const char *fmt, ...);
+static void ds__flux_residency(const ds__flux_dit *m, int k) {
+    int j;
+    for (j = k - 1; j <= k + 1; j += 2) {
+        char bp[64];
+        if (j < 0 || j >= m->c.depth + m->c.depth_single) continue;
+        if (j < m->c.depth) snprintf(bp, sizeof bp, ds__flux_double_prefix[m->lay], j);
+        else snprintf(bp, sizeof bp, ds__flux_single_prefix[m->lay], j - m->c.depth);
+        if (j < k) ds__weights_release(m->w, "%s%s", m->pre, bp); else ds__weights_prefetch(m->w, "%s%s", m->pre, bp);
+    }
+}
+
 /* MLPEmbedder: out[H] = out_layer(silu(in_layer(x))) */
 static ds_result ds__flux_mlp_embed(ds__flux_run *r, float *out, const float *x, const ds__flux_lin *in, const ds__flux_lin *o) {
     DS__TRY(ds__flux_linear(r->ctx, r->e1, x, 1, in, r->part));
@@ -8409,14 +8515,18 @@ static ds_result ds__flux_dit_forward(ds_ctx *ctx, const ds__flux_dit *m, const 
     ds__flux_rope_table(r.cs, r.sn, txt_ids, L);
     ds__flux_rope_table(r.cs + L * DS__FLUX_PAIRS, r.sn + L * DS__FLUX_PAIRS, img_ids, N);
 
+    ds__flux_residency(m, -1);
     for (i = 0; i < c->depth && res == DS_SUCCESS; i++) {
         if (ds__aborted(ctx)) { res = DS_ABORTED; goto done; }
+        ds__flux_residency(m, i);
         res = ds__flux_double_forward(&r, &m->dbl[i]);
     }
     for (i = 0; i < c->depth_single && res == DS_SUCCESS; i++) {
         if (ds__aborted(ctx)) { res = DS_ABORTED; goto done; }
+        ds__flux_residency(m, c->depth + i);
         res = ds__flux_single_forward(&r, &m->sgl[i]);
     }
+    ds__flux_residency(m, c->depth + c->depth_single);
     if (res != DS_SUCCESS) goto done;
 
     /* LastLayer on the image tokens: (shift, scale) */
@@ -9203,6 +9313,7 @@ typedef struct ds__wan_dit {
     const ds_tensor *img0_w, *img0_b, *img1, *img1_b, *img3, *img3_b, *img4_w, *img4_b; /* img_emb.proj */
     const ds_tensor *img_pos;                       /* FLF2V only: [1, 514, 1280]              */
     ds__wan_dit_block *blocks;                      /* [layers]                                */
+    const ds_weights *w; char pre[64];              /* for the residency hooks ("blocks.%d.")  */
 } ds__wan_dit;
 
 /* Checkpoint names, one column per layout. Column 0: the original Wan names, which ComfyUI
@@ -9362,6 +9473,7 @@ static ds_result ds__wan_dit_load(ds_ctx *ctx, const ds_weights *w, const ds_arc
     int64_t kpatch, pn;
     ds_result r;
     memset(m, 0, sizeof *m);
+    m->w = w; snprintf(m->pre, sizeof m->pre, "%s", pre);
     DS__TRY(ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_model_keys, nm, m, -1, 0));
     c->img = m->img1 != NULL;   /* an image encoder projection: I2V, and then all of img_emb is needed */
     if (c->img) DS__TRY(ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_model_keys, nm, m, -1, 1));
@@ -9602,11 +9714,14 @@ static ds_result ds__wan_dit_forward(ds_ctx *ctx, const ds__wan_dit *m, const fl
             }
     }
 
+    ds__weights_prefetch(m->w, "%sblocks.0.", m->pre);   /* sequential residency (>>memory) */
     for (l = 0; l < c->layers; l++) {
         const ds__wan_dit_block *b = &m->blocks[l];
         const ds__wan_dit_attn *sa = &b->self_attn, *ca = &b->cross_attn;
         const float *modw = ds__f32(ctx, b->modulation);
         if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+        if (l > 0) ds__weights_release(m->w, "%sblocks.%d.", m->pre, l - 1);
+        if (l + 1 < c->layers) ds__weights_prefetch(m->w, "%sblocks.%d.", m->pre, l + 1);
         for (i = 0; i < 6 * D; i++) mod[i] = modw[i] + e0[i];     /* shift, scale, gate (msa), shift, scale, gate (mlp) */
 
         /* self-attention: x += gate_msa * o(attn(rope(norm_q(q)), rope(norm_k(k)), v)) */
@@ -9651,6 +9766,7 @@ static ds_result ds__wan_dit_forward(ds_ctx *ctx, const ds__wan_dit *m, const fl
         }
         ds__wan_dit_res(ctx, xs, q, N, D, mod + 5 * D);
     }
+    ds__weights_release(m->w, "%sblocks.%d.", m->pre, c->layers - 1);
 
     /* head: modulate(norm(x)) with head.modulation + e (shift, scale) -> [N, P] */
     {
@@ -11456,6 +11572,758 @@ DS__DEF ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x) {
     }
     s->index++;
     return DS_SUCCESS;
+}
+
+// >>memory
+/* Memory: weight residency and estimates.
+
+   Weights are memory-mapped read-only, so a page of a tensor is read from disk when first touched
+   and stays resident (and counted in RSS) until the mapping goes. With ds_ctx_desc.sequential_weights
+   the DiT forwards call, before block k: prefetch(block k+1) and release(block k-1). Prefetch asks
+   for read-ahead (MADV_WILLNEED: into the page cache, not yet into RSS); release drops the block's
+   pages from the mapping (MADV_DONTNEED: for a read-only file mapping the pages are clean, so this
+   only unmaps them, the next touch reads them again) and from the page cache (POSIX_FADV_DONTNEED).
+   So a step keeps about one block resident: a model larger than RAM runs, at the cost of reading
+   the file once per step (fast next to a step's compute on CPU). The same page dropping keeps
+   ds_convert's reads from piling up.
+   Everything here is advice: a platform without it (Windows: only the drop, as VirtualUnlock of
+   unlocked pages; DS_NO_MMAP: nothing) runs the same, with everything resident. */
+#if !defined(_WIN32) && !defined(DS_NO_MMAP)
+#  if defined(MADV_DONTNEED) && defined(MADV_WILLNEED)
+#    define DS__MADV_DONTNEED MADV_DONTNEED
+#    define DS__MADV_WILLNEED MADV_WILLNEED
+#  elif defined(__linux__) && !defined(__alpha__)
+/* glibc declares madvise only under _DEFAULT_SOURCE, and its POSIX twin posix_madvise ignores
+   POSIX_MADV_DONTNEED, so the Linux call (with the generic advice numbers) is declared here. */
+#    ifdef __cplusplus
+extern "C"
+#    endif
+int madvise(void *addr, size_t len, int advice);
+#    define DS__MADV_WILLNEED 3
+#    define DS__MADV_DONTNEED 4
+#  endif
+#endif
+
+static int ds__weights_sequential(const ds_weights *w) { return w && w->ctx && w->ctx->desc.sequential_weights; }
+
+/* Advise the pages of [lo, hi) of file f: drop (and, with cache, drop from the page cache too) or prefetch. */
+static void ds__pages_advise(const ds__file *f, uint64_t lo, uint64_t hi, int drop, int cache) {
+    if (!f->map.mapped || hi <= lo) return;
+#if defined(_WIN32)
+    if (drop) VirtualUnlock((LPVOID)(f->map.data + lo), (SIZE_T)(hi - lo));   /* unlocked pages: leave the working set */
+    DS__UNUSED(cache);
+#elif defined(DS__MADV_DONTNEED)
+    {
+        long ps = sysconf(_SC_PAGESIZE);
+        uint64_t page = ps > 0 ? (uint64_t)ps : 4096, a = lo / page * page, b = DS__MIN((hi + page - 1) / page * page, f->map.size);
+        madvise((void *)(f->map.data + a), (size_t)(b - a), drop ? DS__MADV_DONTNEED : DS__MADV_WILLNEED);
+#  if defined(POSIX_FADV_DONTNEED)
+        if (drop && cache) {
+            int fd = open(f->path, O_RDONLY);
+            if (fd >= 0) { posix_fadvise(fd, (off_t)a, (off_t)(b - a), POSIX_FADV_DONTNEED); close(fd); }
+        }
+#  else
+        DS__UNUSED(cache);
+#  endif
+    }
+#else
+    DS__UNUSED(lo); DS__UNUSED(hi); DS__UNUSED(drop); DS__UNUSED(cache);
+#endif
+}
+
+/* Drop the pages of n bytes at p (inside one of w's files) from the process. */
+static void ds__weights_drop_range(const ds_weights *w, const void *p, uint64_t n) {
+    int i;
+    for (i = 0; i < w->n_files; i++) {
+        const ds__file *f = &w->files[i];
+        if ((const uint8_t *)p >= f->map.data && (const uint8_t *)p + n <= f->map.data + f->map.size) {
+            ds__pages_advise(f, (uint64_t)((const uint8_t *)p - f->map.data), (uint64_t)((const uint8_t *)p - f->map.data) + n, 1, 0);
+            return;
+        }
+    }
+}
+
+/* Advise every tensor whose name starts with prefix; neighbouring tensors of a file are merged
+   into one range (a block's tensors usually lie together). */
+static void ds__weights_advise_prefix(const ds_weights *w, const char *prefix, int drop) {
+    size_t pl = strlen(prefix);
+    int64_t i; int file = -1; uint64_t lo = 0, hi = 0;
+    for (i = 0; i <= w->n; i++) {
+        const ds__entry *e = i < w->n ? &w->ents[i] : NULL;
+        uint64_t a, b;
+        if (e && (strncmp(e->t.name, prefix, pl) != 0 || !e->t.nbytes)) continue;
+        if (e) { a = (uint64_t)((const uint8_t *)e->t.data - w->files[e->file].map.data); b = a + e->t.nbytes; }
+        else a = b = 0;
+        if (e && e->file == file && a <= hi + 4096 && b + 4096 >= lo) { lo = DS__MIN(lo, a); hi = DS__MAX(hi, b); continue; }
+        if (file >= 0) ds__pages_advise(&w->files[file], lo, hi, drop, drop);
+        if (e) { file = e->file; lo = a; hi = b; }
+    }
+}
+
+/* The hooks the model forwards call between blocks (printf-style prefix, the checkpoint's key
+   prefix included); no-ops unless w was opened with sequential_weights. */
+static void ds__weights_prefetch(const ds_weights *w, const char *fmt, ...) {
+    char p[256]; va_list ap;
+    if (!ds__weights_sequential(w)) return;
+    va_start(ap, fmt); vsnprintf(p, sizeof p, fmt, ap); va_end(ap);
+    ds__weights_advise_prefix(w, p, 0);
+}
+static void ds__weights_release(const ds_weights *w, const char *fmt, ...) {
+    char p[256]; va_list ap;
+    if (!ds__weights_sequential(w)) return;
+    va_start(ap, fmt); vsnprintf(p, sizeof p, fmt, ap); va_end(ap);
+    ds__weights_advise_prefix(w, p, 1);
+}
+
+/* --- estimates ------------------------------------------------------------------------------
+   Weights: the tensor bytes; in sequential mode the tensors outside the blocks plus the largest
+   two consecutive blocks (the running one and the prefetched next, which sits in the page cache).
+   Activations: the forward's own buffer plan, mirrored here from its allocation (keep them in step):
+   FLUX ds__flux_dit_forward's arena, Wan ds__wan_dit_forward's arena and RoPE table, T5's buffer;
+   the VAEs are approximations (their buffers come and go per level: the largest level counts).
+   Scratch: the largest buffer an op allocates inside (a quantized GEMM's int8 copy of its input). */
+static uint64_t ds__mem_blocks(const ds_weights *w, const char *pre, const char *const *fmts, int nf, uint64_t *largest2) {
+    uint64_t in_blocks = 0, prev = 0; int f, k;
+    *largest2 = 0;
+    for (f = 0; f < nf; f++)
+        for (k = 0;; k++) {
+            char p[256]; size_t pl; int64_t i; uint64_t b = 0; int any = 0;
+            pl = (size_t)snprintf(p, sizeof p, "%s", pre);
+            snprintf(p + pl, sizeof p - pl, fmts[f], k);
+            pl = strlen(p);
+            for (i = 0; i < w->n; i++) if (!strncmp(w->ents[i].t.name, p, pl)) { b += w->ents[i].t.nbytes; any = 1; }
+            if (!any) break;
+            in_blocks += b;
+            *largest2 = DS__MAX(*largest2, prev + b);
+            prev = b;
+        }
+    return in_blocks;
+}
+
+DS__DEF ds_result ds_estimate_memory(ds_ctx *ctx, const ds_weights *w, const ds_memory_desc *desc, ds_memory_estimate *out) {
+    ds_memory_desc d; ds_arch_info ai; int64_t i; uint64_t f4 = sizeof(float), act = 0, scr = 0;
+    if (!ctx || !w || !out) return ds__err(ctx, DS_ERR_INVALID_ARGS, "estimate_memory: NULL argument");
+    memset(out, 0, sizeof *out);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    for (i = 0; i < w->n; i++) out->weights_file += w->ents[i].t.nbytes;
+    out->weights_resident = out->weights_file;
+    if (ds_detect_arch(w, &ai) != DS_SUCCESS) return ds__err(ctx, DS_ERR_UNSUPPORTED, "estimate_memory: unknown model");
+    if (d.width < 0 || d.height < 0 || d.frames < 0 || d.text_tokens < 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "estimate_memory: negative size");
+    switch (ai.arch) {
+    case DS_ARCH_FLUX_DIT: {
+        ds__flux_dit m; int64_t N, L, S, H, F; uint64_t big, blocks; int lay;
+        DS__TRY(ds__flux_dit_load(ctx, w, &ai, &m));
+        lay = strcmp(ai.layout, "diffusers") == 0 ? DS__FLUX_DIFFUSERS : DS__FLUX_BFL;
+        if (!d.width) d.width = 1024;
+        if (!d.height) d.height = 1024;
+        if (!d.text_tokens) d.text_tokens = 512;
+        N = (int64_t)((d.height + 15) / 16) * ((d.width + 15) / 16); L = d.text_tokens; S = N + L;
+        H = m.c.hidden; F = m.c.mlp;
+        act = (uint64_t)(S * H * 3 + S * (H + F) + S * (3 * H + F) + S * 2 * DS__FLUX_PAIRS + DS__FLUX_ROWS * m.max_part + DS__FLUX_TEMB + 16 * H) * f4
+            + (uint64_t)(N * m.c.in_ch * 2 + L * m.c.ctx_dim + 3 * S) * f4;             /* inputs, output */
+        scr = (uint64_t)(S * (H + F)) * 9 / 8;                                        /* int8 copy + scales of linear2's input */
+        out->tokens = S;
+        if (d.sequential) {
+            const char *const fm[2] = { ds__flux_double_prefix[lay], ds__flux_single_prefix[lay] };
+            blocks = ds__mem_blocks(w, ai.prefix, fm, 2, &big);
+            out->weights_resident = out->weights_file - blocks + big;
+        }
+        ds__flux_dit_free(ctx, &m);
+        break;
+    }
+    case DS_ARCH_WAN_DIT: {
+        ds__wan_dit m; const ds__wan_dit_cfg *c = &m.cfg; int64_t Ft, Ht, Wt, N, D, NT = DS__WAN_DIT_TEXT_LEN, NI, P, Kp, FC, n;
+        uint64_t big, blocks;
+        DS__TRY(ds__wan_dit_load(ctx, w, &ai, &m));
+        if (!d.width) d.width = 832;
+        if (!d.height) d.height = 480;
+        if (!d.frames) d.frames = 81;
+        Ft = ((d.frames - 1) / 4 + 1) / c->pt; Ht = d.height / 8 / c->ph; Wt = d.width / 8 / c->pw; N = Ft * Ht * Wt;
+        D = c->dim; NI = c->img ? c->img_tokens : 0; P = (int64_t)c->out_dim * c->pt * c->ph * c->pw; Kp = (int64_t)c->in_dim * c->pt * c->ph * c->pw;
+        FC = DS__MIN(N, DS__MAX((int64_t)1, ((int64_t)1 << 24) / c->ffn_dim));
+        n = 4 * N * D + N * DS__MAX(D, P) + N * Kp + FC * c->ffn_dim + NT * c->text_dim + (NT + NI) * D * 3 + NI * c->clip_dim * 2 + c->freq_dim + 18 * D;
+        act = (uint64_t)n * f4 + (uint64_t)(2 * (Ft * 22 + Ht * 21 + Wt * 21)) * sizeof(double)
+            + (uint64_t)(N * (Kp + P) + NT * c->text_dim + NI * c->clip_dim) * f4;   /* inputs, output */
+        scr = (uint64_t)(N * D) * 9 / 8;
+        out->tokens = N;
+        if (d.sequential) {
+            const char *const fm[1] = { "blocks.%d." };
+            blocks = ds__mem_blocks(w, ai.prefix, fm, 1, &big);
+            out->weights_resident = out->weights_file - blocks + big;
+        }
+        ds__wan_dit_free(ctx, &m);
+        break;
+    }
+    case DS_ARCH_T5: case DS_ARCH_UMT5: {
+        ds__t5 m; int64_t L;
+        DS__TRY(ds__t5_load(ctx, &m, w, ai.prefix));
+        L = d.text_tokens ? d.text_tokens : 512;
+        act = (uint64_t)(L * (2 * m.dim + 4 * m.inner + 2 * m.ffn + 1) + (int64_t)m.heads * L * L + 2 * L * m.dim) * f4;
+        scr = (uint64_t)(L * m.ffn) * 9 / 8;
+        out->tokens = L;
+        break;
+    }
+    case DS_ARCH_CLIP_TEXT: {
+        int64_t L = d.text_tokens ? d.text_tokens : 77, D = 0, F = 0;
+        for (i = 0; i < w->n; i++) {   /* width from the token table, MLP from fc1 (any naming) */
+            const ds_tensor *t = &w->ents[i].t;
+            if (strstr(t->name, "token_embedding.weight") && t->ndim == 2) D = t->shape[1];
+            if (strstr(t->name, "fc1.weight") && t->ndim == 2) F = DS__MAX(F, t->shape[0]);
+        }
+        act = (uint64_t)(L * (8 * D + F) + L * L) * f4;
+        scr = (uint64_t)(L * F) * 9 / 8;
+        out->tokens = L;
+        break;
+    }
+    case DS_ARCH_FLUX_VAE: case DS_ARCH_WAN_VAE: {
+        /* A level's resnet holds its input, a normed copy and the conv output, [C, h, w] each, and
+           the upsample into it a 4x copy; the widest level at full resolution sets the peak (FLUX:
+           ch*mult[1] = 256 channels upsampled to H x W, ~2.5 KB a pixel). Wan's causal cache holds two
+           frames of every conv input, ~14 KB an output pixel for dim 96 (see >>wan_vae). */
+        int64_t Hp = d.height ? d.height : (ai.arch == DS_ARCH_WAN_VAE ? 480 : 1024);
+        int64_t Wp = d.width ? d.width : (ai.arch == DS_ARCH_WAN_VAE ? 832 : 1024), C0 = 0;
+        for (i = 0; i < w->n; i++) {
+            const ds_tensor *t = &w->ents[i].t;
+            if (ds__ends_with(t->name, "decoder.conv_out.weight") || ds__ends_with(t->name, "decoder.head.2.weight")) C0 = t->shape[1];
+        }
+        if (!C0) C0 = 128;
+        out->tokens = Hp * Wp;
+        act = ai.arch == DS_ARCH_WAN_VAE ? (uint64_t)(Hp * Wp) * 14336 * (uint64_t)C0 / 96
+                                         : (uint64_t)(Hp * Wp) * (uint64_t)(5 * C0) * f4 + (uint64_t)(Hp * Wp * 3) * f4;
+        break;
+    }
+    default:
+        return ds__err(ctx, DS_ERR_UNSUPPORTED, "estimate_memory: no plan for %s", ai.name);
+    }
+    out->activations = act; out->scratch = scr;
+    out->peak = out->weights_resident + act + scr;
+    return DS_SUCCESS;
+}
+
+// >>convert
+/* ds_convert (`diffsynth quantize`): a set of weights into one GGUF or safetensors file, written a
+   tensor at a time and, inside a tensor, a few MB of rows at a time; pages read from the input are
+   dropped as they are consumed, so neither the model nor one of its tensors is ever whole in memory.
+
+   Plan, then write. The plan lists the output tensors: a name, a dtype, a shape and the source rows
+   (segments of input tensors). Renaming is data, the models' own key tables read backwards:
+   - FLUX DiT, diffusers -> BFL (ds__flux_*_keys): q|k|v (and the single block's MLP input) are
+     concatenated along the rows into qkv / linear1, norm_out.linear's (scale, shift) halves swapped
+     back into (shift, scale).
+   - Wan DiT, diffusers -> Wan (ds__wan_dit_*_keys): one to one.
+   - FLUX VAE, diffusers -> LDM (ds__flux_vae_layouts): block patterns matched and reprinted, the
+     decoder's up_blocks renumbered, the attention's Linear [C, C] back to a 1x1 conv [C, C, 1, 1].
+   - T5 / umT5 into GGUF: llama.cpp's names (ds__t5_namings "gguf", the T5ENCODER convention).
+   Anything else keeps its name without the checkpoint prefix ("model.diffusion_model."), as
+   city96's GGUFs do. GGUF keys: general.architecture ("flux", "wan", "t5encoder"; our name for other
+   components, for which there is no community convention), general.quantization_version 2 and
+   general.file_type (llama.cpp's ftype; pure K types count as their _S mix).
+
+   What is quantized (facts: city96's convert.py and patched llama-quantize, sd.cpp, llama.cpp):
+   - 1-D tensors (norms, biases) and tensors of <= 1024 values stay float, in desc->keep (F32);
+     so do FLUX's img_in, txt_in, time_in, vector_in, guidance_in and final_layer (never quantized
+     by the patched llama-quantize). Wan's modulation and img_emb.emb_pos are F32 always
+     (convert.py's keys_hiprec), as is any tensor of more than 4 dims (Wan's Conv3d patch embedding:
+     ggml has 4 dims; city96 re-adds it as F32).
+   - Text-encoder embedding tables are gathered by row: sd.cpp gathers only F16, Q8_0, Q5_0, Q5_1,
+     Q4_0, Q4_1 tables (others are blown up to F32 at load), so with a K type they become Q8_0.
+   - A block type needs rows (the last dim) that are whole blocks; otherwise llama.cpp's fallback:
+     Q2_K, Q3_K -> Q4_0 (llama.cpp: IQ4_NL), Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, and rows that
+     do not fit 32 either -> F16. (GGUF rows are ne[0]: a conv weight's row is its kernel width, so
+     conv weights stay float.)
+   - Float targets (F32, F16, BF16) take every float tensor; integer tensors are copied as they are.
+   - F8_E4M3 (safetensors): a straight cast, saturating at +-448 (what "fp8_e4m3fn" checkpoints are);
+     fp8_scaled instead stores w / s with s = max|w| / 448 per 2-D weight and s as the 0-dim F32
+     "<layer>.scale_weight", plus the empty F8_E4M3 marker "scaled_fp8" (ComfyUI's convention; its
+     loader multiplies the weight back by s). This library's ds__linear does not apply scale_weight
+     yet: scaled files are for other runtimes. */
+
+#define DS__CONV_MAX_SEG 4
+typedef struct ds__conv_seg { const ds_tensor *t; int64_t row0, rows; } ds__conv_seg;   /* rows of one input */
+typedef struct ds__conv_item {
+    char            name[192];
+    ds_write_tensor out;            /* out.name -> name; dtype, ndim, shape */
+    ds__conv_seg    seg[DS__CONV_MAX_SEG];
+    int             n_seg;
+    int             scale_of;       /* >= 0: the "scale_weight" of that item (F32 scalar) */
+    int             scaled;         /* stored as w / scale */
+    float           scale;
+} ds__conv_item;
+
+typedef struct ds__conv {
+    ds_ctx *ctx; const ds_weights *w; const ds_convert_desc *d;
+    ds_arch_info ai; int gguf;
+    ds__conv_item *it; int n, cap;
+    unsigned char *used;            /* per input tensor: taken by a rename rule */
+} ds__conv;
+
+static int64_t ds__conv_rows(const ds_tensor *t) { return t->ndim ? t->shape[0] : 1; }
+static int64_t ds__conv_index(const ds__conv *cv, const ds_tensor *t) { return (int64_t)((const ds__entry *)(const void *)t - cv->w->ents); }
+
+/* Append an output tensor made of the rows of parts[0..n) stacked (swap: the two row halves of
+   parts[0] exchanged). Parts must agree on everything but the row count. */
+static ds_result ds__conv_add(ds__conv *cv, const char *name, const ds_tensor *const *parts, int n, int swap) {
+    ds__conv_item *it; int p, k;
+    DS_ASSERT(n >= 1 && n <= DS__CONV_MAX_SEG && (!swap || n == 1));
+    if (cv->n == cv->cap) {
+        int nc = cv->cap ? cv->cap * 2 : 256;
+        ds__conv_item *ni = (ds__conv_item *)ds__malloc(cv->ctx, (size_t)nc * sizeof *ni);
+        if (!ni) return ds__err(cv->ctx, DS_ERR_OUT_OF_MEMORY, "convert: plan of %d tensors", nc);
+        if (cv->n) memcpy(ni, cv->it, (size_t)cv->n * sizeof *ni);
+        ds__free(cv->ctx, cv->it); cv->it = ni; cv->cap = nc;
+    }
+    it = &cv->it[cv->n];
+    memset(it, 0, sizeof *it);
+    if (strlen(name) >= sizeof it->name) return ds__err(cv->ctx, DS_ERR_INVALID_ARGS, "convert: name '%s' is too long", name);
+    memcpy(it->name, name, strlen(name) + 1);
+    it->scale_of = -1;
+    it->out.name = it->name; it->out.dtype = parts[0]->dtype; it->out.ndim = parts[0]->ndim;
+    for (k = 0; k < parts[0]->ndim; k++) it->out.shape[k] = parts[0]->shape[k];
+    for (p = 0; p < n; p++) {
+        const ds_tensor *t = parts[p];
+        if (p) {
+            int ok = t->ndim == parts[0]->ndim && t->ndim >= 1;
+            for (k = 1; ok && k < t->ndim; k++) ok = t->shape[k] == parts[0]->shape[k];
+            if (!ok) return ds__err(cv->ctx, DS_ERR_SHAPE, "convert: %s and %s cannot be stacked into %s", parts[0]->name, t->name, name);
+            it->out.shape[0] += t->shape[0];
+        }
+        it->seg[it->n_seg].t = t; it->seg[it->n_seg].row0 = 0; it->seg[it->n_seg].rows = ds__conv_rows(t); it->n_seg++;
+        cv->used[ds__conv_index(cv, t)] = 1;
+    }
+    if (swap) {   /* n == 1: rows [R/2, R) then [0, R/2) */
+        int64_t R = ds__conv_rows(parts[0]);
+        if (R % 2) return ds__err(cv->ctx, DS_ERR_SHAPE, "convert: %s: %lld rows cannot be split in halves", parts[0]->name, (long long)R);
+        it->seg[0].row0 = R / 2; it->seg[0].rows = R / 2;
+        it->seg[1].t = parts[0]; it->seg[1].row0 = 0; it->seg[1].rows = R / 2;
+        it->n_seg = 2;
+    }
+    cv->n++;
+    return DS_SUCCESS;
+}
+/* One input tensor under a new name, if it exists. */
+static ds_result ds__conv_rename(ds__conv *cv, const char *from, const char *to) {
+    const ds_tensor *t = ds__wopt(cv->w, cv->ai.prefix, "%s", from);
+    return t ? ds__conv_add(cv, to, &t, 1, 0) : DS_SUCCESS;
+}
+
+/* --- rename rules ---------------------------------------------------------------------------- */
+/* FLUX diffusers -> BFL: one table of ds__flux_key (bp: the block prefixes of both layouts). */
+static ds_result ds__conv_flux_keys(ds__conv *cv, const ds__flux_key *keys, int nk, const char *bp_bfl, const char *bp_dif) {
+    int k, wb;
+    for (k = 0; k < nk; k++) {
+        const ds__flux_key *key = &keys[k];
+        char to[192];
+        if (key->kind == 'V') {
+            char from[192];
+            snprintf(from, sizeof from, "%s%s", bp_dif, key->name[DS__FLUX_DIFFUSERS]);
+            snprintf(to, sizeof to, "%s%s", bp_bfl, key->name[DS__FLUX_BFL]);
+            DS__TRY(ds__conv_rename(cv, from, to));
+            continue;
+        }
+        for (wb = 0; wb < 2; wb++) {   /* .weight, .bias */
+            const char *suf = wb ? "bias" : "weight", *s = key->name[DS__FLUX_DIFFUSERS];
+            const ds_tensor *parts[4]; int n = 0, swap = *s == '~', missing = 0;
+            if (swap) s++;
+            for (;;) {
+                const char *e = strchr(s, '|');
+                int len = e ? (int)(e - s) : (int)strlen(s);
+                const ds_tensor *t = ds__wopt(cv->w, cv->ai.prefix, "%s%.*s.%s", bp_dif, len, s, suf);
+                if (t && n < 4) parts[n++] = t; else missing++;
+                if (!e) break;
+                s = e + 1;
+            }
+            if (!n) continue;   /* an absent bias or optional layer: nothing to write */
+            if (missing) return ds__err(cv->ctx, DS_ERR_MISSING_TENSOR, "convert: %s has only some of the parts '%s'", parts[0]->name, key->name[DS__FLUX_DIFFUSERS]);
+            snprintf(to, sizeof to, "%s%s.%s", bp_bfl, key->name[DS__FLUX_BFL], suf);
+            DS__TRY(ds__conv_add(cv, to, parts, n, swap));
+        }
+    }
+    return DS_SUCCESS;
+}
+static ds_result ds__conv_flux(ds__conv *cv) {
+    const int D = DS__FLUX_DIFFUSERS, B = DS__FLUX_BFL;
+    int fam, i;
+    DS__TRY(ds__conv_flux_keys(cv, ds__flux_top_keys, DS__ARRLEN(ds__flux_top_keys), "", ""));
+    for (fam = 0; fam < 2; fam++) {
+        const char *const *pf = fam ? ds__flux_single_prefix : ds__flux_double_prefix;
+        const ds__flux_key *keys = fam ? ds__flux_single_keys : ds__flux_double_keys;
+        int nk = fam ? DS__ARRLEN(ds__flux_single_keys) : DS__ARRLEN(ds__flux_double_keys);
+        int nb = ds__flux_count_blocks(cv->w, cv->ai.prefix, pf[D], &keys[0], D);
+        for (i = 0; i < nb; i++) {
+            char bb[64], bd[64];
+            snprintf(bb, sizeof bb, pf[B], i); snprintf(bd, sizeof bd, pf[D], i);
+            DS__TRY(ds__conv_flux_keys(cv, keys, nk, bb, bd));
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* Wan diffusers -> Wan: name[1] -> name[0] of both tables. */
+static ds_result ds__conv_wan(ds__conv *cv) {
+    int k, l, layers = 0;
+    char from[192], to[192];
+    for (k = 0; k < DS__ARRLEN(ds__wan_dit_model_keys); k++)
+        DS__TRY(ds__conv_rename(cv, ds__wan_dit_model_keys[k].name[1], ds__wan_dit_model_keys[k].name[0]));
+    while (layers < 100000 && ds__wopt(cv->w, cv->ai.prefix, ds__wan_dit_block_keys[0].name[1], layers)) layers++;
+    for (l = 0; l < layers; l++)
+        for (k = 0; k < DS__ARRLEN(ds__wan_dit_block_keys); k++) {
+            snprintf(from, sizeof from, ds__wan_dit_block_keys[k].name[1], l);
+            snprintf(to, sizeof to, ds__wan_dit_block_keys[k].name[0], l);
+            DS__TRY(ds__conv_rename(cv, from, to));
+        }
+    return DS_SUCCESS;
+}
+
+/* Match name against a block pattern of ds__flux_vae_names ("%s": encoder/decoder, "%d": a number)
+   followed by '.'; the values go to s / v, *rest to what follows the dot. */
+static int ds__conv_vae_match(const char *pat, const char *name, char *s, int *v, const char **rest) {
+    int nv = 0;
+    while (*pat) {
+        if (pat[0] == '%' && pat[1] == 'd') {
+            char *e; long x = strtol(name, &e, 10);
+            if (e == name || *name == '-' || *name == '+' || nv >= 2) return 0;
+            v[nv++] = (int)x; name = e; pat += 2;
+        } else if (pat[0] == '%' && pat[1] == 's') {
+            if (!strncmp(name, "encoder", 7)) { strcpy(s, "encoder"); name += 7; }
+            else if (!strncmp(name, "decoder", 7)) { strcpy(s, "decoder"); name += 7; }
+            else return 0;
+            pat += 2;
+        } else if (*pat++ != *name++) return 0;
+    }
+    if (*name != '.') return 0;
+    *rest = name + 1;
+    return 1;
+}
+/* FLUX VAE diffusers -> LDM: each block pattern of the diffusers row of ds__flux_vae_layouts is
+   reprinted with the LDM row (decoder levels renumbered, mid res blocks rebased); the leaf names that
+   differ (attention projections, shortcut) are swapped the same way. */
+static ds_result ds__conv_vae(ds__conv *cv) {
+    const ds__flux_vae_names *F = &ds__flux_vae_layouts[1], *T = &ds__flux_vae_layouts[0];
+    const char *const from[7] = { F->down_block, F->downsample, F->up_block, F->upsample, F->mid_block, F->mid_attn, F->norm_out };
+    const char *const to[7]   = { T->down_block, T->downsample, T->up_block, T->upsample, T->mid_block, T->mid_attn, T->norm_out };
+    const char *const fleaf[6] = { F->attn_norm, F->attn_q, F->attn_k, F->attn_v, F->attn_out, F->shortcut };
+    const char *const tleaf[6] = { T->attn_norm, T->attn_q, T->attn_k, T->attn_v, T->attn_out, T->shortcut };
+    size_t pl = strlen(cv->ai.prefix);
+    int64_t i; int n_up = 0;
+    for (i = 0; i < cv->w->n; i++) {   /* decoder levels, for the reversed numbering */
+        char s[8]; int v[2]; const char *rest, *nm = cv->w->ents[i].t.name;
+        if (!strncmp(nm, cv->ai.prefix, pl) && ds__conv_vae_match(F->up_block, nm + pl, s, v, &rest)) n_up = DS__MAX(n_up, v[0] + 1);
+    }
+    for (i = 0; i < cv->w->n; i++) {
+        const ds_tensor *t = &cv->w->ents[i].t;
+        const char *rest; char s[8], name[192], base[128]; int v[2] = {0, 0}, k, j;
+        if (strncmp(t->name, cv->ai.prefix, pl)) continue;
+        for (k = 0; k < 7 && !ds__conv_vae_match(from[k], t->name + pl, s, v, &rest); k++) {}
+        if (k == 7) continue;   /* conv_in, conv_out, quant convs: the same in both layouts */
+        if (k == 2 || k == 3) v[0] = n_up - 1 - v[0];
+        if (k == 4) v[0] += T->mid_base - F->mid_base;
+        if (strstr(from[k], "%s")) snprintf(base, sizeof base, to[k], s, v[0]);   /* "%s" first, at most one "%d" */
+        else snprintf(base, sizeof base, to[k], v[0], v[1]);
+        for (j = k == 5 ? 0 : 5; j < 6; j++) {   /* attention leaves only under the attention */
+            size_t n = strlen(fleaf[j]);
+            if (!strncmp(rest, fleaf[j], n) && rest[n] == '.') break;
+        }
+        if (j < 6) snprintf(name, sizeof name, "%s.%s%s", base, tleaf[j], rest + strlen(fleaf[j]));
+        else snprintf(name, sizeof name, "%s.%s", base, rest);
+        DS__TRY(ds__conv_add(cv, name, &t, 1, 0));
+        if (k == 5 && j >= 1 && j <= 4 && t->ndim == 2) {   /* Linear [C, C] -> 1x1 conv [C, C, 1, 1] */
+            ds__conv_item *it = &cv->it[cv->n - 1];
+            it->out.ndim = 4; it->out.shape[2] = it->out.shape[3] = 1;
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* T5 / umT5 (HF or Wan names) -> llama.cpp's GGUF names. */
+static ds_result ds__conv_t5(ds__conv *cv) {
+    static const size_t layer_fields[] = {
+        offsetof(ds__t5_names, ln1), offsetof(ds__t5_names, q), offsetof(ds__t5_names, k), offsetof(ds__t5_names, v),
+        offsetof(ds__t5_names, o), offsetof(ds__t5_names, rel_bias), offsetof(ds__t5_names, ln2),
+        offsetof(ds__t5_names, wi_gate), offsetof(ds__t5_names, wi_up), offsetof(ds__t5_names, wo),
+    };
+    const ds__t5_names *F = NULL, *T = NULL;
+    const ds_tensor *e, *alt;
+    int i, l, k;
+    for (i = 0; i < DS__ARRLEN(ds__t5_namings); i++) {
+        if (!strcmp(ds__t5_namings[i].layout, "gguf")) T = &ds__t5_namings[i];
+        else if (!F && ds__wopt(cv->w, cv->ai.prefix, ds__t5_namings[i].q, 0)) F = &ds__t5_namings[i];
+    }
+    if (!F || !T) return DS_SUCCESS;   /* already llama.cpp names */
+    e = ds__wopt(cv->w, cv->ai.prefix, "%s", F->embed);
+    alt = F->embed_alt ? ds__wopt(cv->w, cv->ai.prefix, "%s", F->embed_alt) : NULL;
+    if (!e) { e = alt; alt = NULL; }
+    if (e) DS__TRY(ds__conv_add(cv, T->embed, &e, 1, 0));
+    if (alt && alt->nbytes == e->nbytes && alt->dtype == e->dtype &&   /* HF's tied copy (shared / encoder.embed_tokens) */
+        !memcmp(alt->data, e->data, (size_t)DS__MIN(e->nbytes, (uint64_t)4096)))
+        cv->used[ds__conv_index(cv, alt)] = 1;
+    DS__TRY(ds__conv_rename(cv, F->final_norm, T->final_norm));
+    for (l = 0; ds__wopt(cv->w, cv->ai.prefix, F->q, l); l++)
+        for (k = 0; k < DS__ARRLEN(layer_fields); k++) {
+            char from[192], to[192];
+            snprintf(from, sizeof from, *(const char *const *)(const void *)((const char *)F + layer_fields[k]), l);
+            snprintf(to, sizeof to, *(const char *const *)(const void *)((const char *)T + layer_fields[k]), l);
+            DS__TRY(ds__conv_rename(cv, from, to));
+        }
+    return DS_SUCCESS;
+}
+
+/* --- dtypes ---------------------------------------------------------------------------------- */
+/* Per-model exceptions, matched on the output name: '^' = at the start, else anywhere.
+   'K': stays float (desc->keep), 'F': F32 always, 'E': an embedding table (gathered by row). */
+typedef struct ds__conv_rule { ds_arch arch; const char *match; char how; } ds__conv_rule;
+static const ds__conv_rule ds__conv_rules[] = {
+    { DS_ARCH_FLUX_DIT, "^img_in.", 'K' },      { DS_ARCH_FLUX_DIT, "^txt_in.", 'K' },
+    { DS_ARCH_FLUX_DIT, "^time_in.", 'K' },     { DS_ARCH_FLUX_DIT, "^vector_in.", 'K' },
+    { DS_ARCH_FLUX_DIT, "^guidance_in.", 'K' }, { DS_ARCH_FLUX_DIT, "^final_layer.", 'K' },
+    { DS_ARCH_WAN_DIT,  "modulation", 'F' },    { DS_ARCH_WAN_DIT,  "emb_pos", 'F' },
+    { DS_ARCH_T5,   "token_embd.", 'E' }, { DS_ARCH_T5,   "shared.", 'E' }, { DS_ARCH_T5,   "embed_tokens.", 'E' },
+    { DS_ARCH_UMT5, "token_embd.", 'E' }, { DS_ARCH_UMT5, "shared.", 'E' }, { DS_ARCH_UMT5, "embed_tokens.", 'E' },
+    { DS_ARCH_UMT5, "token_embedding.", 'E' },
+    /* llama.cpp never quantizes T5's relative position bias (attn_rel_b): it goes straight into the logits */
+    { DS_ARCH_T5,   "attn_rel_b.", 'K' }, { DS_ARCH_T5,   "relative_attention_bias.", 'K' },
+    { DS_ARCH_UMT5, "attn_rel_b.", 'K' }, { DS_ARCH_UMT5, "relative_attention_bias.", 'K' }, { DS_ARCH_UMT5, "pos_embedding.", 'K' },
+    { DS_ARCH_CLIP_TEXT, "token_embedding.", 'E' }, { DS_ARCH_CLIP_TEXT, "position_embedding.", 'E' },
+};
+static char ds__conv_rule_for(ds_arch a, const char *name) {
+    int i;
+    for (i = 0; i < DS__ARRLEN(ds__conv_rules); i++) {
+        const char *m = ds__conv_rules[i].match;
+        if (ds__conv_rules[i].arch != a) continue;
+        if (m[0] == '^' ? !strncmp(name, m + 1, strlen(m + 1)) : strstr(name, m) != NULL) return ds__conv_rules[i].how;
+    }
+    return 0;
+}
+/* The type when rows of `row` values do not fit the block of t. */
+static ds_dtype ds__conv_fallback(ds_dtype t, int64_t row) {
+    while (row % ds__traits[t].block) {
+        switch (t) {
+        case DS_Q2_K: case DS_Q3_K: t = DS_Q4_0; break;
+        case DS_Q4_K: t = DS_Q5_0; break;
+        case DS_Q5_K: t = DS_Q5_1; break;
+        case DS_Q6_K: t = DS_Q8_0; break;
+        default: return DS_F16;
+        }
+    }
+    return t;
+}
+static ds_dtype ds__conv_pick(const ds__conv *cv, const ds__conv_item *it) {
+    const ds_convert_desc *d = cv->d;
+    const ds_dtype src = it->seg[0].t->dtype, t = d->type;
+    int64_t numel = 1, row = it->out.ndim ? it->out.shape[it->out.ndim - 1] : 1; int k; char rule;
+    for (k = 0; k < it->out.ndim; k++) numel *= it->out.shape[k];
+    if (d->same || !ds__traits[src].from_f32) return src;      /* integer tensors stay as they are */
+    if (!ds__traits[t].is_quant && t != DS_F8_E4M3) return t;   /* a float target takes everything */
+    rule = ds__conv_rule_for(cv->ai.arch, it->name);
+    if (rule == 'F' || it->out.ndim > 4) return DS_F32;
+    if (rule == 'K' || it->out.ndim <= 1 || numel <= 1024) return d->keep;
+    if (t == DS_F8_E4M3) return (d->fp8_scaled && it->out.ndim != 2) ? d->keep : t;
+    if (rule == 'E' && t != DS_F16 && t != DS_Q8_0 && t != DS_Q5_0 && t != DS_Q5_1 && t != DS_Q4_0 && t != DS_Q4_1)
+        return ds__conv_fallback(DS_Q8_0, row);
+    return ds__conv_fallback(t, row);
+}
+
+/* llama.cpp's general.file_type of a target type. */
+static int ds__conv_ftype(ds_dtype t) {
+    switch (t) {
+    case DS_F32: return 0;   case DS_F16: return 1;   case DS_Q4_0: return 2;  case DS_Q4_1: return 3;
+    case DS_Q8_0: return 7;  case DS_Q5_0: return 8;  case DS_Q5_1: return 9;  case DS_Q2_K: return 10;
+    case DS_Q3_K: return 11; case DS_Q4_K: return 14; case DS_Q5_K: return 16; case DS_Q6_K: return 18;
+    case DS_BF16: return 32;
+    default: return 1024;   /* LLAMA_FTYPE_GUESSED */
+    }
+}
+
+/* --- writing ----------------------------------------------------------------------------------- */
+typedef struct ds__conv_job {
+    const ds_tensor *src; int64_t e0, n, unit;   /* chunk: n source values from e0, split at `unit` */
+    ds_dtype dt; uint8_t *dst;
+    float *f32; float mul;                        /* f32 scratch of the chunk; values times mul */
+    float *amax;                                  /* per thread: the measuring pass only */
+} ds__conv_job;
+
+static void ds__conv_units(void *arg, int64_t u0, int64_t u1, int tid) {
+    const ds__conv_job *j = (const ds__conv_job *)arg;
+    int64_t a = u0 * j->unit, n = DS__MIN(u1 * j->unit, j->n) - a, i;
+    float *x = j->f32 + a;
+    ds__tensor_to_f32(x, j->src, j->e0 + a, n);
+    if (j->amax) {
+        float m = j->amax[tid];
+        for (i = 0; i < n; i++) { float v = fabsf(x[i]); if (v > m) m = v; }   /* NaN never wins */
+        j->amax[tid] = m;
+        return;
+    }
+    if (j->mul != 1.0f) for (i = 0; i < n; i++) x[i] *= j->mul;
+    ds__traits[j->dt].from_f32(j->dst + ds__dtype_nbytes(j->dt, a), x, n);
+}
+
+typedef struct ds__conv_out { int gguf; ds__gguf_writer g; ds__st_writer s; } ds__conv_out;
+static ds_result ds__conv_put(ds__conv_out *o, const void *p, uint64_t n) {
+    return o->gguf ? ds__gguf_write_data(&o->g, p, n) : ds__st_write_data(&o->s, p, n);
+}
+
+#define DS__CONV_CHUNK ((int64_t)1 << 22)   /* values per pass: 16 MB of f32 */
+
+static int64_t ds__gcd64(int64_t a, int64_t b) { while (b) { int64_t t = a % b; a = b; b = t; } return a; }
+/* The smallest run of values that is whole rows (C values) and whole blocks of both types. */
+static int64_t ds__conv_unit(int64_t C, int64_t bs, int64_t bd) {
+    int64_t u = DS__MAX(C, (int64_t)1);
+    u = u / ds__gcd64(u, bs) * bs;
+    return u / ds__gcd64(u, bd) * bd;
+}
+
+/* Stream one item, segment by segment, a chunk of whole rows (whole blocks of both types) at a
+   time. measure: only find max|w| (into amax). */
+static ds_result ds__conv_item_write(ds__conv *cv, ds__conv_out *o, ds__conv_item *it, float *f32, uint8_t *buf, float *amax, int measure) {
+    ds_ctx *ctx = cv->ctx; int s;
+    for (s = 0; s < it->n_seg; s++) {
+        const ds__conv_seg *sg = &it->seg[s];
+        const ds_tensor *t = sg->t;
+        int64_t R = ds__conv_rows(t), C = R ? ds_tensor_numel(t) / R : 0, e0 = sg->row0 * C, e1 = (sg->row0 + sg->rows) * C, unit, step, e;
+        int64_t bs = ds__traits[t->dtype].block, bd = ds__traits[it->out.dtype].block;
+        int copy = it->out.dtype == t->dtype && !it->scaled && !measure;
+        if (e1 <= e0) continue;
+        unit = ds__conv_unit(C, bs, bd);
+        if (e0 % unit || (e1 - e0) % bs || (e1 - e0) % bd || unit > DS__CONV_CHUNK)
+            return ds__err(ctx, DS_ERR_SHAPE, "convert: %s: rows of %lld values do not split into %s / %s blocks (or are too long)", t->name, (long long)C, ds_dtype_name(t->dtype), ds_dtype_name(it->out.dtype));
+        step = DS__MAX(unit, DS__CONV_CHUNK / unit * unit);
+        for (e = e0; e < e1; e += step) {
+            int64_t n = DS__MIN(step, e1 - e);
+            const uint8_t *src = (const uint8_t *)t->data + ds__dtype_nbytes(t->dtype, e);
+            uint64_t nb = ds__dtype_nbytes(t->dtype, n);
+            if (copy) DS__TRY(ds__conv_put(o, src, nb));
+            else {
+                ds__conv_job j;
+                j.src = t; j.e0 = e; j.n = n; j.unit = unit; j.dt = it->out.dtype; j.dst = buf;
+                j.f32 = f32; j.mul = it->scaled ? 1.0f / it->scale : 1.0f; j.amax = measure ? amax : NULL;
+                ds__parallel_for(ctx, (n + unit - 1) / unit, ds__conv_units, &j);
+                if (!measure) DS__TRY(ds__conv_put(o, buf, ds__dtype_nbytes(it->out.dtype, n)));
+            }
+            ds__weights_drop_range(cv->w, src, nb);   /* read once: let the pages go */
+        }
+    }
+    return DS_SUCCESS;
+}
+
+static ds_result ds__conv_plan(ds__conv *cv) {
+    ds_result r = DS_SUCCESS; int64_t i; size_t pl = strlen(cv->ai.prefix); int k;
+    cv->used = (unsigned char *)ds__calloc(cv->ctx, (size_t)(cv->w->n ? cv->w->n : 1));
+    if (!cv->used) return ds__err(cv->ctx, DS_ERR_OUT_OF_MEMORY, "convert: plan");
+    if (!cv->d->keep_names) {
+        const int dif = !strcmp(cv->ai.layout, "diffusers");
+        if (cv->ai.arch == DS_ARCH_FLUX_DIT && dif) r = ds__conv_flux(cv);
+        else if (cv->ai.arch == DS_ARCH_WAN_DIT && dif) r = ds__conv_wan(cv);
+        else if (cv->ai.arch == DS_ARCH_FLUX_VAE && dif) r = ds__conv_vae(cv);
+        else if ((cv->ai.arch == DS_ARCH_T5 || cv->ai.arch == DS_ARCH_UMT5) && cv->gguf) r = ds__conv_t5(cv);
+        if (r != DS_SUCCESS) return r;
+    }
+    for (i = 0; i < cv->w->n && r == DS_SUCCESS; i++) {   /* the rest: as they are, without the prefix */
+        const ds_tensor *t = &cv->w->ents[i].t;
+        if (cv->used[i]) continue;
+        r = ds__conv_add(cv, strncmp(t->name, cv->ai.prefix, pl) ? t->name : t->name + pl, &t, 1, 0);
+    }
+    for (k = 0; k < cv->n && r == DS_SUCCESS; k++) {   /* names must stay unique */
+        int m;
+        for (m = 0; m < k; m++)
+            if (!strcmp(cv->it[k].name, cv->it[m].name)) { r = ds__err(cv->ctx, DS_ERR_BAD_FORMAT, "convert: two tensors would be named '%s'", cv->it[k].name); break; }
+    }
+    return r;
+}
+
+DS__DEF ds_result ds_convert(ds_ctx *ctx, const ds_weights *w, const char *path, const ds_convert_desc *desc) {
+    ds__conv cv; ds__conv_out o; ds_write_tensor *wt = NULL; float *f32 = NULL, *amax = NULL; uint8_t *buf = NULL;
+    ds_result r; int k, n_scaled = 0, fp8 = 0; double t0 = ds__now();
+    static const uint8_t zero = 0;
+    if (!ctx || !w || !path || !desc) return ds__err(ctx, DS_ERR_INVALID_ARGS, "convert: NULL argument");
+    memset(&cv, 0, sizeof cv); memset(&o, 0, sizeof o);
+    cv.ctx = ctx; cv.w = w; cv.d = desc;
+    cv.gguf = o.gguf = ds__ends_with(path, ".gguf");
+    fp8 = !desc->same && desc->type == DS_F8_E4M3;
+    if (!desc->same) {
+        static const ds_dtype ok[] = { DS_F32, DS_F16, DS_BF16, DS_F8_E4M3, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q8_0,
+                                       DS_Q2_K, DS_Q3_K, DS_Q4_K, DS_Q5_K, DS_Q6_K };
+        for (k = 0; k < DS__ARRLEN(ok) && ok[k] != desc->type; k++) {}
+        if (k == DS__ARRLEN(ok)) return ds__err(ctx, DS_ERR_UNSUPPORTED, "convert: cannot write weights as %s", ds_dtype_name(desc->type));
+    }
+    if (desc->keep != DS_F32 && desc->keep != DS_F16 && desc->keep != DS_BF16)
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "convert: keep must be F32, F16 or BF16, not %s", ds_dtype_name(desc->keep));
+    if (!desc->same && cv.gguf && desc->type == DS_F8_E4M3) return ds__err(ctx, DS_ERR_UNSUPPORTED, "convert: GGUF has no fp8 type (write .safetensors)");
+    if (!desc->same && !cv.gguf && ds__traits[desc->type].is_quant) return ds__err(ctx, DS_ERR_UNSUPPORTED, "convert: %s needs a .gguf output", ds_dtype_name(desc->type));
+    if (ds_detect_arch(w, &cv.ai) != DS_SUCCESS) { memset(&cv.ai, 0, sizeof cv.ai); cv.ai.name = "unknown"; cv.ai.layout = ""; cv.ai.variant = ""; }
+    if ((r = ds__conv_plan(&cv)) != DS_SUCCESS) goto done;
+    for (k = 0; k < cv.n; k++) {
+        ds__conv_item *it = &cv.it[k];
+        it->out.dtype = ds__conv_pick(&cv, it);
+        if (fp8 && desc->fp8_scaled && it->out.dtype == DS_F8_E4M3) { it->scaled = 1; n_scaled++; }
+    }
+    if (n_scaled) {   /* each scaled weight is followed by its scale; then the marker */
+        ds__conv_item *ni = (ds__conv_item *)ds__malloc(ctx, (size_t)(cv.n + n_scaled + 1) * sizeof *ni);
+        int m = 0;
+        if (!ni) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "convert: plan"); goto done; }
+        for (k = 0; k < cv.n; k++) {
+            ni[m++] = cv.it[k];
+            if (!cv.it[k].scaled) continue;
+            memset(&ni[m], 0, sizeof ni[m]);
+            snprintf(ni[m].name, sizeof ni[m].name, "%.*s.scale_weight",
+                     (int)(ds__ends_with(cv.it[k].name, ".weight") ? strlen(cv.it[k].name) - 7 : strlen(cv.it[k].name)), cv.it[k].name);
+            ni[m].out.dtype = DS_F32; ni[m].out.ndim = 0; ni[m].scale_of = m - 1;
+            m++;
+        }
+        memset(&ni[m], 0, sizeof ni[m]);
+        snprintf(ni[m].name, sizeof ni[m].name, "scaled_fp8");
+        ni[m].out.dtype = DS_F8_E4M3; ni[m].out.ndim = 1; ni[m].out.shape[0] = 0; ni[m].scale_of = -1;
+        m++;
+        ds__free(ctx, cv.it); cv.it = ni; cv.n = cv.cap = m;
+    }
+    wt = (ds_write_tensor *)ds__malloc(ctx, (size_t)(cv.n ? cv.n : 1) * sizeof *wt);
+    f32 = ds__falloc(ctx, DS__CONV_CHUNK + 256);
+    buf = (uint8_t *)ds__malloc(ctx, (size_t)DS__CONV_CHUNK * 4 + 4096);
+    amax = ds__falloc(ctx, ctx->n_threads);
+    if (!wt || !f32 || !buf || !amax) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "convert: buffers"); goto done; }
+    for (k = 0; k < cv.n; k++) { wt[k] = cv.it[k].out; wt[k].name = cv.it[k].name; }
+    if (o.gguf) {
+        ds__gguf_kv kv[3]; ds_dtype ft = desc->type;
+        const char *arch = cv.ai.arch == DS_ARCH_FLUX_DIT ? "flux" : cv.ai.arch == DS_ARCH_WAN_DIT ? "wan"
+                         : cv.ai.arch == DS_ARCH_T5 || cv.ai.arch == DS_ARCH_UMT5 ? (desc->keep_names ? cv.ai.name : "t5encoder") : cv.ai.name;
+        if (desc->same) {   /* the type holding the most bytes */
+            uint64_t by[DS_DTYPE_COUNT]; memset(by, 0, sizeof by); ft = DS_F32;
+            for (k = 0; k < cv.n; k++) by[cv.it[k].out.dtype] += ds__gguf_tensor_bytes(&wt[k]);
+            for (k = 0; k < DS_DTYPE_COUNT; k++) if (by[k] > by[ft]) ft = (ds_dtype)k;
+        }
+        memset(kv, 0, sizeof kv);
+        kv[0].key = "general.architecture"; kv[0].type = DS__GGUF_STR; kv[0].str = arch;
+        kv[1].key = "general.quantization_version"; kv[1].type = DS__GGUF_U32; kv[1].i = 2;
+        kv[2].key = "general.file_type"; kv[2].type = DS__GGUF_U32; kv[2].i = ds__conv_ftype(ft);
+        r = ds__gguf_write_begin(ctx, &o.g, path, kv, 3, wt, cv.n);
+    } else {
+        const char *meta[] = { "format", "pt", NULL };
+        r = ds__st_write_begin(ctx, &o.s, path, wt, cv.n, meta);
+    }
+    if (r != DS_SUCCESS) goto done;
+    ds__log(ctx, DS_LOG_INFO, "convert: %s (%s, %s) -> %s: %d tensors", cv.ai.name, cv.ai.variant, cv.ai.layout, path, cv.n);
+    for (k = 0; k < cv.n && r == DS_SUCCESS; k++) {
+        ds__conv_item *it = &cv.it[k];
+        if (ds__aborted(ctx)) { r = DS_ABORTED; break; }
+        if (it->scale_of >= 0) { float s = cv.it[it->scale_of].scale; r = ds__conv_put(&o, &s, 4); continue; }
+        if (!it->n_seg) { r = ds__conv_put(&o, &zero, 0); continue; }   /* the empty marker */
+        if (it->scaled) {
+            int th; float m = 0.0f;
+            for (th = 0; th < ctx->n_threads; th++) amax[th] = 0.0f;
+            if ((r = ds__conv_item_write(&cv, &o, it, f32, buf, amax, 1)) != DS_SUCCESS) break;
+            for (th = 0; th < ctx->n_threads; th++) m = DS__MAX(m, amax[th]);
+            it->scale = m > 0.0f ? m / 448.0f : 1.0f;
+        }
+        r = ds__conv_item_write(&cv, &o, it, f32, buf, amax, 0);
+        ds__log(ctx, DS_LOG_DEBUG, "convert: %s %s", it->name, ds_dtype_name(it->out.dtype));
+        if (ctx->desc.progress_cb) ctx->desc.progress_cb(k + 1, cv.n, (float)(ds__now() - t0), ctx->desc.progress_user);
+    }
+    if (r == DS_SUCCESS) r = o.gguf ? ds__gguf_write_end(&o.g) : ds__st_write_end(&o.s);
+    else if (o.gguf ? o.g.fp != NULL : o.s.fp != NULL) {   /* close and remove the partial file */
+        if (o.gguf) { o.g.r = r; ds__gguf_write_end(&o.g); } else { o.s.r = r; ds__st_write_end(&o.s); }
+    }
+done:
+    ds__free(ctx, cv.it); ds__free(ctx, cv.used); ds__free(ctx, wt); ds__free(ctx, f32); ds__free(ctx, buf); ds__free(ctx, amax);
+    return r;
 }
 
 // >>image
