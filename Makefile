@@ -14,6 +14,9 @@ else
   BUILD   := build
 endif
 
+# Each test binary compiles the whole header: build them on every core (make -jN still overrides).
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRCS))
 TOOL_SRCS := $(filter-out tools/diffsynth.c,$(wildcard tools/*.c))
