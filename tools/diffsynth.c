@@ -1,6 +1,7 @@
 /* diffsynth: command-line front end of diffsynth.h.
      diffsynth info FILE...
      diffsynth forward --weights F [--weights F...] --inputs IO.safetensors --output OUT.safetensors [--threads N]
+                       [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime]
      diffsynth randn --seed S --shape A,B,... [--generator cpu|cuda] --output F.safetensors
    Run `diffsynth help` for every command. */
 #define DIFFSYNTH_IMPLEMENTATION
@@ -65,9 +66,31 @@ static int cmd_info(int argc, char **argv) {
     return rc;
 }
 
+/* --- LoRA options (forward, flux, wan) -------------------------------------------------- */
+/* "--lora FILE[:scale]": the scale is what follows the last ':' when it reads as a number. */
+static ds_result cli_lora_apply(ds_ctx *ctx, ds_weights *w, const char *spec, ds_lora_mode mode) {
+    char path[4096]; const char *colon = strrchr(spec, ':'); char *end = NULL;
+    ds_lora_desc d; ds_lora_report rep; ds_result r;
+    memset(&d, 0, sizeof d);
+    d.scale = 1.0f; d.mode = mode; d.path = spec;
+    if (colon && colon[1] && (d.scale = strtof(colon + 1, &end), end && !*end) && (size_t)(colon - spec) < sizeof path) {
+        memcpy(path, spec, (size_t)(colon - spec)); path[colon - spec] = 0; d.path = path;
+    } else d.scale = 1.0f;
+    if ((r = ds_lora_apply_desc(w, &d, &rep)) != DS_SUCCESS) { cli_fail(ctx, r, "--lora"); return r; }
+    fprintf(stderr, "lora %s (scale %g): %d of %d keys applied, %d for other components; %d merged, %d at run time\n",
+            d.path, d.scale, rep.used, rep.keys, rep.other, rep.merged, rep.runtime);
+    return DS_SUCCESS;
+}
+static int cli_lora_mode(const char *s, ds_lora_mode *m) {
+    if (!strcmp(s, "auto")) *m = DS_LORA_AUTO; else if (!strcmp(s, "merge")) *m = DS_LORA_MERGE;
+    else if (!strcmp(s, "runtime")) *m = DS_LORA_RUNTIME; else { fprintf(stderr, "--lora-mode: auto, merge or runtime\n"); return 0; }
+    return 1;
+}
+
 /* --- forward --------------------------------------------------------------------------- */
 static int cmd_forward(int argc, char **argv) {
-    const char *weights[16]; int n_w = 0, threads = 0, i, rc = 1;
+    const char *weights[16], *loras[16]; int n_w = 0, n_l = 0, threads = 0, i, rc = 1;
+    ds_lora_mode lora_mode = DS_LORA_AUTO;
     const char *inputs = NULL, *output = NULL;
     ds_ctx *ctx = NULL; ds_weights *w = NULL, *io = NULL; ds_outputs out; ds_result r;
     ds_write_tensor wt[DS_MAX_OUTPUTS];
@@ -77,16 +100,20 @@ static int cmd_forward(int argc, char **argv) {
         else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) inputs = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lora") && i + 1 < argc) { if (n_l < 16) loras[n_l++] = argv[++i]; else { fprintf(stderr, "too many --lora\n"); return 2; } }
+        else if (!strcmp(argv[i], "--lora-mode") && i + 1 < argc) { if (!cli_lora_mode(argv[++i], &lora_mode)) return 2; }
         else { fprintf(stderr, "diffsynth forward: unknown argument '%s'\n", argv[i]); return 2; }
     }
     if (!n_w || !inputs || !output) {
-        fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N]\n");
+        fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N]\n"
+                        "                         [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime]\n");
         return 2;
     }
     ctx = cli_ctx(threads);
     if (!ctx) return 1;
     if ((r = ds_weights_open(ctx, weights[0], &w)) != DS_SUCCESS) { cli_fail(ctx, r, weights[0]); goto done; }
     for (i = 1; i < n_w; i++) if ((r = ds_weights_add(w, weights[i])) != DS_SUCCESS) { cli_fail(ctx, r, weights[i]); goto done; }
+    for (i = 0; i < n_l; i++) if (cli_lora_apply(ctx, w, loras[i], lora_mode) != DS_SUCCESS) goto done;
     if ((r = ds_weights_open(ctx, inputs, &io)) != DS_SUCCESS) { cli_fail(ctx, r, inputs); goto done; }
     if ((r = ds_forward(ctx, w, io, &out)) != DS_SUCCESS) { cli_fail(ctx, r, "forward"); goto done; }
     for (i = 0; i < out.n; i++) {
@@ -153,9 +180,56 @@ done:
     return rc;
 }
 
+/* --- tokenize ---------------------------------------------------------------------------- */
+static int cmd_tokenize(int argc, char **argv) {
+    const char *path = NULL, *text = NULL; char *in = NULL; int max = 0, i, n = 0, rc = 1; unsigned flags = 0;
+    ds_ctx *ctx; ds_tokenizer *tok = NULL; ds_tokenizer_info info; int32_t *ids = NULL; ds_result r;
+    for (i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) path = argv[++i];
+        else if (!strcmp(argv[i], "--max") && i + 1 < argc) max = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--raw")) flags |= DS_TOKENIZE_RAW;
+        else if (!strcmp(argv[i], "--no-pad")) flags |= DS_TOKENIZE_NO_PAD;
+        else if (!text && (argv[i][0] != '-' || !argv[i][1])) text = argv[i];
+        else { fprintf(stderr, "diffsynth tokenize: unknown argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!path || !text) {
+        fprintf(stderr, "usage: diffsynth tokenize --tokenizer FILE|DIR [--max N] [--raw] [--no-pad] TEXT\n"
+                        "  FILE: tokenizer.json, spiece.model, vocab.json (+ merges.txt), bpe_simple_vocab_16e6.txt.gz,\n"
+                        "        a .safetensors with a spiece_model tensor; gzip is read too. TEXT '-': standard input.\n"
+                        "  Default framing pads to N (CLIP 77, T5/umT5 512); --raw: the tokens alone.\n");
+        return 2;
+    }
+    ctx = cli_ctx(1);
+    if (!ctx) return 1;
+    if ((r = ds_tokenizer_load(ctx, path, &tok)) != DS_SUCCESS) { cli_fail(ctx, r, path); goto done; }
+    ds_tokenizer_get_info(tok, &info);
+    if (!strcmp(text, "-")) {                        /* the whole of stdin, newlines included */
+        size_t cap = 4096, len = 0, got; char *buf = (char *)malloc(cap);
+        while (buf && (got = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
+            len += got;
+            if (cap - len < 2) { char *nb = (char *)realloc(buf, cap * 2); if (!nb) { free(buf); buf = NULL; break; } buf = nb; cap *= 2; }
+        }
+        if (!buf) { fprintf(stderr, "out of memory\n"); goto done; }
+        buf[len] = 0; text = in = buf;
+    }
+    if (!max) {
+        if ((r = ds_tokenizer_encode(tok, text, NULL, 0, &n, flags)) != DS_SUCCESS) { cli_fail(ctx, r, "tokenize"); goto done; }
+        max = (flags & (DS_TOKENIZE_RAW | DS_TOKENIZE_NO_PAD)) || n > info.max_length ? n : info.max_length;
+    }
+    ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)(max > 0 ? max : 1));
+    if (!ids) { fprintf(stderr, "out of memory\n"); goto done; }
+    if ((r = ds_tokenizer_encode(tok, text, ids, max, &n, flags)) != DS_SUCCESS) { cli_fail(ctx, r, "tokenize"); goto done; }
+    if (!(flags & (DS_TOKENIZE_RAW | DS_TOKENIZE_NO_PAD))) n = max;
+    for (i = 0; i < n; i++) printf("%s%d", i ? " " : "", (int)ids[i]);
+    printf("\n");
+    rc = 0;
+done:
+    free(in); free(ids); ds_tokenizer_free(tok); ds_ctx_destroy(ctx);
+    return rc;
+}
+
 /* --- commands that land with their issues -------------------------------------------------- */
 static int cmd_todo(const char *what) { fprintf(stderr, "diffsynth %s: not supported yet in this build\n", what); return 1; }
-static int cmd_tokenize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("tokenize"); }
 static int cmd_flux(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("flux"); }
 static int cmd_quantize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("quantize"); }
 
@@ -316,9 +390,9 @@ done:
 static int cmd_help(int argc, char **argv);
 static const cli_cmd cli_cmds[] = {
     { "info",     cmd_info,     "info FILE...                      format, architecture, parameters, dtypes" },
-    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT   run one component on named inputs" },
+    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT [--lora F[:S]]   run one component on named inputs" },
     { "randn",    cmd_randn,    "randn --seed S --shape A,B --generator cpu|cuda [--cuda-blocks B] --output F   torch.randn noise" },
-    { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE TEXT    print token ids" },
+    { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE [--max N] [--raw] TEXT   print token ids" },
     { "flux",     cmd_flux,     "flux --diffusion-model F --vae F --clip-l F --t5xxl F -p PROMPT -o out.png" },
     { "wan",      cmd_wan,      "wan --diffusion-model F --vae F --t5 F [--t5-tokenizer F] -p PROMPT -o out.avi|out.mp4|dir/" },
     { "quantize", cmd_quantize, "quantize IN... -o OUT.gguf --type q8_0|q4_K|..." },
