@@ -10075,12 +10075,7 @@ DS__DEF ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *fra
    the I2V encoder input shares); the loop allocates nothing itself (the DiT forward plans its own activations).
    Encoded prompts are cached, so a repeated (negative) prompt skips umT5. */
 
-/* TEMPORARY: stand-ins until the tokenizer and CLIP vision sections are merged (then these go). */
-typedef struct ds_tokenizer ds_tokenizer;
-enum { DS_TOKENIZE_RAW = 1, DS_TOKENIZE_NO_PAD = 2 };
-static ds_result ds_tokenizer_load(ds_ctx *ctx, const char *path, ds_tokenizer **out) { *out = NULL; return ds__err(ctx, DS_ERR_UNSUPPORTED, "%s: tokenizers are not in this build yet", path); }
-static ds_result ds_tokenizer_encode(const ds_tokenizer *t, const char *text, int32_t *ids, int cap, int *n, unsigned flags) { DS__UNUSED(t); DS__UNUSED(text); DS__UNUSED(ids); DS__UNUSED(cap); DS__UNUSED(flags); *n = 0; return DS_ERR_UNSUPPORTED; }
-static void ds_tokenizer_free(ds_tokenizer *t) { DS__UNUSED(t); }
+/* TEMPORARY: stand-ins until the CLIP vision section is merged (then these go). */
 typedef struct ds__clip_vision { int dim, tokens, image_size; } ds__clip_vision;
 static ds_result ds__clip_vision_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__clip_vision *m) { DS__UNUSED(w); DS__UNUSED(ai); memset(m, 0, sizeof *m); return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip vision is not in this build yet"); }
 static ds_result ds__clip_vision_forward(ds_ctx *ctx, const ds__clip_vision *m, const float *pixels, float *out) { DS__UNUSED(m); DS__UNUSED(pixels); DS__UNUSED(out); return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip vision is not in this build yet"); }
@@ -10219,6 +10214,15 @@ DS__DEF ds_result ds_wan_create(ds_ctx *ctx, const ds_wan_desc *d, ds_wan **out)
     /* tokenizer: the given file, else ComfyUI's umT5 file carries it (`spiece_model`) */
     if (d->t5_tokenizer) { if ((r = ds_tokenizer_load(ctx, d->t5_tokenizer, &p->tok)) != DS_SUCCESS) goto fail; }
     else if (paths[2] && ds_tokenizer_load(ctx, paths[2], &p->tok) != DS_SUCCESS) p->tok = NULL;
+    if (p->tok) {   /* a swapped or foreign tokenizer would only show as odd ids later */
+        ds_tokenizer_info ti;
+        ds_tokenizer_get_info(p->tok, &ti);
+        if (strcmp(ti.kind, "unigram") || ti.vocab_size > p->t5.vocab || ti.eos_id < 0) {
+            r = ds__err(ctx, DS_ERR_UNSUPPORTED, "wan: %s is a %s tokenizer of %d tokens; umT5 needs SentencePiece Unigram with an eos and at most %d",
+                        d->t5_tokenizer ? d->t5_tokenizer : paths[2], ti.kind, (int)ti.vocab_size, p->t5.vocab);
+            goto fail;
+        }
+    }
     ds__log(ctx, DS_LOG_INFO, "wan %s: dim %d, %d layers; VAE dim %d%s; umT5 %d x %d layers%s%s",
             p->dit.cfg.img ? "i2v" : "t2v", p->dit.cfg.dim, p->dit.cfg.layers, p->vae.dim, p->vae.has_encoder ? "" : " (no encoder)",
             p->t5.dim, p->t5.n_layers, p->has_clip ? "; CLIP vision" : "", p->tok ? "" : "; no tokenizer");

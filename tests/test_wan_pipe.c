@@ -67,6 +67,18 @@ static void test_text(ds_wan *p, const char *cs) {
     int k;
     for (k = 0; k < 2; k++) {
         char name[64]; ds_wan_cond c; int64_t n; float *want; ds_result r;
+        if (have_tokenizer) {   /* cleaning + tokenizer give Wan's ids */
+            const char *text = meta(k ? "%s.negative" : "%s.prompt", cs);
+            char *clean = ds__wan_clean(p->ctx, text && text[0] ? text : ds__wan_default_negative);
+            int32_t ids[512]; int m = 0, same; int64_t i;
+            snprintf(name, sizeof name, "%s.%s_ids", cs, which[k]);
+            want = ref_f32(p->ctx, name, &n);
+            r = clean ? ds_tokenizer_encode(p->tok, clean, ids, 512, &m, DS_TOKENIZE_NO_PAD) : DS_ERR_OUT_OF_MEMORY;
+            same = r == DS_SUCCESS && want && m == n;
+            for (i = 0; same && i < n; i++) same = ids[i] == (int32_t)want[i];
+            CHECK(same, "%s: %d ids, Wan's tokenizer gave %lld", name, m, (long long)n);
+            ds__free(p->ctx, clean); free(want);
+        }
         snprintf(name, sizeof name, "%s.%s_ids", cs, which[k]);
         r = cond_from_ids(p, name, &c);
         snprintf(name, sizeof name, "%s.%s_context", cs, which[k]);

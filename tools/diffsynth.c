@@ -241,7 +241,7 @@ static void cli_wan_progress(int step, int total, float seconds, void *user) {
     for (i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
     bar[30] = 0;
     fprintf(stderr, "\r[%s] step %d/%d  %.2f s/it  ETA %d:%02d ", bar, step, total, per, (int)eta / 60, (int)eta % 60);
-    if (step == total) fprintf(stderr, "\n");
+    if (step == total) fprintf(stderr, "\ndecoding the video...\n");
     fflush(stderr);
 }
 
@@ -258,13 +258,11 @@ static void cli_wan_progress(int step, int total, float seconds, void *user) {
 #  define CLI_NULL "/dev/null"
 #endif
 
+static int cli_have_ffmpeg(void) { return system("ffmpeg -version > " CLI_NULL " 2>&1") == 0; }
+
 /* frames -> out.mp4 through ffmpeg (libx264, yuv420p) reading raw RGB on its stdin. */
 static int cli_wan_mp4(const ds_video *v, const char *path) {
     char cmd[4600], q[4200]; size_t k = 0; const char *s; FILE *f; int rc;
-    if (system("ffmpeg -version > " CLI_NULL " 2>&1") != 0) {
-        fprintf(stderr, "diffsynth wan: .mp4 needs ffmpeg on the PATH (not found); write .avi (MJPEG) or a frames directory (dir/) instead\n");
-        return 1;
-    }
     for (s = path; *s && k + 5 < sizeof q; s++) {   /* the path in single quotes, ' as '\'' */
         if (*s == '\'') { memcpy(q + k, "'\\''", 4); k += 4; } else q[k++] = *s;
     }
@@ -343,6 +341,10 @@ static int cmd_wan(int argc, char **argv) {
         return 2;
     }
     if (quality < 1 || quality > 100 || fps < 0) { fprintf(stderr, "diffsynth wan: --quality 1..100, --fps > 0\n"); return 2; }
+    if (!is_dir && !strcmp(out_path + ol - 4, ".mp4") && !cli_have_ffmpeg()) {   /* before minutes of work */
+        fprintf(stderr, "diffsynth wan: .mp4 needs ffmpeg on the PATH (not found); write .avi (MJPEG) or a frames directory (dir/) instead\n");
+        return 1;
+    }
     if (!have_seed) p.seed = (uint64_t)time(NULL);
     memset(&cd, 0, sizeof cd);
     cd.n_threads = threads; cd.progress_cb = cli_wan_progress;
