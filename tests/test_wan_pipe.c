@@ -107,8 +107,11 @@ static void test_i2v_inputs(ds_wan *p, const ds_image *im) {
     float *img = (float *)malloc((size_t)im->width * im->height * 3 * sizeof(float));
     float *px = (float *)malloc(3 * 224 * 224 * sizeof(float)), *want = ref_f32(ctx, "i2v.clip_pixels", &n);
     ds__wan_plan pl; ds_wan_params pr;
+    static const float mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f }, stdv[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
     image_f32(im, img);
-    CHECK(want && n == 3 * 224 * 224 && ds__wan_clip_pixels(ctx, img, im->height, im->width, px) == DS_SUCCESS, "clip pixels");
+    /* what >>clip_vision does in front of the tower, from the same [-1, 1] image the pipeline hands it */
+    CHECK(want && n == 3 * 224 * 224 && ds__clip_vision_resize(ctx, px, img, 3, im->height, im->width, 224, 224) == DS_SUCCESS, "clip pixels");
+    for (i = 0; i < 3 * 224 * 224; i++) px[i] = (px[i] * 0.5f + 0.5f - mean[i / (224 * 224)]) / stdv[i / (224 * 224)];
     if (want && n == 3 * 224 * 224) {
         double e = ds_test_rel_l2(px, want, n);
         CHECK(e < 1e-3, "i2v clip pixels: rel L2 %.2e (reference in f16)", e);
