@@ -247,7 +247,7 @@ static void test_bad_input(ds_wan *p, ds_wan *pi, const ds_image *im) {
 
 int main(int argc, char **argv) {
     ds_ctx_desc cd; ds_ctx *ctx = NULL;
-    ds_wan_desc d; ds_wan *p = NULL, *pi = NULL;
+    ds_wan_desc d; ds_wan *p = NULL, *pi = NULL, *pc = NULL;
     ds_image im; ds_video v;
     float *clip_fea = NULL; int64_t i;
     ds_result r;
@@ -309,11 +309,37 @@ int main(int argc, char **argv) {
     ds_video_free(ctx, &v);
     test_decode(pi, "i2v");
 
+    /* I2V with the CLIP tower (>>clip_vision's Wan-layout fixture) and a DiT made for its width */
+    d.diffusion_model = E2E "i2v_clip_dit.safetensors"; d.clip_vision = FIX "clip_vision_wan.weights.pth";
+    r = ds_wan_create(ctx, &d, &pc);
+    CHECK(r == DS_SUCCESS && pc->has_clip, "i2v + clip pipeline: %s", ds_ctx_last_error(ctx));
+    if (pc) {
+        int64_t n; float *want = ref_f32(ctx, "i2v_clip.clip_fea", &n), *img = (float *)malloc((size_t)im.width * im.height * 3 * sizeof(float));
+        float *got = (float *)malloc(257 * 32 * sizeof(float));
+        image_f32(&im, img);
+        r = ds__clip_vision_forward(ctx, &pc->clip, img, im.height, im.width, got, NULL);
+        CHECK(r == DS_SUCCESS && want && n == 257 * 32, "clip_fea [257, 32]: %s", ds_ctx_last_error(ctx));
+        if (r == DS_SUCCESS && want && n == 257 * 32) {
+            double e = ds_test_rel_l2(got, want, n);
+            CHECK(e < 1e-3, "i2v_clip clip_fea rel L2 %.2e", e);
+            printf("  %-28s rel L2 %.2e\n", "i2v_clip.clip_fea", e);
+        }
+        free(want); free(img); free(got);
+        run_case(pc, "i2v_clip", &im, NULL, &v);
+        ds_video_free(ctx, &v);
+    }
+    /* a tower whose width does not match the DiT's img_emb is refused at create */
+    d.diffusion_model = FIX "wan_i2v_dit.weights.safetensors";
+    {
+        ds_wan *bad = NULL;
+        CHECK(ds_wan_create(ctx, &d, &bad) == DS_ERR_SHAPE && !bad, "clip width 32 vs DiT 1280 refused: %s", ds_ctx_last_error(ctx));
+    }
+
     test_bad_input(p, pi, &im);
 
     free(clip_fea);
     ds_image_free(ctx, &im);
-    ds_wan_destroy(p); ds_wan_destroy(pi);
+    ds_wan_destroy(p); ds_wan_destroy(pi); ds_wan_destroy(pc);
     ds_weights_close(ref);
     ds_ctx_destroy(ctx);
     DS_TEST_END("test_wan_pipe");

@@ -10,9 +10,13 @@ Wan-Video/Wan2.1), called on a stand-in `self` that holds tiny models instead of
            Wan-layout .pth (umt5.pth); Wan's T5EncoderModel.__call__ (mask, cut to the real length) runs it
   tokenizer Wan's HuggingfaceTokenizer (clean='whitespace': ftfy + html unescape + whitespace collapse) over the
            tok branch's SentencePiece Unigram test model tests/fixtures/tokenizers/uni_nfkc.tokenizer.json.gz
-  CLIP     I2V only: Wan's CLIPModel.visual (bicubic 224, normalisation) in front of a stand-in tower that
+  CLIP     case i2v: Wan's CLIPModel.visual (bicubic 224, normalisation) in front of a stand-in tower that
            returns fixed features clip_fea[i] = ((37 i) mod 101) / 50 - 1 over [257, 1280] (the C test rebuilds
            them); the preprocessed 224x224 input is saved (clip_pixels) to check the C preprocessing on its own.
+           case i2v_clip: Wan's own VisionTransformer (dim 32, 3 blocks, exact GELU) with the weights of
+           tests/fixtures/clip_vision_wan.weights.pth, and a DiT made here for its width (i2v_clip_dit.safetensors:
+           dim 128 = 1 head, 1 layer, img_emb MLPProj(32, 128); Wan hard-codes 1280 there, so that one module is
+           built with 32), random, rounded to bf16.
 
 The only change to Wan's code: `flash_attention` (CUDA only) is replaced by an f32 scaled_dot_product_attention
 with the same key-length semantics. Everything runs in f32 on the CPU with torch's CPU generator.
@@ -40,6 +44,9 @@ CASES = [
          negative="", size=(80, 48), frames=9, steps=3, cfg=4.0, shift=3.0, seed=7),
     dict(name="i2v", kind="i2v", prompt="the scene slowly comes alive", negative="still image",
          image=(72, 40), max_area=64 * 64, frames=5, steps=4, cfg=5.0, shift=3.0, seed=1234),
+    # the whole I2V path with a CLIP tower (tests/fixtures/clip_vision_wan.weights.pth, 32 wide) and a DiT made for it
+    dict(name="i2v_clip", kind="i2v_clip", prompt="a lighthouse in a storm", negative="",
+         image=(72, 40), max_area=96 * 96, frames=5, steps=3, cfg=4.5, shift=3.0, seed=99),
 ]
 
 CLEAN_INPUTS = ["  A  red\tfox\n\n jumps  ", "\uff26\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\uff0c\uff54\uff45\uff58\uff54\uff01",
@@ -221,15 +228,54 @@ def main():
     clip.transforms = T.Compose([T.Normalize(mean=[0.48145466, 0.4578275, 0.40821073],
                                              std=[0.26862954, 0.26130258, 0.27577711])])
 
+    # i2v_clip: Wan's VisionTransformer with the clip_vision fixture, and a DiT for its 32-wide features
+    vit = wan["modules.clip"].VisionTransformer(image_size=224, patch_size=14, dim=32, mlp_ratio=2, out_dim=16,
+                                                num_heads=1, num_layers=3, pool_type="token", pre_norm=True,
+                                                post_norm=False, activation="gelu").eval()
+    vsd = torch.load(os.path.join(FIX, "clip_vision_wan.weights.pth"), map_location="cpu")
+    vit.load_state_dict({k[len("visual."):]: v.float() for k, v in vsd.items() if k.startswith("visual.")})
+
+    class Holder(torch.nn.Module):
+        image_size = 224
+
+        def __init__(self):
+            super().__init__()
+            self.vit = vit
+
+        def visual(self, x, use_31_block=False):
+            rec["clip_fea"] = self.vit(x, use_31_block=use_31_block)
+            return rec["clip_fea"]
+    clip_tower = wan["modules.clip"].CLIPModel.__new__(wan["modules.clip"].CLIPModel)
+    clip_tower.dtype, clip_tower.device, clip_tower.model, clip_tower.transforms = torch.float32, dev, Holder(), clip.transforms
+
+    torch.manual_seed(77)
+    dc = wan["modules.model"].WanModel(model_type="i2v", patch_size=(1, 2, 2), text_len=512, in_dim=36, dim=128,
+                                       ffn_dim=256, freq_dim=256, text_dim=80, out_dim=16, num_heads=1, num_layers=1,
+                                       window_size=(-1, -1), qk_norm=True, cross_attn_norm=True, eps=1e-6).eval()
+    dc.img_emb = wan["modules.model"].MLPProj(32, 128)
+    for name, prm in dc.named_parameters():
+        if "norm" in name or "img_emb.proj.0" in name or "img_emb.proj.4" in name:
+            prm.copy_(1 + 0.2 * torch.randn_like(prm) if name.endswith("weight") else 0.1 * torch.randn_like(prm))
+        elif "modulation" in name:
+            prm.copy_(0.3 * torch.randn_like(prm))
+        elif name.endswith("bias"):
+            prm.copy_(0.1 * torch.randn_like(prm))
+        else:
+            prm.copy_(torch.randn_like(prm) / prm[0].numel() ** 0.5)
+        prm.copy_(bf16(prm))
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in dc.state_dict().items()},
+              os.path.join(a.out, "i2v_clip_dit.safetensors"))
+
     cfg = wan["configs.shared_config"].wan_shared_cfg
-    models = {"t2v": dit("t2v"), "i2v": dit("i2v")}
+    models = {"t2v": dit("t2v"), "i2v": dit("i2v"), "i2v_clip": dc}
     out, meta = {}, {}
     for c in CASES:
         n = c["name"]
         me = types.SimpleNamespace(device=dev, config=cfg, rank=0, t5_cpu=False, num_train_timesteps=1000,
                                    param_dtype=torch.bfloat16, text_encoder=te, vae_stride=(4, 8, 8),
                                    patch_size=(1, 2, 2), vae=vae, model=models[c["kind"]], sp_size=1,
-                                   sample_neg_prompt=cfg.sample_neg_prompt, clip=clip)
+                                   sample_neg_prompt=cfg.sample_neg_prompt,
+                                   clip=clip_tower if c["kind"] == "i2v_clip" else clip)
         common = dict(frame_num=c["frames"], shift=c["shift"], sample_solver="unipc", sampling_steps=c["steps"],
                       guide_scale=c["cfg"], n_prompt=c["negative"], seed=c["seed"], offload_model=False)
         if c["kind"] == "t2v":
@@ -238,7 +284,10 @@ def main():
             img = test_image(*c["image"])
             img.save(os.path.join(a.out, "i2v_image.png"))
             video = wan["image2video"].WanI2V.generate(me, c["prompt"], img, max_area=c["max_area"], **common)
-            out[n + ".clip_pixels"] = rec["clip_pixels"][0].to(torch.float16)
+            if c["kind"] == "i2v":
+                out[n + ".clip_pixels"] = rec["clip_pixels"][0].to(torch.float16)
+            else:
+                out[n + ".clip_fea"] = rec["clip_fea"][0]
             out[n + ".y_latent"] = vae.encoded[0]          # normalised VAE latent of [image, zeros]
         lat = vae.latents
         out[n + ".latents"] = lat
@@ -248,7 +297,7 @@ def main():
             ids, mask = tok([text], return_mask=True, add_special_tokens=True)
             out["%s.%s_ids" % (n, which)] = ids[0, :int(mask.sum())].to(torch.float32)
             out["%s.%s_context" % (n, which)] = te([text], dev)[0]
-        if n == "t2v_defneg":
+        if n in ("t2v_defneg", "i2v_clip"):
             del out[n + ".video"]                          # the latents suffice here
         meta[n] = dict(c, height=int(video.shape[2]), width=int(video.shape[3]))
         print("%-10s latents %s |x| %.4f  video %s range [%.3f, %.3f]" % (n, tuple(lat.shape), lat.abs().mean(),
@@ -264,6 +313,8 @@ def main():
     for i, (t, c) in enumerate(clean):
         flat["clean.%d.in" % i], flat["clean.%d.out" % i] = t, c
     save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(a.out, "ref.safetensors"), metadata=flat)
+    for f in os.listdir(a.out):
+        os.chmod(os.path.join(a.out, f), 0o644)
 
 
 if __name__ == "__main__":
