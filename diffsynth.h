@@ -11256,7 +11256,11 @@ DS__DEF ds_result ds_wan_generate(ds_wan *p, const ds_wan_params *params, ds_vid
     if (!i2v && pr.image) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a first-frame image needs an I2V model; this one is T2V");
     if (pr.image && (!pr.image->rgb || pr.image->width <= 0 || pr.image->height <= 0 || pr.image->width > 16384 || pr.image->height > 16384))
         return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: empty or oversized first-frame image");
-    if (i2v && !pr.width && !pr.height) ds__wan_i2v_size(pr.image->width, pr.image->height, &pr.width, &pr.height);
+    if (i2v && !pr.width && !pr.height) {
+        ds__wan_i2v_size(pr.image->width, pr.image->height, &pr.width, &pr.height);
+        if (!pr.width || !pr.height) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a %dx%d first frame is too narrow for Wan's size rule: give width and height",
+                                                     pr.image->width, pr.image->height);
+    }
     if (!pr.width) pr.width = 832;
     if (!pr.height) pr.height = 480;
     if (!pr.frames) pr.frames = 81;
