@@ -54,6 +54,7 @@
        >>convert     quantize and convert checkpoints (GGUF, safetensors)
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
        >>flux_pipe   FLUX.1 text/image-to-image pipeline: prompt -> PNG
+       >>wan_pipe    Wan2.1 text/image-to-video pipeline
        >>forward     ds_forward: one component on named inputs
        >>license
 
@@ -346,6 +347,59 @@ DS_API void      ds_flux_cond_free(ds_flux *pipe, ds_flux_cond *cond);
 /* The ctx's progress_cb gets (step, steps, seconds since the first step); its abort_cb stops with DS_ABORTED.
    out->rgb is allocated: free with ds_image_free. */
 DS_API ds_result ds_flux_generate(ds_flux *pipe, const ds_flux_params *params, struct ds_image *out);
+
+/* Wan2.1 pipeline: prompt (and for I2V a first frame) -> video, as Wan's WanT2V / WanI2V.generate do it.
+   A component without its own path is looked for in diffusion_model. */
+typedef struct ds_wan_desc {
+    const char *diffusion_model, *vae, *t5;  /* safetensors, GGUF or .pth; t5 is umT5-XXL (Wan, HF or GGUF names)  */
+    const char *t5_tokenizer;   /* umT5 spiece.model or tokenizer.json; NULL: the t5 file's `spiece_model` tensor  */
+    const char *clip_vision;    /* I2V: the open-clip ViT-H/14 image encoder                                       */
+    const ds_weights *dit_weights, *vae_weights, *t5_weights, *clip_weights; /* open weights (borrowed), used
+                                                                                instead of a path               */
+} ds_wan_desc;
+typedef struct ds_wan ds_wan;
+typedef struct ds_wan_info {
+    const char *variant;        /* "t2v" or "i2v"                                                               */
+    int dim, layers, text_dim;  /* DiT width and depth, umT5 width (4096)                                       */
+    int latent_channels;        /* 16                                                                           */
+    int latent_scale;           /* pixels per latent cell (8); width and height are multiples of 2x this       */
+} ds_wan_info;
+/* Prompt conditioning: the umT5 sequence cut to its real length, txt [n_txt, text_dim]. */
+typedef struct ds_wan_cond { int n_txt, text_dim; float *txt; } ds_wan_cond;
+typedef enum ds_wan_sampler { DS_WAN_UNIPC = 0, DS_WAN_EULER = 1 } ds_wan_sampler;
+/* frames x height x width x 3 bytes, RGB interleaved. */
+typedef struct ds_video { int width, height, frames, fps; uint8_t *rgb; } ds_video;
+/* Zero = defaults. */
+typedef struct ds_wan_params {
+    const char *prompt;
+    const char *negative_prompt;             /* NULL: Wan's default (shared_config sample_neg_prompt); "": none */
+    int      width, height;                  /* 832 x 480, multiples of 16; I2V with both 0: the image's aspect
+                                                ratio at 832 * 480 pixels (Wan's max_area rule)                 */
+    int      frames;                         /* 81; 4k + 1                                                      */
+    int      steps;                          /* 50                                                              */
+    float    cfg;                            /* 5: v = v_neg + cfg (v_pos - v_neg); exactly 1: no negative pass */
+    float    shift;                          /* 5 (Wan advises 3 for 480p I2V)                                  */
+    uint64_t seed;
+    int      rng;                            /* ds_rng_kind: torch's CPU generator (default, DiffSynth) or CUDA
+                                                (Wan's generate.py)                                             */
+    ds_wan_sampler sampler;                  /* UniPC (default, Wan) or Euler                                   */
+    const struct ds_image *image;            /* I2V first frame, any size (resized), or NULL for T2V            */
+    int      vae_tiling, vae_tile;           /* VAE in tiles of vae_tile latent cells (34), as DiffSynth        */
+    const ds_wan_cond *cond, *neg_cond;      /* precomputed conditioning instead of the prompts                 */
+    const float *clip_fea;                   /* I2V: CLIP image features [257, 1280] instead of the encoder's   */
+    const float *noise;                      /* [16, T, h, w] start noise instead of the seed's                 */
+    float   *latent_out;                     /* receives the final latent [16, T, h, w] (T = (frames - 1) / 4 + 1,
+                                                h = height / 8), before the VAE's denormalisation               */
+} ds_wan_params;
+DS_API ds_result ds_wan_create(ds_ctx *ctx, const ds_wan_desc *desc, ds_wan **out);
+DS_API void      ds_wan_destroy(ds_wan *pipe);
+DS_API void      ds_wan_get_info(const ds_wan *pipe, ds_wan_info *out);
+/* umT5 over the cleaned, tokenized prompt; cached. Free with ds_wan_cond_free. */
+DS_API ds_result ds_wan_encode_prompt(ds_wan *pipe, const char *prompt, ds_wan_cond *out);
+DS_API void      ds_wan_cond_free(ds_wan *pipe, ds_wan_cond *cond);
+/* Progress (one call per step) and abort go through the context's callbacks. Free out with ds_video_free. */
+DS_API ds_result ds_wan_generate(ds_wan *pipe, const ds_wan_params *params, ds_video *out);
+DS_API void      ds_video_free(ds_ctx *ctx, ds_video *video);
 
 /* Images: 8-bit RGB, row-major, interleaved. Writers produce the whole file or none. */
 typedef struct ds_image { int width, height; uint8_t *rgb; } ds_image;
@@ -13099,6 +13153,521 @@ DS__DEF ds_result ds_flux_generate(ds_flux *p, const ds_flux_params *params, ds_
             float v = pl.pix[k * pl.H * pl.W + i] * 0.5f + 0.5f;
             v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
             out->rgb[i * 3 + k] = (uint8_t)(v * 255.0f + 0.5f);
+        }
+done:
+    ds_sampler_destroy(smp);
+    ds__free(ctx, arena);
+    return r;
+}
+
+// >>wan_pipe
+/* Wan2.1 pipeline: what Wan-Video/Wan2.1 `WanT2V.generate` (wan/text2video.py) and `WanI2V.generate`
+   (wan/image2video.py) do around the models, for one video. Checked end to end against those functions on tiny
+   models (tools/gen_wan_e2e.py, tests/test_wan_pipe.c).
+
+     text   the prompt is cleaned as Wan's HuggingfaceTokenizer(clean='whitespace') does (ftfy.fix_text, html.unescape
+            twice, \s+ -> ' ', strip; see ds__wan_clean for the part of ftfy kept), tokenized to ids + eos 1 (at most
+            512), and run through umT5. Wan runs 512 padded tokens with an attention mask and then cuts the output
+            to the real length; a masked key gets weight exactly 0 and umT5 has no absolute positions, so running
+            the real tokens alone gives the same rows. The DiT zero-pads the context to 512 rows itself.
+            negative_prompt NULL is Wan's default (its generate() also swaps "" for it; here "" stays empty).
+     noise  [16, T = (F-1)/4 + 1, H/8, W/8] from torch.randn with a fresh generator seeded once: CPU (DiffSynth)
+            or CUDA (Wan's generate.py draws on the GPU).
+     steps  sigmas and timesteps from ds_wan_schedule (FlowUniPCMultistepScheduler.set_timesteps); the DiT gets
+            t = timesteps[i], an integer as Wan casts it; v = v_neg + cfg (v_pos - v_neg); UniPC (or Euler) steps
+            on the flow prediction.
+     video  z * std + mean per channel (WanVAE.decode), VAE decode, clamp to [-1, 1], then as Wan's cache_video:
+            (x + 1) / 2 * 255 truncated to 8 bits. 16 frames per second.
+     I2V    the image in [-1, 1] (x / 255 - 0.5) / 0.5. CLIP: CLIPModel.visual (>>clip_vision: bicubic to 224,
+            CLIP mean/std, the tower's penultimate tokens [257, 1280]). y: the image resized as torch's bicubic
+            (align_corners=False, no antialias) to H x W, followed by F - 1 black frames, VAE-encoded and normalised
+            ((mu - mean) / std) -> [16, T, h, w]; in front of it 4 mask channels: Wan repeats the first frame's
+            mask 4 times, groups frames by 4 and moves the group onto channels, so all 4 channels are 1 on latent
+            frame 0 and 0 after.
+            y [20, T, h, w] is concatenated after x inside the DiT; clip_fea goes to its img_emb.
+   Memory: one arena per generate holds every buffer of the run (the largest is the f32 video, 3 F H W values, which
+   the I2V encoder input shares); the loop allocates nothing itself (the DiT forward plans its own activations).
+   Encoded prompts are cached, so a repeated (negative) prompt skips umT5. */
+#define DS__WAN_CACHE      4      /* encoded prompts kept                                     */
+#define DS__WAN_TEXT_LEN   512    /* umT5 tokens, eos included (text_len)                     */
+#define DS__WAN_LATENT_CH  16
+#define DS__WAN_FPS        16     /* sample_fps                                               */
+#define DS__WAN_CLIP_TOKENS 257
+#define DS__WAN_MASK_CH    4      /* I2V: y = 4 mask channels + 16 latent channels            */
+
+/* wan/configs/shared_config.py, sample_neg_prompt (UTF-8). */
+static const char ds__wan_default_negative[] =
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
+    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，"
+    "杂乱的背景，三条腿，背景人很多，倒着走";
+
+typedef struct ds__wan_cached { char *text; uint64_t used; ds_wan_cond c; } ds__wan_cached;
+
+struct ds_wan {
+    ds_ctx *ctx;
+    ds_weights *owned[4];                         /* files this pipeline opened: dit, vae, t5, clip */
+    const ds_weights *w_dit, *w_vae, *w_t5, *w_clip;
+    ds_arch_info ai_dit, ai_vae, ai_t5, ai_clip;
+    ds__wan_dit dit;
+    ds__wan_vae vae;
+    ds__t5 t5;
+    ds__clip_vision clip;
+    int has_clip;
+    ds_tokenizer *tok;                            /* NULL: none found (text then needs one)        */
+    ds__wan_cached cache[DS__WAN_CACHE];
+    uint64_t tick;
+};
+
+/* The first rule of ds__arch_rules for `arch` that matches w under some known prefix. */
+static int ds__wan_find(const ds_weights *w, ds_arch arch, ds_arch_info *out) {
+    int r, p;
+    if (!w) return 0;
+    for (r = 0; r < DS__ARRLEN(ds__arch_rules); r++) {
+        const ds__arch_rule *ru = &ds__arch_rules[r];
+        if (ru->arch != arch) continue;
+        for (p = 0; p < DS__ARRLEN(ds__arch_prefixes); p++) {
+            const char *pre = ds__arch_prefixes[p];
+            if (!ds__wopt(w, pre, "%s", ru->marker) || (ru->marker2 && !ds__wopt(w, pre, "%s", ru->marker2)) ||
+                (ru->absent && ds__wopt(w, pre, "%s", ru->absent))) continue;
+            memset(out, 0, sizeof *out);
+            out->arch = ru->arch; out->name = ru->name; out->variant = ru->variant; out->layout = ru->layout;
+            snprintf(out->prefix, sizeof out->prefix, "%s", pre);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Weights of one component: the caller's open set, else its file (opened once even if named twice), else the
+   diffusion model's file. arch2: a second acceptable architecture (umT5 with one layer reads as T5). */
+static ds_result ds__wan_component(ds_wan *p, const ds_weights *given, const char *path, const char *const paths[4],
+                                   int slot, ds_arch arch, ds_arch arch2, const char *what, const ds_weights **w, ds_arch_info *ai) {
+    int i;
+    *w = given;
+    if (!*w && path) {
+        for (i = 0; i < slot && !*w; i++)
+            if (paths[i] && p->owned[i] && strcmp(paths[i], path) == 0) *w = p->owned[i];
+        if (!*w) {
+            DS__TRY(ds_weights_open(p->ctx, path, &p->owned[slot]));
+            *w = p->owned[slot];
+        }
+    }
+    if (!*w) *w = p->w_dit;
+    if (!ds__wan_find(*w, arch, ai) && !(arch2 && ds__wan_find(*w, arch2, ai))) {
+        if (given || path)
+            return ds__err(p->ctx, DS_ERR_UNSUPPORTED, "wan: %s holds no %s (%s)", path ? path : "the given weights", what, ds_arch_name(arch));
+        return ds__err(p->ctx, DS_ERR_MISSING_TENSOR, "wan: no %s: the diffusion model file has none, give its file", what);
+    }
+    return DS_SUCCESS;
+}
+
+static void ds__wan_cond_release(ds_ctx *ctx, ds_wan_cond *c) { ds__free(ctx, c->txt); memset(c, 0, sizeof *c); }
+
+DS__DEF void ds_wan_destroy(ds_wan *p) {
+    int i;
+    if (!p) return;
+    for (i = 0; i < DS__WAN_CACHE; i++) { ds__free(p->ctx, p->cache[i].text); ds__wan_cond_release(p->ctx, &p->cache[i].c); }
+    ds__wan_dit_free(p->ctx, &p->dit);
+    ds_tokenizer_free(p->tok);
+    for (i = 0; i < 4; i++) ds_weights_close(p->owned[i]);
+    ds__free(p->ctx, p);
+}
+
+DS__DEF ds_result ds_wan_create(ds_ctx *ctx, const ds_wan_desc *d, ds_wan **out) {
+    const char *paths[4];
+    ds_wan *p; ds_result r;
+    if (!ctx || !d || !out) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan_create: NULL argument");
+    *out = NULL;
+    if (!d->diffusion_model && !d->dit_weights) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan_create: no diffusion model");
+    p = (ds_wan *)ds__calloc(ctx, sizeof *p);
+    if (!p) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan pipeline");
+    p->ctx = ctx;
+    paths[0] = d->dit_weights ? NULL : d->diffusion_model; paths[1] = d->vae_weights ? NULL : d->vae;
+    paths[2] = d->t5_weights ? NULL : d->t5;               paths[3] = d->clip_weights ? NULL : d->clip_vision;
+    if ((r = ds__wan_component(p, d->dit_weights, paths[0], paths, 0, DS_ARCH_WAN_DIT, DS_ARCH_UNKNOWN, "Wan DiT", &p->w_dit, &p->ai_dit)) != DS_SUCCESS ||
+        (r = ds__wan_component(p, d->vae_weights, paths[1], paths, 1, DS_ARCH_WAN_VAE, DS_ARCH_UNKNOWN, "Wan VAE", &p->w_vae, &p->ai_vae)) != DS_SUCCESS ||
+        (r = ds__wan_component(p, d->t5_weights, paths[2], paths, 2, DS_ARCH_UMT5, DS_ARCH_T5, "umT5 encoder", &p->w_t5, &p->ai_t5)) != DS_SUCCESS)
+        goto fail;
+    if ((r = ds__wan_dit_load(ctx, p->w_dit, &p->ai_dit, &p->dit)) != DS_SUCCESS ||
+        (r = ds__wan_vae_load(ctx, p->w_vae, &p->ai_vae, &p->vae)) != DS_SUCCESS ||
+        (r = ds__t5_load(ctx, &p->t5, p->w_t5, p->ai_t5.prefix)) != DS_SUCCESS)
+        goto fail;
+    /* the pieces must fit together */
+    if (p->dit.cfg.out_dim != DS__WAN_LATENT_CH || p->dit.cfg.in_dim != (p->dit.cfg.img ? 2 * DS__WAN_LATENT_CH + DS__WAN_MASK_CH : DS__WAN_LATENT_CH)) {
+        r = ds__err(ctx, DS_ERR_UNSUPPORTED, "wan: a DiT with %d input / %d output channels is not Wan2.1 T2V (16/16) or I2V (36/16)", p->dit.cfg.in_dim, p->dit.cfg.out_dim);
+        goto fail;
+    }
+    if (p->dit.cfg.img && (p->dit.cfg.img_tokens != DS__WAN_CLIP_TOKENS)) {
+        r = ds__err(ctx, DS_ERR_UNSUPPORTED, "wan: a DiT taking %d image tokens (FLF2V: first and last frame) is not supported here", p->dit.cfg.img_tokens);
+        goto fail;
+    }
+    if (p->vae.z_dim != DS__WAN_LATENT_CH) { r = ds__err(ctx, DS_ERR_SHAPE, "wan: the VAE has %d latent channels, the DiT %d", p->vae.z_dim, DS__WAN_LATENT_CH); goto fail; }
+    if (p->dit.cfg.text_dim != p->t5.dim) { r = ds__err(ctx, DS_ERR_SHAPE, "wan: the DiT expects text width %d; the umT5 encoder has %d", p->dit.cfg.text_dim, p->t5.dim); goto fail; }
+    if (p->dit.cfg.img && (paths[3] || d->clip_weights)) {
+        if ((r = ds__wan_component(p, d->clip_weights, paths[3], paths, 3, DS_ARCH_CLIP_VISION, DS_ARCH_UNKNOWN, "CLIP vision encoder", &p->w_clip, &p->ai_clip)) != DS_SUCCESS ||
+            (r = ds__clip_vision_load(ctx, p->w_clip, &p->ai_clip, &p->clip)) != DS_SUCCESS)
+            goto fail;
+        p->has_clip = 1;
+        if (p->clip.dim != p->dit.cfg.clip_dim || p->clip.n_tok != DS__WAN_CLIP_TOKENS) {
+            r = ds__err(ctx, DS_ERR_SHAPE, "wan: the DiT expects %d CLIP tokens of %d; the image encoder gives %d of %d",
+                        DS__WAN_CLIP_TOKENS, p->dit.cfg.clip_dim, p->clip.n_tok, p->clip.dim);
+            goto fail;
+        }
+    }
+    /* tokenizer: the given file, else ComfyUI's umT5 file carries it (`spiece_model`) */
+    if (d->t5_tokenizer) { if ((r = ds_tokenizer_load(ctx, d->t5_tokenizer, &p->tok)) != DS_SUCCESS) goto fail; }
+    else if (paths[2] && ds_tokenizer_load(ctx, paths[2], &p->tok) != DS_SUCCESS) p->tok = NULL;
+    if (p->tok) {   /* a swapped or foreign tokenizer would only show as odd ids later */
+        ds_tokenizer_info ti;
+        ds_tokenizer_get_info(p->tok, &ti);
+        if (strcmp(ti.kind, "unigram") || ti.vocab_size > p->t5.vocab || ti.eos_id < 0) {
+            r = ds__err(ctx, DS_ERR_UNSUPPORTED, "wan: %s is a %s tokenizer of %d tokens; umT5 needs SentencePiece Unigram with an eos and at most %d",
+                        d->t5_tokenizer ? d->t5_tokenizer : paths[2], ti.kind, (int)ti.vocab_size, p->t5.vocab);
+            goto fail;
+        }
+    }
+    ds__log(ctx, DS_LOG_INFO, "wan %s: dim %d, %d layers; VAE dim %d%s; umT5 %d x %d layers%s%s",
+            p->dit.cfg.img ? "i2v" : "t2v", p->dit.cfg.dim, p->dit.cfg.layers, p->vae.dim, p->vae.has_encoder ? "" : " (no encoder)",
+            p->t5.dim, p->t5.n_layers, p->has_clip ? "; CLIP vision" : "", p->tok ? "" : "; no tokenizer");
+    *out = p;
+    return DS_SUCCESS;
+fail:
+    ds_wan_destroy(p);
+    return r;
+}
+
+DS__DEF void ds_wan_get_info(const ds_wan *p, ds_wan_info *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    if (!p) return;
+    o->variant = p->dit.cfg.img ? "i2v" : "t2v";
+    o->dim = p->dit.cfg.dim; o->layers = p->dit.cfg.layers; o->text_dim = p->t5.dim;
+    o->latent_channels = DS__WAN_LATENT_CH;
+    o->latent_scale = 8;
+}
+
+DS__DEF void ds_video_free(ds_ctx *ctx, ds_video *v) { if (v) { ds__free(ctx, v->rgb); memset(v, 0, sizeof *v); } }
+
+/* --- text ------------------------------------------------------------------------------------ */
+/* One code point; a byte that does not start a well-formed sequence reads as U+FFFD (as Python's 'replace'). */
+static uint32_t ds__wan_utf8_get(const unsigned char **ps, const unsigned char *end) {
+    const unsigned char *s = *ps;
+    uint32_t c = s[0];
+    int n = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1, i;
+    *ps = s + 1;
+    if (n == 0) return c;
+    if (n < 0 || end - s <= n) return 0xFFFD;
+    c &= 0x3Fu >> n;
+    for (i = 1; i <= n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0xFFFD;
+        c = c << 6 | (s[i] & 0x3Fu);
+    }
+    *ps = s + n + 1;
+    return c;
+}
+static char *ds__wan_utf8_put(char *o, uint32_t c) {
+    if (c < 0x80) *o++ = (char)c;
+    else if (c < 0x800) { *o++ = (char)(0xC0 | c >> 6); *o++ = (char)(0x80 | (c & 0x3F)); }
+    else if (c < 0x10000) { *o++ = (char)(0xE0 | c >> 12); *o++ = (char)(0x80 | (c >> 6 & 0x3F)); *o++ = (char)(0x80 | (c & 0x3F)); }
+    else { *o++ = (char)(0xF0 | c >> 18); *o++ = (char)(0x80 | (c >> 12 & 0x3F)); *o++ = (char)(0x80 | (c >> 6 & 0x3F)); *o++ = (char)(0x80 | (c & 0x3F)); }
+    return o;
+}
+/* Unicode White_Space (what `regex`'s \s matches). */
+static int ds__wan_space(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+/* One html.unescape pass over the common entities: &amp; &lt; &gt; &quot; &apos; &nbsp; &#N; &#xH;. */
+static size_t ds__wan_unescape(char *s, size_t n) {
+    static const struct { const char *name; uint32_t c; } ent[] = {
+        { "amp;", '&' }, { "lt;", '<' }, { "gt;", '>' }, { "quot;", '"' }, { "apos;", '\'' }, { "nbsp;", 0xA0 } };
+    size_t i = 0, o = 0, k;
+    while (i < n) {
+        uint32_t c = 0; size_t len = 0;
+        if (s[i] == '&') {
+            if (i + 2 < n && s[i + 1] == '#') {
+                int hex = s[i + 2] == 'x' || s[i + 2] == 'X', digits = 0;
+                size_t j = i + 2 + (size_t)hex;
+                for (; j < n && digits < 8; j++, digits++) {
+                    int d = s[j] >= '0' && s[j] <= '9' ? s[j] - '0' : hex && (s[j] | 32) >= 'a' && (s[j] | 32) <= 'f' ? (s[j] | 32) - 'a' + 10 : -1;
+                    if (d < 0) break;
+                    c = c * (hex ? 16 : 10) + (uint32_t)d;
+                }
+                if (digits && j < n && s[j] == ';' && c > 0 && c <= 0x10FFFF && (c < 0xD800 || c > 0xDFFF)) len = j + 1 - i;
+            } else
+                for (k = 0; k < sizeof ent / sizeof ent[0]; k++) {
+                    size_t m = strlen(ent[k].name);
+                    if (i + 1 + m <= n && memcmp(s + i + 1, ent[k].name, m) == 0) { c = ent[k].c; len = m + 1; break; }
+                }
+        }
+        if (len) { char tmp[4]; size_t m = (size_t)(ds__wan_utf8_put(tmp, c) - tmp); memcpy(s + o, tmp, m); o += m; i += len; }   /* m <= len */
+        else s[o++] = s[i++];
+    }
+    return o;
+}
+/* Wan's prompt cleaning, whitespace_clean(basic_clean(text)): ftfy.fix_text, html.unescape twice, strip, \s+ -> ' ',
+   strip. Of ftfy (6.x defaults) the parts ordinary prompts reach are kept: fullwidth ASCII (U+FF01..FF5E) and the
+   ideographic space become ASCII (fix_character_width: Wan's default negative prompt has fullwidth commas), curly
+   quotes become straight ones (uncurl_quotes), Latin ligatures are split (fix_latin_ligatures), C0 controls and
+   BOMs are dropped. Not done: mojibake repair, NFC, the full HTML entity table. Returns a new string. */
+static char *ds__wan_clean(ds_ctx *ctx, const char *text) {
+    static const char *const lig[7] = { "ff", "fi", "fl", "ffi", "ffl", "\xC5\xBFt", "st" };   /* U+FB00..FB06 */
+    size_t n = strlen(text);
+    char *buf = (char *)ds__malloc(ctx, n + 1), *out = (char *)ds__malloc(ctx, 3 * n + 1), *q = out;   /* a bad byte -> U+FFFD */
+    const unsigned char *s, *end;
+    int space = 0;
+    if (!buf || !out) { ds__free(ctx, buf); ds__free(ctx, out); return NULL; }
+    memcpy(buf, text, n);
+    n = ds__wan_unescape(buf, n);
+    n = ds__wan_unescape(buf, n);
+    for (s = (const unsigned char *)buf, end = s + n; s < end;) {
+        uint32_t c = ds__wan_utf8_get(&s, end);
+        const char *rep = NULL;
+        if (c >= 0xFF01 && c <= 0xFF5E) c -= 0xFEE0;
+        else if (c == 0x3000) c = ' ';
+        else if (c == 0x2BC || (c >= 0x2018 && c <= 0x201B)) c = '\'';
+        else if (c >= 0x201C && c <= 0x201F) c = '"';
+        else if (c >= 0xFB00 && c <= 0xFB06) rep = lig[c - 0xFB00];
+        else if (c == 0x132 || c == 0x133) rep = c == 0x132 ? "IJ" : "ij";
+        if (ds__wan_space(c)) { space = q != out; continue; }              /* collapsed, and stripped at the start */
+        if (c < 0x20 || c == 0x7F || c == 0xFEFF) continue;                  /* controls (whitespace is handled above) */
+        if (space) { *q++ = ' '; space = 0; }                                /* ... and at the end */
+        if (rep) { size_t m = strlen(rep); memcpy(q, rep, m); q += m; }
+        else q = ds__wan_utf8_put(q, c);
+    }
+    *q = 0;
+    ds__free(ctx, buf);
+    return out;
+}
+
+/* ids [n] (eos included) -> c->txt [n, text_dim] (allocated here). */
+static ds_result ds__wan_encode_ids(ds_wan *p, const int *ids, int n, ds_wan_cond *c) {
+    ds_ctx *ctx = p->ctx; ds_result r;
+    memset(c, 0, sizeof *c);
+    c->n_txt = n; c->text_dim = p->t5.dim;
+    if (!(c->txt = ds__falloc(ctx, (int64_t)n * p->t5.dim))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: prompt embedding");
+    if ((r = ds__t5_forward(ctx, &p->t5, ids, n, NULL, c->txt)) != DS_SUCCESS) ds__wan_cond_release(ctx, c);
+    return r;
+}
+
+/* Text -> cached conditioning (owned by the cache: valid until the next encode). */
+static ds_result ds__wan_encode_cached(ds_wan *p, const char *text, const ds_wan_cond **out) {
+    ds_ctx *ctx = p->ctx;
+    ds__wan_cached *e = &p->cache[0];
+    int32_t ids32[DS__WAN_TEXT_LEN]; int ids[DS__WAN_TEXT_LEN], n = 0, i;
+    char *clean;
+    ds_result r;
+    for (i = 0; i < DS__WAN_CACHE; i++)
+        if (p->cache[i].text && strcmp(p->cache[i].text, text) == 0) {
+            p->cache[i].used = ++p->tick; *out = &p->cache[i].c;
+            return DS_SUCCESS;
+        }
+    if (!p->tok) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a prompt needs the umT5 tokenizer (t5_tokenizer: spiece.model or tokenizer.json)");
+    for (i = 1; i < DS__WAN_CACHE; i++) if (p->cache[i].used < e->used) e = &p->cache[i];   /* least recently used */
+    ds__free(ctx, e->text); ds__wan_cond_release(ctx, &e->c);
+    memset(e, 0, sizeof *e);
+    if (!(clean = ds__wan_clean(ctx, text))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: prompt");
+    /* ids then eos 1, truncated to 512 as the tokenizer's truncation=True does; no padding (see above) */
+    r = ds_tokenizer_encode(p->tok, clean, ids32, DS__WAN_TEXT_LEN, &n, DS_TOKENIZE_NO_PAD);
+    ds__free(ctx, clean);
+    if (r != DS_SUCCESS) return r;
+    if (n < 1 || n > DS__WAN_TEXT_LEN) return ds__err(ctx, DS_ERR_BAD_FORMAT, "wan: the tokenizer gave %d ids", n);
+    for (i = 0; i < n; i++) ids[i] = ids32[i];
+    DS__TRY(ds__wan_encode_ids(p, ids, n, &e->c));
+    if (!(e->text = ds__strdup(ctx, text, strlen(text)))) { ds__wan_cond_release(ctx, &e->c); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: prompt cache"); }
+    e->used = ++p->tick;
+    *out = &e->c;
+    return DS_SUCCESS;
+}
+
+DS__DEF ds_result ds_wan_encode_prompt(ds_wan *p, const char *prompt, ds_wan_cond *out) {
+    const ds_wan_cond *c;
+    if (!p || !prompt || !out) return ds__err(p ? p->ctx : NULL, DS_ERR_INVALID_ARGS, "wan_encode_prompt: NULL argument");
+    memset(out, 0, sizeof *out);
+    DS__TRY(ds__wan_encode_cached(p, prompt, &c));
+    *out = *c;
+    if (!(out->txt = ds__falloc(p->ctx, (int64_t)c->n_txt * c->text_dim))) { memset(out, 0, sizeof *out); return ds__err(p->ctx, DS_ERR_OUT_OF_MEMORY, "wan: prompt embedding"); }
+    memcpy(out->txt, c->txt, (size_t)c->n_txt * (size_t)c->text_dim * sizeof(float));
+    return DS_SUCCESS;
+}
+DS__DEF void ds_wan_cond_free(ds_wan *p, ds_wan_cond *c) { if (p && c) ds__wan_cond_release(p->ctx, c); }
+
+/* --- images ------------------------------------------------------------------------------------ */
+/* I2V output size when none is given: WanI2V.generate's rule for max_area = 832 * 480 and the image's aspect
+   ratio, lat = floor(floor(sqrt(area * ratio) / 8) / 2) * 2 (and 1 / ratio for the width). */
+static void ds__wan_i2v_size(int img_w, int img_h, int *w, int *h) {
+    double area = 832.0 * 480.0, ar = (double)img_h / (double)img_w;
+    *h = (int)floor(floor(sqrt(area * ar) / 8.0) / 2.0) * 2 * 8;
+    *w = (int)floor(floor(sqrt(area / ar) / 8.0) / 2.0) * 2 * 8;
+}
+
+/* --- generate ---------------------------------------------------------------------------------- */
+/* Everything one generate needs, sized up front. */
+typedef struct ds__wan_plan {
+    int64_t F, H, W, T, h, w;   /* frames and pixels; latent frames and cells                       */
+    int64_t n, N;               /* latent values (16 T h w), DiT tokens                             */
+    int     steps;
+    float  *sigmas, *tsteps;    /* [steps + 1], [steps]                                             */
+    float  *x, *v, *v_neg;      /* [16, T, h, w]: sample, velocity, negative velocity (cfg)         */
+    float  *y;                  /* I2V [20, T, h, w]: mask + image latent                           */
+    float  *clip_fea;           /* I2V [257, 1280] (when the encoder runs)                          */
+    float  *img;                /* I2V: the image [3, Hi, Wi] in [-1, 1]                            */
+    float  *video;              /* [3, F, H, W]: the I2V encoder input, then the decoded video      */
+} ds__wan_plan;
+
+static ds_result ds__wan_plan_alloc(ds_ctx *ctx, ds__wan_plan *pl, int cfg, int i2v, int run_clip, int64_t img_px, int64_t clip_dim, float **arena) {
+    float **bufs[9]; int64_t sizes[9], total = 0, off = 0;
+    int i, nb = 0;
+#define DS__WP_BUF(p, cnt) (bufs[nb] = &(p), sizes[nb++] = (cnt))
+    DS__WP_BUF(pl->sigmas, pl->steps + 1); DS__WP_BUF(pl->tsteps, pl->steps);
+    DS__WP_BUF(pl->x, pl->n); DS__WP_BUF(pl->v, pl->n); DS__WP_BUF(pl->v_neg, cfg ? pl->n : 0);
+    DS__WP_BUF(pl->y, i2v ? pl->n / DS__WAN_LATENT_CH * (DS__WAN_LATENT_CH + DS__WAN_MASK_CH) : 0);
+    DS__WP_BUF(pl->clip_fea, run_clip ? DS__WAN_CLIP_TOKENS * clip_dim : 0);
+    DS__WP_BUF(pl->img, i2v ? 3 * img_px : 0);
+    DS__WP_BUF(pl->video, 3 * pl->F * pl->H * pl->W);
+#undef DS__WP_BUF
+    for (i = 0; i < nb; i++) total += (sizes[i] + 15) & ~(int64_t)15;
+    *arena = ds__falloc(ctx, total);
+    if (!*arena) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: %lld MB of pipeline buffers for %lld frames of %lldx%lld",
+                                (long long)(total >> 18), (long long)pl->F, (long long)pl->W, (long long)pl->H);
+    for (i = 0; i < nb; i++) { *bufs[i] = sizes[i] ? *arena + off : NULL; off += (sizes[i] + 15) & ~(int64_t)15; }
+    ds__log(ctx, DS_LOG_INFO, "wan: %lld frames of %lldx%lld, latent [16, %lld, %lld, %lld], %lld tokens, %d steps, %.1f MB pipeline buffers",
+            (long long)pl->F, (long long)pl->W, (long long)pl->H, (long long)pl->T, (long long)pl->h, (long long)pl->w,
+            (long long)pl->N, pl->steps, (double)total * 4.0 / 1048576.0);
+    return DS_SUCCESS;
+}
+
+/* I2V conditioning: clip_fea (unless given) and y = [mask, normalised VAE latent of (image, black frames)]. */
+static ds_result ds__wan_i2v_condition(ds_wan *p, const ds_wan_params *pr, int64_t th, int64_t tw, ds__wan_plan *pl) {
+    ds_ctx *ctx = p->ctx;
+    const ds_image *im = pr->image;
+    int64_t Hi = im->height, Wi = im->width, HW = pl->H * pl->W, S = pl->T * pl->h * pl->w, i, c;
+    for (i = 0; i < Hi * Wi; i++)                                        /* TF.to_tensor(img).sub_(0.5).div_(0.5) */
+        for (c = 0; c < 3; c++) pl->img[c * Hi * Wi + i] = ((float)im->rgb[i * 3 + c] / 255.0f - 0.5f) / 0.5f;
+    if (pl->clip_fea) DS__TRY(ds__clip_vision_forward(ctx, &p->clip, pl->img, Hi, Wi, pl->clip_fea, NULL));   /* CLIPModel.visual */
+    /* video [3, F, H, W]: frame 0 = the resized image, the rest 0 */
+    memset(pl->video, 0, (size_t)(3 * pl->F * HW) * sizeof(float));
+    for (c = 0; c < 3; c++) DS__TRY(ds__clip_vision_resize(ctx, pl->video + c * pl->F * HW, pl->img + c * Hi * Wi, 1, Hi, Wi, pl->H, pl->W));
+    if (ds__aborted(ctx)) return DS_ABORTED;
+    {
+        float *lat = pl->y + DS__WAN_MASK_CH * S;
+        DS__TRY(pr->vae_tiling ? ds__wan_vae_encode_tiled(ctx, &p->vae, pl->video, pl->F, pl->H, pl->W, th, tw, th - 16, tw - 18, lat)
+                               : ds__wan_vae_encode(ctx, &p->vae, pl->video, pl->F, pl->H, pl->W, lat));
+        ds__wan_vae_normalize(lat, S);
+    }
+    for (c = 0; c < DS__WAN_MASK_CH; c++)                               /* mask: 1 on latent frame 0 */
+        for (i = 0; i < S; i++) pl->y[c * S + i] = i < pl->h * pl->w ? 1.0f : 0.0f;
+    return DS_SUCCESS;
+}
+
+DS__DEF ds_result ds_wan_generate(ds_wan *p, const ds_wan_params *params, ds_video *out) {
+    ds_wan_params pr;
+    ds__wan_plan pl;
+    ds_ctx *ctx;
+    const ds_wan_cond *pos = NULL, *neg = NULL;
+    ds_sampler *smp = NULL;
+    float *arena = NULL;
+    const float *clip_fea = NULL;
+    int64_t i, th, tw, HW;
+    int k, use_cfg, i2v, run_clip;
+    double t0;
+    ds_result r = DS_SUCCESS;
+    if (!p || !params || !out) return ds__err(p ? p->ctx : NULL, DS_ERR_INVALID_ARGS, "wan_generate: NULL argument");
+    ctx = p->ctx; pr = *params; i2v = p->dit.cfg.img;
+    memset(out, 0, sizeof *out);
+    memset(&pl, 0, sizeof pl);
+    /* defaults and checks */
+    if (i2v && !pr.image) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: this is an image-to-video model: give the first frame (image)");
+    if (!i2v && pr.image) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a first-frame image needs an I2V model; this one is T2V");
+    if (pr.image && (!pr.image->rgb || pr.image->width <= 0 || pr.image->height <= 0 || pr.image->width > 16384 || pr.image->height > 16384))
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: empty or oversized first-frame image");
+    if (i2v && !pr.width && !pr.height) {
+        ds__wan_i2v_size(pr.image->width, pr.image->height, &pr.width, &pr.height);
+        if (!pr.width || !pr.height) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a %dx%d first frame is too narrow for Wan's size rule: give width and height",
+                                                     pr.image->width, pr.image->height);
+    }
+    if (!pr.width) pr.width = 832;
+    if (!pr.height) pr.height = 480;
+    if (!pr.frames) pr.frames = 81;
+    if (!pr.steps) pr.steps = 50;
+    if (pr.cfg == 0.0f) pr.cfg = 5.0f;
+    if (pr.shift == 0.0f) pr.shift = 5.0f;
+    th = pr.vae_tile > 0 ? pr.vae_tile : 34; tw = th;
+    use_cfg = pr.cfg != 1.0f;
+    run_clip = i2v && !pr.clip_fea;
+    if (pr.width < 16 || pr.height < 16 || pr.width % 16 || pr.height % 16 || pr.width > 16384 || pr.height > 16384)
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: %dx%d: width and height must be multiples of 16 (up to 16384)", pr.width, pr.height);
+    if (pr.frames < 1 || pr.frames > 4097 || (pr.frames - 1) % 4) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: %d frames: the count must be 4k + 1 (81)", pr.frames);
+    if (pr.steps < 1 || pr.steps > 10000) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: %d steps", pr.steps);
+    if (!(pr.shift > 0.0f) || !isfinite(pr.cfg)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: shift %g, cfg %g", (double)pr.shift, (double)pr.cfg);
+    if (pr.rng != DS_RNG_CPU && pr.rng != DS_RNG_CUDA) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: unknown rng %d", pr.rng);
+    if (pr.sampler != DS_WAN_UNIPC && pr.sampler != DS_WAN_EULER) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: unknown sampler %d", (int)pr.sampler);
+    if (th < 2 || th > 4096) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: vae_tile %d", pr.vae_tile);
+    if (pr.vae_tiling && th <= 18) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: vae_tile %lld: tiles overlap by 16 and 18 cells, so they need more than 18", (long long)th);
+    if (run_clip && !p->has_clip) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: I2V needs the CLIP vision encoder (clip_vision) or precomputed clip_fea");
+    if (i2v && !p->vae.has_encoder) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "wan: I2V needs a VAE with an encoder");
+
+    /* conditioning (before any large allocation) */
+    if (pr.cond) pos = pr.cond;
+    else if ((r = ds__wan_encode_cached(p, pr.prompt ? pr.prompt : "", &pos)) != DS_SUCCESS) return r;
+    if (use_cfg) {
+        if (pr.neg_cond) neg = pr.neg_cond;
+        /* pos is the most recently used entry: encoding neg never evicts it */
+        else if ((r = ds__wan_encode_cached(p, pr.negative_prompt ? pr.negative_prompt : ds__wan_default_negative, &neg)) != DS_SUCCESS) return r;
+    }
+    for (k = 0; k < 1 + use_cfg; k++) {
+        const ds_wan_cond *c = k ? neg : pos;
+        if (!c->txt || c->n_txt < 1 || c->n_txt > DS__WAN_DIT_TEXT_LEN || c->text_dim != p->dit.cfg.text_dim)
+            return ds__err(ctx, DS_ERR_SHAPE, "wan: %s conditioning is [%d, %d]; the model needs [1..%d, %d]",
+                           k ? "negative" : "prompt", c->n_txt, c->text_dim, DS__WAN_DIT_TEXT_LEN, p->dit.cfg.text_dim);
+    }
+
+    /* plan */
+    pl.F = pr.frames; pl.H = pr.height; pl.W = pr.width;
+    pl.T = (pl.F - 1) / 4 + 1; pl.h = pl.H / 8; pl.w = pl.W / 8;
+    pl.n = DS__WAN_LATENT_CH * pl.T * pl.h * pl.w; pl.N = pl.T * (pl.h / 2) * (pl.w / 2);
+    pl.steps = pr.steps;
+    HW = pl.H * pl.W;
+    DS__TRY(ds__wan_plan_alloc(ctx, &pl, use_cfg, i2v, run_clip, i2v ? (int64_t)pr.image->width * pr.image->height : 0, p->dit.cfg.clip_dim, &arena));
+    if ((r = ds_wan_schedule(pl.steps, pr.shift, pl.sigmas, pl.tsteps)) != DS_SUCCESS) { r = ds__err(ctx, r, "wan: schedule"); goto done; }
+    if (i2v) {
+        if ((r = ds__wan_i2v_condition(p, &pr, th, tw, &pl)) != DS_SUCCESS) goto done;
+        clip_fea = run_clip ? pl.clip_fea : pr.clip_fea;
+    }
+    if (pr.noise) memcpy(pl.x, pr.noise, (size_t)pl.n * sizeof(float));
+    else if ((r = ds_randn((ds_rng_kind)pr.rng, pr.seed, pl.x, pl.n)) != DS_SUCCESS) { r = ds__err(ctx, r, "wan: noise from seed %llu", (unsigned long long)pr.seed); goto done; }
+    if ((r = ds_sampler_create(ctx, pr.sampler == DS_WAN_EULER ? DS_SAMPLER_EULER : DS_SAMPLER_UNIPC, pl.sigmas, pl.steps, pl.n, &smp)) != DS_SUCCESS) goto done;
+
+    /* denoise */
+    t0 = ds__now();
+    for (k = 0; k < pl.steps; k++) {
+        float t = pl.tsteps[k];
+        if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+        r = ds__wan_dit_forward(ctx, &p->dit, pl.x, (int)pl.T, (int)pl.h, (int)pl.w, pos->txt, pos->n_txt, t, clip_fea, pl.y, pl.v);
+        if (r == DS_SUCCESS && use_cfg) {
+            r = ds__wan_dit_forward(ctx, &p->dit, pl.x, (int)pl.T, (int)pl.h, (int)pl.w, neg->txt, neg->n_txt, t, clip_fea, pl.y, pl.v_neg);
+            for (i = 0; r == DS_SUCCESS && i < pl.n; i++) pl.v[i] = pl.v_neg[i] + pr.cfg * (pl.v[i] - pl.v_neg[i]);
+        }
+        if (r == DS_SUCCESS) r = ds_sampler_step(smp, pl.v, pl.x);
+        if (r != DS_SUCCESS) goto done;
+        if (ctx->desc.progress_cb) ctx->desc.progress_cb(k + 1, pl.steps, (float)(ds__now() - t0), ctx->desc.progress_user);
+    }
+
+    /* decode: z * std + mean, VAE, clamp, 8 bits */
+    if (pr.latent_out) memcpy(pr.latent_out, pl.x, (size_t)pl.n * sizeof(float));
+    ds__wan_vae_denormalize(pl.x, pl.n / DS__WAN_LATENT_CH);
+    if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+    r = pr.vae_tiling ? ds__wan_vae_decode_tiled(ctx, &p->vae, pl.x, pl.T, pl.h, pl.w, th, tw, th - 16, tw - 18, pl.video)
+                      : ds__wan_vae_decode(ctx, &p->vae, pl.x, pl.T, pl.h, pl.w, pl.video);
+    if (r != DS_SUCCESS) goto done;
+    out->rgb = (uint8_t *)ds__malloc(ctx, (size_t)(pl.F * HW * 3));
+    if (!out->rgb) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: output video"); goto done; }
+    out->width = (int)pl.W; out->height = (int)pl.H; out->frames = (int)pl.F; out->fps = DS__WAN_FPS;
+    for (i = 0; i < pl.F * HW; i++)                       /* video [3, F, H, W] -> frames [F, H, W, 3] */
+        for (k = 0; k < 3; k++) {
+            float v = pl.video[k * pl.F * HW + i];
+            v = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+            out->rgb[i * 3 + k] = (uint8_t)((v + 1.0f) / 2.0f * 255.0f);
         }
 done:
     ds_sampler_destroy(smp);
