@@ -69,7 +69,6 @@
        | DS_USE_OPENMP              | off              | parallel_for through OpenMP instead of the pool      |
        | DS_NO_SIMD                 | off              | scalar kernels only (the reference path)             |
        | DS_NO_MMAP                 | off              | read checkpoint files into memory instead of mmap    |
-       | DS_NO_FLUX / DS_NO_WAN     | off              | leave out a model family                             |
        | DS_MAX_DIMS                | 8                | most tensor dimensions a file may declare            |
        | DS_MAX_HEADER_BYTES        | 256 MiB          | largest safetensors JSON header accepted             |
 
