@@ -507,16 +507,17 @@ static int cmd_wan(int argc, char **argv) {
         "usage: diffsynth wan --diffusion-model F --vae F --t5 F [--t5-tokenizer F] [--clip-vision F -i first.png]\n"
         "                     -p PROMPT [-n NEGATIVE] [-W 832] [-H 480] [--frames 81] [--steps 50] [--cfg 5] [--shift 5]\n"
         "                     [--seed S] [--sampler unipc|euler] [--rng cpu|cuda] [--vae-tiling [--vae-tile 34]]\n"
-        "                     [--fps 16] [--quality 90] [--threads N] -o out.avi|out.mp4|frames_dir/\n"
+        "                     [--fps 16] [--quality 90] [--threads N] [--sequential] -o out.avi|out.mp4|frames_dir/\n"
         "  -n: Wan's default (Chinese) negative prompt when not given; -n \"\" for none.\n"
         "  -i: image-to-video with an I2V model; without -W/-H the size follows the image at 832x480 pixels.\n"
-        "  -o: .avi = MJPEG, .mp4 = H.264 through ffmpeg, a directory (or a path ending in /) = PNG frames.\n";
+        "  -o: .avi = MJPEG, .mp4 = H.264 through ffmpeg, a directory (or a path ending in /) = PNG frames.\n"
+        "  --sequential: keep only the running DiT block's weights resident (models larger than RAM).\n";
     ds_wan_desc d; ds_wan_params p; ds_wan_info info;
     ds_ctx_desc cd; ds_ctx *ctx = NULL; ds_wan *pipe = NULL;
     ds_video v; ds_image first;
     const char *out_path = NULL, *image_path = NULL;
     char seed_text[32], params_text[4096];
-    int i, threads = 0, have_seed = 0, rc = 1, fps = 0, quality = 90, is_dir;
+    int i, threads = 0, have_seed = 0, rc = 1, fps = 0, quality = 90, is_dir, sequential = 0;
     size_t ol;
     struct stat st;
     double t0;
@@ -552,6 +553,7 @@ static int cmd_wan(int argc, char **argv) {
             if (!strcmp(val, "cpu")) p.rng = DS_RNG_CPU; else if (!strcmp(val, "cuda")) p.rng = DS_RNG_CUDA;
             else { fprintf(stderr, "diffsynth wan: --rng must be cpu or cuda\n"); return 2; }
         } else if (!strcmp(a, "--vae-tiling")) p.vae_tiling = 1;
+        else if (!strcmp(a, "--sequential")) sequential = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
         else { fprintf(stderr, "diffsynth wan: unknown or incomplete argument '%s'\n%s", a, usage); return 2; }
 #undef CLI_IS
@@ -573,7 +575,7 @@ static int cmd_wan(int argc, char **argv) {
     }
     if (!have_seed) p.seed = (uint64_t)time(NULL);
     memset(&cd, 0, sizeof cd);
-    cd.n_threads = threads; cd.progress_cb = cli_wan_progress;
+    cd.n_threads = threads; cd.progress_cb = cli_wan_progress; cd.sequential_weights = sequential;
     if (ds_ctx_create(&cd, &ctx) != DS_SUCCESS) { fprintf(stderr, "diffsynth: cannot create a context\n"); return 1; }
     if (image_path && (r = ds_image_load(ctx, image_path, &first)) != DS_SUCCESS) { cli_fail(ctx, r, image_path); goto done; }
     if (image_path) p.image = &first;
