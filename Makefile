@@ -18,14 +18,20 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/%,$(TEST_SRCS))
 TOOL_SRCS := $(filter-out tools/diffsynth.c,$(wildcard tools/*.c))
 TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
 .PHONY: all test clean fuzz
-all: $(BUILD)/diffsynth $(TOOL_BINS)
+all: $(BUILD)/diffsynth $(TOOL_BINS) $(EXAMPLE_BINS)
 
 $(BUILD)/diffsynth: tools/diffsynth.c diffsynth.h | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 $(BUILD)/%: tools/%.c diffsynth.h | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c diffsynth.h | $(BUILD)
+	@mkdir -p $(BUILD)/examples
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 $(BUILD)/test_%: tests/test_%.c diffsynth.h tests/ds_test.h | $(BUILD)

