@@ -41,10 +41,10 @@ def render(items):
     return np.asarray(im.resize((S, S), Image.LANCZOS))
 
 
-def sample_image(rng):
-    """-> (caption, uint8 image). 55% one shape, 45% two."""
+def sample_image(rng, two=0.45):
+    """-> (caption, uint8 image): one shape, or two with probability `two`."""
     j = lambda: rng.uniform(-3, 3)
-    if rng.random() < 0.55:
+    if rng.random() >= two:
         c, s, (pl, (x, y)) = rng.choice(list(COLORS)), rng.choice(SHAPES), rng.choice(list(PLACES.items()))
         return f"a {c} {s} {pl}", render([(s, c, x + j(), y + j(), rng.uniform(10, 13))])
     c1, c2 = rng.sample(list(COLORS), 2)
