@@ -251,6 +251,9 @@ int main(void) {
     CHECK(ds_flux_create(ctx, &d, &pipe) == DS_ERR_UNSUPPORTED && strstr(ds_ctx_last_error(ctx), "holds no FLUX VAE"), "wrong file: %s", ds_ctx_last_error(ctx));
     d.vae = DIR "init.png";
     CHECK(ds_flux_create(ctx, &d, &pipe) == DS_ERR_BAD_FORMAT, "not a checkpoint: %s", ds_ctx_last_error(ctx));
+    d.vae = DIR "vae.safetensors"; d.clip_l = DIR "clip_l.safetensors"; d.t5xxl = DIR "t5xxl.safetensors";
+    d.clip_vocab = DIR "t5_spiece.model"; d.t5_tokenizer = DIR "clip_bpe.txt.gz";
+    CHECK(ds_flux_create(ctx, &d, &pipe) == DS_ERR_UNSUPPORTED && strstr(ds_ctx_last_error(ctx), "CLIP needs BPE"), "swapped tokenizers: %s", ds_ctx_last_error(ctx));
     CHECK(pipe == NULL, "no pipeline on failure");
 
 out:

@@ -154,7 +154,6 @@ done:
 }
 
 /* --- flux ------------------------------------------------------------------------------------ */
-typedef struct cli_progress { double t_start; } cli_progress;
 
 /* stderr: [#######-------] 12/28  1.84 s/it  ETA 0:29 */
 static void cli_flux_progress(int step, int total, float seconds, void *user) {
@@ -283,9 +282,56 @@ done:
     return rc;
 }
 
+/* --- tokenize ---------------------------------------------------------------------------- */
+static int cmd_tokenize(int argc, char **argv) {
+    const char *path = NULL, *text = NULL; char *in = NULL; int max = 0, i, n = 0, rc = 1; unsigned flags = 0;
+    ds_ctx *ctx; ds_tokenizer *tok = NULL; ds_tokenizer_info info; int32_t *ids = NULL; ds_result r;
+    for (i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) path = argv[++i];
+        else if (!strcmp(argv[i], "--max") && i + 1 < argc) max = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--raw")) flags |= DS_TOKENIZE_RAW;
+        else if (!strcmp(argv[i], "--no-pad")) flags |= DS_TOKENIZE_NO_PAD;
+        else if (!text && (argv[i][0] != '-' || !argv[i][1])) text = argv[i];
+        else { fprintf(stderr, "diffsynth tokenize: unknown argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!path || !text) {
+        fprintf(stderr, "usage: diffsynth tokenize --tokenizer FILE|DIR [--max N] [--raw] [--no-pad] TEXT\n"
+                        "  FILE: tokenizer.json, spiece.model, vocab.json (+ merges.txt), bpe_simple_vocab_16e6.txt.gz,\n"
+                        "        a .safetensors with a spiece_model tensor; gzip is read too. TEXT '-': standard input.\n"
+                        "  Default framing pads to N (CLIP 77, T5/umT5 512); --raw: the tokens alone.\n");
+        return 2;
+    }
+    ctx = cli_ctx(1);
+    if (!ctx) return 1;
+    if ((r = ds_tokenizer_load(ctx, path, &tok)) != DS_SUCCESS) { cli_fail(ctx, r, path); goto done; }
+    ds_tokenizer_get_info(tok, &info);
+    if (!strcmp(text, "-")) {                        /* the whole of stdin, newlines included */
+        size_t cap = 4096, len = 0, got; char *buf = (char *)malloc(cap);
+        while (buf && (got = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
+            len += got;
+            if (cap - len < 2) { char *nb = (char *)realloc(buf, cap * 2); if (!nb) { free(buf); buf = NULL; break; } buf = nb; cap *= 2; }
+        }
+        if (!buf) { fprintf(stderr, "out of memory\n"); goto done; }
+        buf[len] = 0; text = in = buf;
+    }
+    if (!max) {
+        if ((r = ds_tokenizer_encode(tok, text, NULL, 0, &n, flags)) != DS_SUCCESS) { cli_fail(ctx, r, "tokenize"); goto done; }
+        max = (flags & (DS_TOKENIZE_RAW | DS_TOKENIZE_NO_PAD)) || n > info.max_length ? n : info.max_length;
+    }
+    ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)(max > 0 ? max : 1));
+    if (!ids) { fprintf(stderr, "out of memory\n"); goto done; }
+    if ((r = ds_tokenizer_encode(tok, text, ids, max, &n, flags)) != DS_SUCCESS) { cli_fail(ctx, r, "tokenize"); goto done; }
+    if (!(flags & (DS_TOKENIZE_RAW | DS_TOKENIZE_NO_PAD))) n = max;
+    for (i = 0; i < n; i++) printf("%s%d", i ? " " : "", (int)ids[i]);
+    printf("\n");
+    rc = 0;
+done:
+    free(in); free(ids); ds_tokenizer_free(tok); ds_ctx_destroy(ctx);
+    return rc;
+}
+
 /* --- commands that land with their issues -------------------------------------------------- */
 static int cmd_todo(const char *what) { fprintf(stderr, "diffsynth %s: not supported yet in this build\n", what); return 1; }
-static int cmd_tokenize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("tokenize"); }
 static int cmd_wan(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("wan"); }
 static int cmd_quantize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("quantize"); }
 
@@ -294,7 +340,7 @@ static const cli_cmd cli_cmds[] = {
     { "info",     cmd_info,     "info FILE...                      format, architecture, parameters, dtypes" },
     { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT   run one component on named inputs" },
     { "randn",    cmd_randn,    "randn --seed S --shape A,B --generator cpu|cuda [--cuda-blocks B] --output F   torch.randn noise" },
-    { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE TEXT    print token ids" },
+    { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE [--max N] [--raw] TEXT   print token ids" },
     { "flux",     cmd_flux,     "flux --diffusion-model F --vae F --clip-l F --t5xxl F -p PROMPT -o out.png" },
     { "wan",      cmd_wan,      "wan --diffusion-model F --vae F --t5 F -p PROMPT -o out.avi" },
     { "quantize", cmd_quantize, "quantize IN... -o OUT.gguf --type q8_0|q4_K|..." },
