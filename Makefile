@@ -21,7 +21,7 @@ TOOL_BINS := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
-.PHONY: all test clean fuzz
+.PHONY: all test clean fuzz demo
 all: $(BUILD)/diffsynth $(TOOL_BINS) $(EXAMPLE_BINS)
 
 $(BUILD)/diffsynth: tools/diffsynth.c diffsynth.h | $(BUILD)
@@ -52,6 +52,22 @@ fuzz:
 	  mkdir -p build/fuzz/corpus_$$n && \
 	  build/fuzz/fuzz_$$n -max_total_time=$(FUZZ_TIME) -max_len=8192 -artifact_prefix=build/fuzz/ -print_final_stats=1 build/fuzz/corpus_$$n $${f#*:} || exit 1; \
 	done
+
+# >>demo: the tiny FLUX/Wan models shipped in models/ (tools/train_demo.py), fixed prompt and seed, CPU.
+DEMO_PROMPT ?= a red circle on the left
+DEMO_SEED   ?= 42
+DEMO_FLUX   := --diffusion-model models/flux_dit.safetensors --vae models/flux_vae.safetensors \
+               --clip-l models/flux_clip_l.safetensors --t5xxl models/flux_t5xxl.safetensors \
+               --clip-vocab models/clip_bpe.txt.gz --t5-tokenizer models/t5_spiece.model
+demo: $(BUILD)/diffsynth
+	$(BUILD)/diffsynth flux $(DEMO_FLUX) --text-len 12 -W 64 -H 64 --steps 4 --seed $(DEMO_SEED) -p "$(DEMO_PROMPT)" -o demo.png
+	@echo
+	@echo "demo.png: '$(DEMO_PROMPT)' by the 2.6 MB demo FLUX (models/, trained by tools/train_demo.py)."
+	@echo "The same command runs real FLUX.1 files (schnell: --steps 4; dev: --steps 28 --guidance 3.5):"
+	@echo "  $(BUILD)/diffsynth flux --diffusion-model flux1-schnell.safetensors --vae ae.safetensors \\"
+	@echo "      --clip-l clip_l.safetensors --t5xxl t5xxl_fp16.safetensors --clip-vocab bpe_simple_vocab_16e6.txt.gz \\"
+	@echo "      --t5-tokenizer spiece.model -W 1024 -H 1024 --steps 4 --seed 42 -p \"a photo of a fox\" -o fox.png"
+# <<demo
 
 clean:
 	rm -rf build

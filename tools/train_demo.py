@@ -6,6 +6,7 @@ them. Everything is saved in the original checkpoint layouts (BFL DiT, LDM VAE, 
 
     python3 tools/train_demo.py flux-tok      CLIP BPE subset + T5 SentencePiece + random CLIP/T5 -> models/
     python3 tools/train_demo.py flux-vae      FLUX VAE (16 latent channels, 64x64 -> 8x8) as an autoencoder
+    python3 tools/train_demo.py flux-vae-dec  then its decoder alone (encoder frozen), alongside:
     python3 tools/train_demo.py flux-dit      FLUX DiT (schnell-style: no guidance embedder, 4 steps)
     python3 tools/train_demo.py flux-sample   python reference samples -> build/demo/flux_samples.png
     python3 tools/train_demo.py plot          models/loss_*.csv -> models/loss_*.png
@@ -22,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import demo_data as D
 from demo_convert import flux_dit_to_bfl, flux_vae_to_ldm
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("THREADS", 2)))   # 2 cores shared: DiT + decoder jobs run with 1 each
 M = "models"
 WORK = "build/demo"          # resumable training state (not shipped)
 os.makedirs(M, exist_ok=True)
@@ -181,7 +182,7 @@ def flux_vae_model():
                          shift_factor=SHIFT, use_quant_conv=False, use_post_quant_conv=False)
 
 
-def train_flux_vae(steps=int(os.environ.get("STEPS", 150)), bs=8):
+def train_flux_vae(steps=int(os.environ.get("STEPS", 210)), bs=8, crop_steps=150):
     """Autoencoder: L1 + L2 reconstruction, the latent mean pulled to FLUX's latent statistics (per-channel mean
     0.1159, std 1/0.3611, so the scaled latents the DiT sees are ~N(0, 1)), noise on the latent so the decoder
     forgives an imprecise DiT."""
@@ -197,16 +198,20 @@ def train_flux_vae(steps=int(os.environ.get("STEPS", 150)), bs=8):
         lr = 2e-3 * min(1.0, (step + 1) / 20) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for g in opt.param_groups:
             g["lr"] = lr
-        _, x = images(rng, bs)
-        i, j = rng.randrange(0, 33, 8), rng.randrange(0, 33, 8)   # 32x32 crops on the latent grid: 4x cheaper
-        x = x[:, :, i:i + 32, j:j + 32]
+        if step < crop_steps:   # first 32x32 crops on the latent grid (4x cheaper), then whole pictures
+            _, x = images(rng, bs)
+            i, j = rng.randrange(0, 33, 8), rng.randrange(0, 33, 8)
+            x = x[:, :, i:i + 32, j:j + 32]
+        else:
+            _, x = images(rng, bs // 2)
+        wt = 1 + 9 * (x.sum(1, keepdim=True) < 2.8).float()   # the shapes count 10x the white background
         mu = vae.encode(x).latent_dist.mean
         m, s = mu.mean((0, 2, 3)), mu.std((0, 2, 3))
         stat = ((m - SHIFT) ** 2).mean() + ((torch.log(s) - math.log(1 / SCALE)) ** 2).mean()
         z = mu + 0.1 / SCALE * torch.randn_like(mu)
         y = vae.decode(z).sample
         l1 = (y - x).abs().mean()
-        loss = l1 + ((y - x) ** 2).mean() + 0.1 * stat
+        loss = (wt * ((y - x).abs() + (y - x) ** 2)).mean() + 0.1 * stat
         opt.zero_grad(); loss.backward(); opt.step()
         acc.append((loss.item(), l1.item(), stat.item()))
         if (step + 1) % 10 == 0:
@@ -221,15 +226,50 @@ def train_flux_vae(steps=int(os.environ.get("STEPS", 150)), bs=8):
     return vae
 
 
+def train_flux_vae_decoder(steps=int(os.environ.get("DEC_STEPS", 300)), bs=4):
+    """Decoder-only fine-tuning with the encoder frozen: the latents (and so a DiT trained on them) stay valid.
+    Runs alongside the DiT training; its own state in build/demo/flux_vae_dec.pt."""
+    vae = flux_vae_model()
+    vae.load_state_dict(torch.load(os.path.join(WORK, "flux_vae.pt"))["model"])
+    vae.encoder.requires_grad_(False)
+    opt = torch.optim.AdamW(vae.decoder.parameters(), lr=5e-4, weight_decay=0.0)
+    state, start = os.path.join(WORK, "flux_vae_dec.pt"), 0
+    if os.path.exists(state):
+        ck = torch.load(state)
+        vae.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); start = ck["step"]
+    log = Log("flux_vae_dec", ["step", "loss", "l1", "seconds"], start > 0)
+    rng, t0, acc = random.Random(50_000 + start), time.time(), []
+    for step in range(start, steps):
+        _, x = images(rng, bs)
+        with torch.no_grad():
+            mu = vae.encode(x).latent_dist.mean
+        y = vae.decode(mu + 0.1 / SCALE * torch.randn_like(mu)).sample
+        wt = 1 + 9 * (x.sum(1, keepdim=True) < 2.8).float()
+        l1 = (y - x).abs().mean()
+        loss = (wt * ((y - x).abs() + (y - x) ** 2)).mean()
+        opt.zero_grad(); loss.backward(); opt.step()
+        acc.append((loss.item(), l1.item()))
+        if (step + 1) % 10 == 0:
+            a = np.mean(acc, 0); acc = []
+            log.row(step + 1, float(a[0]), float(a[1]), float(time.time() - t0))
+            print(f"dec {step + 1} loss {a[0]:.4f} l1 {a[1]:.4f} {time.time() - t0:.0f}s", flush=True)
+            torch.save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": step + 1}, state)
+            export_flux_vae(vae)
+        if os.path.exists(os.path.join(WORK, "STOP_DEC")):
+            os.remove(os.path.join(WORK, "STOP_DEC"))
+            break
+
+
 def export_flux_vae(vae):
     from safetensors.torch import save_file
     sd = {k: v.detach().to(torch.bfloat16).contiguous() for k, v in flux_vae_to_ldm(vae.state_dict(), 4).items()}
     save_file(sd, os.path.join(M, "flux_vae.safetensors"), metadata={"format": "pt"})
 
 
-def load_flux_vae():
-    vae = flux_vae_model()
-    vae.load_state_dict(torch.load(os.path.join(WORK, "flux_vae.pt"))["model"])
+def load_flux_vae(encoder_only=False):
+    """The shipped VAE: the decoder-tuned one when there is one (same encoder)."""
+    vae, dec = flux_vae_model(), os.path.join(WORK, "flux_vae_dec.pt")
+    vae.load_state_dict(torch.load(dec if os.path.exists(dec) and not encoder_only else os.path.join(WORK, "flux_vae.pt"))["model"])
     with torch.no_grad():   # run on the stored bf16 values
         for p in vae.parameters():
             p.copy_(p.to(torch.bfloat16).float())
@@ -272,7 +312,7 @@ def flux_latents(n, te, seed=0):
     path = os.path.join(WORK, f"flux_latents_{n}.pt")
     if os.path.exists(path):
         return torch.load(path)
-    vae, rng, caps, zs = load_flux_vae(), random.Random(10_000 + seed), [], []
+    vae, rng, caps, zs = load_flux_vae(encoder_only=True), random.Random(10_000 + seed), [], []
     t0 = time.time()
     with torch.no_grad():
         for i in range(0, n, 200):
@@ -432,6 +472,8 @@ if __name__ == "__main__":
             y = vae.decode(vae.encode(x).latent_dist.mean).sample
         u8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
         grid(list(u8(x)) + list(u8(y)), 8).save(os.path.join(WORK, "flux_vae_recon.png"))
+    elif cmd == "flux-vae-dec":
+        train_flux_vae_decoder()
     elif cmd == "flux-dit":
         train_flux_dit()
     elif cmd == "flux-sample":
