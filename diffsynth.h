@@ -42,14 +42,17 @@
        >>weights     tensor sets over many files, architecture detection
        >>tokenizer   CLIP BPE and SentencePiece Unigram
        >>clip        CLIP-L text encoder
+       >>clip_vision CLIP ViT-H/14 vision tower (Wan2.1 I2V image features)
        >>t5          T5 / umT5 encoders
        >>flux        FLUX.1 DiT
        >>flux_vae    FLUX VAE
        >>wan         Wan2.1 DiT
        >>wan_vae     Wan2.1 causal 3D VAE
+       >>lora        LoRA: key matching, merge into weights or run-time low-rank terms
        >>sched       flow-matching schedules and samplers
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
        >>flux_pipe   FLUX.1 text/image-to-image pipeline: prompt -> PNG
+       >>wan_pipe    Wan2.1 text/image-to-video pipeline
        >>forward     ds_forward: one component on named inputs
        >>license
 
@@ -308,6 +311,59 @@ DS_API void      ds_flux_cond_free(ds_flux *pipe, ds_flux_cond *cond);
    out->rgb is allocated: free with ds_image_free. */
 DS_API ds_result ds_flux_generate(ds_flux *pipe, const ds_flux_params *params, struct ds_image *out);
 
+/* Wan2.1 pipeline: prompt (and for I2V a first frame) -> video, as Wan's WanT2V / WanI2V.generate do it.
+   A component without its own path is looked for in diffusion_model. */
+typedef struct ds_wan_desc {
+    const char *diffusion_model, *vae, *t5;  /* safetensors, GGUF or .pth; t5 is umT5-XXL (Wan, HF or GGUF names)  */
+    const char *t5_tokenizer;   /* umT5 spiece.model or tokenizer.json; NULL: the t5 file's `spiece_model` tensor  */
+    const char *clip_vision;    /* I2V: the open-clip ViT-H/14 image encoder                                       */
+    const ds_weights *dit_weights, *vae_weights, *t5_weights, *clip_weights; /* open weights (borrowed), used
+                                                                                instead of a path               */
+} ds_wan_desc;
+typedef struct ds_wan ds_wan;
+typedef struct ds_wan_info {
+    const char *variant;        /* "t2v" or "i2v"                                                               */
+    int dim, layers, text_dim;  /* DiT width and depth, umT5 width (4096)                                       */
+    int latent_channels;        /* 16                                                                           */
+    int latent_scale;           /* pixels per latent cell (8); width and height are multiples of 2x this       */
+} ds_wan_info;
+/* Prompt conditioning: the umT5 sequence cut to its real length, txt [n_txt, text_dim]. */
+typedef struct ds_wan_cond { int n_txt, text_dim; float *txt; } ds_wan_cond;
+typedef enum ds_wan_sampler { DS_WAN_UNIPC = 0, DS_WAN_EULER = 1 } ds_wan_sampler;
+/* frames x height x width x 3 bytes, RGB interleaved. */
+typedef struct ds_video { int width, height, frames, fps; uint8_t *rgb; } ds_video;
+/* Zero = defaults. */
+typedef struct ds_wan_params {
+    const char *prompt;
+    const char *negative_prompt;             /* NULL: Wan's default (shared_config sample_neg_prompt); "": none */
+    int      width, height;                  /* 832 x 480, multiples of 16; I2V with both 0: the image's aspect
+                                                ratio at 832 * 480 pixels (Wan's max_area rule)                 */
+    int      frames;                         /* 81; 4k + 1                                                      */
+    int      steps;                          /* 50                                                              */
+    float    cfg;                            /* 5: v = v_neg + cfg (v_pos - v_neg); exactly 1: no negative pass */
+    float    shift;                          /* 5 (Wan advises 3 for 480p I2V)                                  */
+    uint64_t seed;
+    int      rng;                            /* ds_rng_kind: torch's CPU generator (default, DiffSynth) or CUDA
+                                                (Wan's generate.py)                                             */
+    ds_wan_sampler sampler;                  /* UniPC (default, Wan) or Euler                                   */
+    const struct ds_image *image;            /* I2V first frame, any size (resized), or NULL for T2V            */
+    int      vae_tiling, vae_tile;           /* VAE in tiles of vae_tile latent cells (34), as DiffSynth        */
+    const ds_wan_cond *cond, *neg_cond;      /* precomputed conditioning instead of the prompts                 */
+    const float *clip_fea;                   /* I2V: CLIP image features [257, 1280] instead of the encoder's   */
+    const float *noise;                      /* [16, T, h, w] start noise instead of the seed's                 */
+    float   *latent_out;                     /* receives the final latent [16, T, h, w] (T = (frames - 1) / 4 + 1,
+                                                h = height / 8), before the VAE's denormalisation               */
+} ds_wan_params;
+DS_API ds_result ds_wan_create(ds_ctx *ctx, const ds_wan_desc *desc, ds_wan **out);
+DS_API void      ds_wan_destroy(ds_wan *pipe);
+DS_API void      ds_wan_get_info(const ds_wan *pipe, ds_wan_info *out);
+/* umT5 over the cleaned, tokenized prompt; cached. Free with ds_wan_cond_free. */
+DS_API ds_result ds_wan_encode_prompt(ds_wan *pipe, const char *prompt, ds_wan_cond *out);
+DS_API void      ds_wan_cond_free(ds_wan *pipe, ds_wan_cond *cond);
+/* Progress (one call per step) and abort go through the context's callbacks. Free out with ds_video_free. */
+DS_API ds_result ds_wan_generate(ds_wan *pipe, const ds_wan_params *params, ds_video *out);
+DS_API void      ds_video_free(ds_ctx *ctx, ds_video *video);
+
 /* Images: 8-bit RGB, row-major, interleaved. Writers produce the whole file or none. */
 typedef struct ds_image { int width, height; uint8_t *rgb; } ds_image;
 DS_API ds_result ds_image_load(ds_ctx *ctx, const char *path, ds_image *out);   /* PNG (8-bit) or PPM */
@@ -318,6 +374,40 @@ DS_API ds_result ds_png_write(ds_ctx *ctx, const char *path, const uint8_t *rgb,
 DS_API ds_result ds_jpeg_encode(ds_ctx *ctx, const uint8_t *rgb, int w, int h, int quality, uint8_t **out, size_t *out_n);
 /* MJPEG AVI: frames holds n images of h*w*3 bytes. */
 DS_API ds_result ds_avi_write(ds_ctx *ctx, const char *path, const uint8_t *frames, int n, int w, int h, int fps, int quality);
+
+/* LoRA: low-rank updates (kohya, diffusers/PEFT, BFL/ComfyUI, Wan namings; see >>lora) applied to a
+   set of weights in place: after every file is added (ds_weights_add), before a model runs on them.
+   Several LoRAs stack. Every key of the file is either applied, counted as meant for another component
+   (lora_te1_* given a DiT), or reported. */
+typedef enum ds_lora_mode {
+    DS_LORA_AUTO = 0,   /* merge into f32/f16/bf16 weights, run-time terms on fp8 and ggml blocks      */
+    DS_LORA_MERGE,      /* patched copies of the affected tensors (f32 unless keep_dtype)             */
+    DS_LORA_RUNTIME     /* y += s (x A^T) B^T inside every affected linear; weights stay as they are  */
+} ds_lora_mode;
+
+typedef struct ds_lora_desc {
+    const char  *path;        /* the LoRA file (anything ds_weights_open reads)                      */
+    float        scale;       /* user strength; the update is scale * alpha / rank * B A              */
+    ds_lora_mode mode;
+    int          lenient;     /* apply what matches even if some keys match nothing (still counted)  */
+    int          keep_dtype;  /* merge into copies of the weight's own f16/bf16 rather than f32: half
+                                 the memory, but updates under half an ulp of the weight are lost    */
+} ds_lora_desc;
+
+typedef struct ds_lora_report {
+    int  keys;                /* tensors in the file                                                 */
+    int  used;                /* applied                                                             */
+    int  other;               /* meant for another component of the pipeline                         */
+    int  unapplied;           /* matching no weight, or of an unsupported kind                       */
+    int  merged, runtime;     /* weight row blocks patched / given run-time terms                    */
+    char first_unapplied[256];/* the first few of them, with the reason                              */
+} ds_lora_report;
+
+/* Errors: DS_ERR_MISSING_TENSOR when nothing in the file applies to these weights, or when some keys
+   match nothing and !lenient (the message and the report name them; the weights are then unchanged);
+   DS_ERR_SHAPE when a matched update does not fit its weight. report may be NULL. */
+DS_API ds_result ds_lora_apply_desc(ds_weights *model, const ds_lora_desc *desc, ds_lora_report *report);
+DS_API ds_result ds_lora_apply(ds_weights *model, const char *path, float scale, ds_lora_mode mode);
 
 /* torch.randn(shape, generator=torch.Generator(dev).manual_seed(seed)) bit for bit.
    generator: 0 = CPU (mt19937), 1 = CUDA (Philox4x32-10). */
@@ -493,6 +583,7 @@ struct ds_ctx {
     int         n_threads;
     char        err[1024];
     struct ds__pool *pool;
+    const void **lora_set; int lora_n, lora_cap;   /* weights with run-time LoRA terms (>>lora) */
 };
 
 static void *ds__malloc(const ds_ctx *ctx, size_t n) {
@@ -1343,6 +1434,7 @@ DS__DEF void ds_ctx_destroy(ds_ctx *ctx) {
 #if !defined(DS_NO_THREADS) && !defined(DS_USE_OPENMP)
     ds__pool_destroy(ctx->pool);
 #endif
+    ds__free(ctx, (void *)ctx->lora_set);
     ds__free(ctx, ctx);
 }
 DS__DEF const char *ds_ctx_last_error(const ds_ctx *ctx) { return ctx ? ctx->err : "no context"; }
@@ -1426,8 +1518,11 @@ static void ds__linear_part(void *arg, int64_t p0, int64_t p1, int tid) {
 }
 
 static const float *ds__f32(ds_ctx *ctx, const ds_tensor *t);   /* cached f32 copy (weights section) */
+static int ds__tensor_has_lora(const ds_ctx *ctx, const ds_tensor *w);   /* run-time LoRA terms (>>lora) */
+static ds_result ds__lora_linear_add(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w);
 
-/* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. */
+/* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. With run-time LoRA terms in use
+   (>>lora), W must be a tensor of a ds_weights, whose entry carries them. */
 static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w, const ds_tensor *b) {
     ds__lin_job j;
     int64_t N, K, panels;
@@ -1444,6 +1539,7 @@ static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, co
     panels = (N + DS__LIN_NB - 1) / DS__LIN_NB;
     ds__parallel_for(ctx, panels, ds__linear_part, &j);
     ds__free(ctx, j.scratch);
+    if (ds__tensor_has_lora(ctx, w)) return ds__lora_linear_add(ctx, y, x, M, w);
     return DS_SUCCESS;
 }
 
@@ -2012,7 +2108,9 @@ typedef struct ds__entry {
     float    *f32;      /* lazily converted copy (ds__f32), owned */
     void     *aligned;  /* owned copy of data that the file stores misaligned for its type */
     int       file;     /* index into ds_weights.files */
+    struct ds__lora_patch *lora;   /* LoRA merged copy / run-time terms (>>lora), owned; NULL: none */
 } ds__entry;
+static void ds__lora_entry_free(ds_ctx *ctx, ds__entry *e);   /* >>lora */
 
 typedef struct ds__file {
     char     *path;
@@ -3198,7 +3296,10 @@ DS__DEF ds_result ds_weights_open(ds_ctx *ctx, const char *path, ds_weights **ou
 DS__DEF void ds_weights_close(ds_weights *w) {
     int64_t i;
     if (!w) return;
-    for (i = 0; i < w->n; i++) { ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].f32); ds__free(w->ctx, w->ents[i].aligned); }
+    for (i = 0; i < w->n; i++) {
+        ds__free(w->ctx, (void *)w->ents[i].t.name); ds__free(w->ctx, w->ents[i].f32); ds__free(w->ctx, w->ents[i].aligned);
+        ds__lora_entry_free(w->ctx, &w->ents[i]);
+    }
     for (i = 0; i < w->n_files; i++) { ds__unmap(w->ctx, &w->files[i].map); ds__free(w->ctx, w->files[i].path); }
     for (i = 0; i < w->n_meta; i++) ds__free(w->ctx, w->meta[i]);
     ds__free(w->ctx, w->meta); ds__free(w->ctx, w->ents); ds__free(w->ctx, w->files); ds__free(w->ctx, w->hash);
@@ -3311,6 +3412,10 @@ static const ds__arch_rule ds__arch_rules[] = {
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "wan",       "blocks.0.pos_embedding.embedding.weight", "token_embedding.weight", NULL },
     { DS_ARCH_UMT5,     "umt5",     "xxl",     "gguf",      "enc.blk.1.attn_rel_b.weight", "token_embd.weight", NULL },
     { DS_ARCH_T5,       "t5",       "xxl",     "gguf",      "enc.blk.0.attn_rel_b.weight", "token_embd.weight", NULL },
+    /* image encoder (Wan I2V): ComfyUI clip_vision_h / transformers, Wan's .pth, open_clip */
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "hf",        "vision_model.embeddings.patch_embedding.weight", "vision_model.pre_layrnorm.weight", NULL },
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "wan",       "visual.transformer.0.attn.to_qkv.weight", "visual.patch_embedding.weight", NULL },
+    { DS_ARCH_CLIP_VISION,"clip-vision","vit", "open_clip", "visual.transformer.resblocks.0.attn.in_proj_weight", "visual.conv1.weight", NULL },
 };
 /* Prefixes checkpoints put in front of the canonical names (ComfyUI, diffusers bundles, ...). */
 static const char *const ds__arch_prefixes[] = {
@@ -5790,6 +5895,311 @@ static ds_result ds__clip_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_
         if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "pooled", pool, 2, s2); pool = NULL; }
     }
     ds__free(ctx, last); ds__free(ctx, pen); ds__free(ctx, pool);
+    return r;
+}
+
+// >>clip_vision
+/* CLIP vision tower: the open-clip ViT-H/14 (of XLM-RoBERTa CLIP) whose penultimate tokens Wan2.1
+   I2V and FLF2V give the DiT as clip_fea. Wan's CLIPModel.visual(videos) does:
+     pix = F.interpolate(image, 224x224, bicubic, align_corners=False)     image [3,H,W] in [-1,1]
+     pix = (pix * 0.5 + 0.5 - mean) / std          CLIP mean/std per channel (order: scale, shift, normalise)
+     x   = [cls; conv_p(pix) as 256 tokens] + pos   conv p x p stride p, no bias; T = 1 + (224/p)^2 = 257
+     x   = ln_pre(x)
+     per block (pre-LN):  x += proj(attn(norm1(x)))         fused qkv, rows q|k|v, scale head_dim^-0.5
+                          x += fc2(gelu(fc1(norm2(x))))     exact (erf) GELU: activation='gelu'
+     clip_fea = x after all blocks but the last (use_31_block: transformer[:-1]), NO ln_post, no head
+   Facts: ViT-H/14 is 1280 wide, 32 blocks, 16 heads of 80, MLP 5120, LayerNorm eps 1e-5. The resize
+   runs on the [-1,1] values before the affine maps and shrinks without antialiasing. transformers'
+   CLIPVisionModel computes the same tower (pre_layrnorm = ln_pre): its hidden_states[-2] equals
+   clip_fea and ComfyUI's penultimate_hidden_states is that output too (ComfyUI preprocesses
+   differently: shortest side, centre crop, antialias, 8-bit rounding; that is not Wan's path).
+   Heads are not in the weights: open-clip towers of width >= 1024 (L, H, g, bigG) all have 16;
+   narrower ones use 64-wide heads (B: 768 -> 12), one head below 64 (tiny test towers). */
+#define DS__CLIPV_MAX_LAYERS 64
+
+/* Checkpoint namings. Every entry is a stem that "weight" / "bias" completes (cls and pos are whole
+   names); %d is the block. A naming has either the fused qkv or q, k, v. */
+typedef struct ds__clip_vision_names {
+    const char *layout;
+    const char *patch, *cls, *pos, *ln_pre;
+    const char *ln1, *qkv, *q, *k, *v, *o, *ln2, *fc1, *fc2;
+} ds__clip_vision_names;
+static const ds__clip_vision_names ds__clip_vision_namings[] = {
+    /* transformers CLIPVisionModel(WithProjection): ComfyUI's clip_vision_h.safetensors */
+    { "hf", "vision_model.embeddings.patch_embedding.", "vision_model.embeddings.class_embedding",
+      "vision_model.embeddings.position_embedding.weight", "vision_model.pre_layrnorm.",
+      "vision_model.encoder.layers.%d.layer_norm1.", NULL,
+      "vision_model.encoder.layers.%d.self_attn.q_proj.", "vision_model.encoder.layers.%d.self_attn.k_proj.",
+      "vision_model.encoder.layers.%d.self_attn.v_proj.", "vision_model.encoder.layers.%d.self_attn.out_proj.",
+      "vision_model.encoder.layers.%d.layer_norm2.", "vision_model.encoder.layers.%d.mlp.fc1.",
+      "vision_model.encoder.layers.%d.mlp.fc2." },
+    /* Wan2.1's own modules: models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth (cls [1,1,D], pos [1,T,D]) */
+    { "wan", "visual.patch_embedding.", "visual.cls_embedding", "visual.pos_embedding", "visual.pre_norm.",
+      "visual.transformer.%d.norm1.", "visual.transformer.%d.attn.to_qkv.", NULL, NULL, NULL,
+      "visual.transformer.%d.attn.proj.", "visual.transformer.%d.norm2.", "visual.transformer.%d.mlp.0.",
+      "visual.transformer.%d.mlp.2." },
+    /* open_clip VisionTransformer (nn.MultiheadAttention's in_proj_weight / in_proj_bias) */
+    { "open_clip", "visual.conv1.", "visual.class_embedding", "visual.positional_embedding", "visual.ln_pre.",
+      "visual.transformer.resblocks.%d.ln_1.", "visual.transformer.resblocks.%d.attn.in_proj_", NULL, NULL, NULL,
+      "visual.transformer.resblocks.%d.attn.out_proj.", "visual.transformer.resblocks.%d.ln_2.",
+      "visual.transformer.resblocks.%d.mlp.c_fc.", "visual.transformer.resblocks.%d.mlp.c_proj." },
+};
+
+typedef struct ds__clip_vision_layer {
+    const ds_tensor *ln1_w, *ln1_b;                 /* [D]                          */
+    const ds_tensor *qkv_w, *qkv_b;                 /* [3D, D], [3D]; NULL if split  */
+    const ds_tensor *q_w, *q_b, *k_w, *k_b, *v_w, *v_b;   /* [D, D], [D]; NULL if fused */
+    const ds_tensor *o_w, *o_b;                     /* [D, D], [D]                  */
+    const ds_tensor *ln2_w, *ln2_b;                 /* [D]                          */
+    const ds_tensor *fc1_w, *fc1_b;                 /* [F, D], [F]                  */
+    const ds_tensor *fc2_w, *fc2_b;                 /* [D, F], [D]                  */
+} ds__clip_vision_layer;
+
+typedef struct ds__clip_vision {
+    int dim, heads, head_dim, ffn, n_layers;        /* ViT-H/14: 1280, 16, 80, 5120, 32 */
+    int patch, grid, image_size, n_tok;             /* 14, 16, 224, 257                 */
+    const char *layout;
+    const ds_tensor *patch_w, *patch_b;             /* [D, 3, p, p], [D] or NULL        */
+    const ds_tensor *cls;                           /* [D] or [1, 1, D]                 */
+    const ds_tensor *pos;                           /* [T, D] or [1, T, D]              */
+    const ds_tensor *ln_pre_w, *ln_pre_b;           /* [D]                              */
+    ds__clip_vision_layer layers[DS__CLIPV_MAX_LAYERS];
+} ds__clip_vision;
+
+/* <prefix><stem with the block number><suffix>; NULL (and, if required, an error) when absent. */
+static const ds_tensor *ds__clip_vision_get(ds_ctx *ctx, const ds_weights *w, const char *prefix, const char *stem,
+                                            int layer, const char *suffix, int required) {
+    char s[256];
+    snprintf(s, sizeof s, stem, layer);
+    return required ? ds__wget(ctx, w, prefix, "%s%s", s, suffix) : ds__wopt(w, prefix, "%s%s", s, suffix);
+}
+
+/* Bind the tower under ai->prefix (ai may be NULL: no prefix) in whichever naming it uses; the config
+   comes from the shapes (width and patch from the patch conv, grid from the position table). */
+static ds_result ds__clip_vision_load(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, ds__clip_vision *m) {
+    const char *prefix = ai ? ai->prefix : "";
+    const ds__clip_vision_names *nm = NULL;
+    int i, D, F, T, p;
+    memset(m, 0, sizeof *m);
+    for (i = 0; i < DS__ARRLEN(ds__clip_vision_namings) && !nm; i++)
+        if (ds__clip_vision_get(ctx, w, prefix, ds__clip_vision_namings[i].ln1, 0, "weight", 0)) nm = &ds__clip_vision_namings[i];
+    if (!nm) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "clip-vision: no block-0 norm under prefix '%s' (tried %s, ...)", prefix, ds__clip_vision_namings[0].ln1);
+    m->layout = nm->layout;
+    /* patch conv [D, 3, p, p]: width and patch size */
+    if (!(m->patch_w = ds__clip_vision_get(ctx, w, prefix, nm->patch, 0, "weight", 1))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->patch_w, 4, -1, 3, -1, -1));
+    m->dim = D = (int)m->patch_w->shape[0]; m->patch = p = (int)m->patch_w->shape[2];
+    if (D <= 0 || p <= 0 || m->patch_w->shape[3] != p) return ds__err(ctx, DS_ERR_SHAPE, "%s: expected a square patch kernel", m->patch_w->name);
+    if ((m->patch_b = ds__clip_vision_get(ctx, w, prefix, nm->patch, 0, "bias", 0)) != NULL) DS__TRY(ds__check_shape(ctx, m->patch_b, 1, D));
+    /* class token [D] / [1,1,D]; positions [T, D] / [1, T, D] with T = 1 + grid^2 */
+    if (!(m->cls = ds__wget(ctx, w, prefix, "%s", nm->cls)) || !(m->pos = ds__wget(ctx, w, prefix, "%s", nm->pos))) return DS_ERR_MISSING_TENSOR;
+    if (m->cls->ndim < 1 || ds_tensor_numel(m->cls) != D || m->cls->shape[m->cls->ndim - 1] != D) return ds__err(ctx, DS_ERR_SHAPE, "%s: expected %d values", m->cls->name, D);
+    if (m->pos->ndim == 3) DS__TRY(ds__check_shape(ctx, m->pos, 3, 1, -1, D));
+    else DS__TRY(ds__check_shape(ctx, m->pos, 2, -1, D));
+    if (m->pos->shape[m->pos->ndim - 2] > (1 << 20)) return ds__err(ctx, DS_ERR_UNSUPPORTED, "%s: too many positions", m->pos->name);
+    m->n_tok = T = (int)m->pos->shape[m->pos->ndim - 2];
+    for (m->grid = 1; (int64_t)m->grid * m->grid < T - 1; m->grid++) {}
+    if (T < 2 || m->grid * m->grid != T - 1 || (int64_t)m->grid * p > 65536)
+        return ds__err(ctx, DS_ERR_SHAPE, "%s: %d positions is not 1 + a square grid of patches", m->pos->name, T);
+    m->image_size = m->grid * p;
+    if (!(m->ln_pre_w = ds__clip_vision_get(ctx, w, prefix, nm->ln_pre, 0, "weight", 1)) ||
+        !(m->ln_pre_b = ds__clip_vision_get(ctx, w, prefix, nm->ln_pre, 0, "bias", 1))) return DS_ERR_MISSING_TENSOR;
+    DS__TRY(ds__check_shape(ctx, m->ln_pre_w, 1, D)); DS__TRY(ds__check_shape(ctx, m->ln_pre_b, 1, D));
+    m->heads = D >= 1024 ? 16 : (D + 63) / 64;
+    if (D % m->heads) return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip-vision: width %d does not split into %d heads", D, m->heads);
+    m->head_dim = D / m->heads;
+    while (m->n_layers < DS__CLIPV_MAX_LAYERS && ds__clip_vision_get(ctx, w, prefix, nm->ln1, m->n_layers, "weight", 0)) m->n_layers++;
+    if (m->n_layers == DS__CLIPV_MAX_LAYERS && ds__clip_vision_get(ctx, w, prefix, nm->ln1, m->n_layers, "weight", 0))
+        return ds__err(ctx, DS_ERR_UNSUPPORTED, "clip-vision: more than %d blocks", DS__CLIPV_MAX_LAYERS);
+    if (m->n_layers < 2) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "clip-vision: %d block(s), the penultimate output needs 2", m->n_layers);
+    {   /* MLP width from block 0 */
+        const ds_tensor *t = ds__clip_vision_get(ctx, w, prefix, nm->fc1, 0, "weight", 1);
+        if (!t) return DS_ERR_MISSING_TENSOR;
+        DS__TRY(ds__check_shape(ctx, t, 2, -1, D));
+        m->ffn = F = (int)t->shape[0];
+    }
+    for (i = 0; i < m->n_layers; i++) {
+        ds__clip_vision_layer *L = &m->layers[i];
+        const struct { const char *stem; const ds_tensor **wt, **bs; int d0, d1; } t[] = {
+            { nm->ln1, &L->ln1_w, &L->ln1_b, D, 0 },   { nm->qkv, &L->qkv_w, &L->qkv_b, 3 * D, D },
+            { nm->q, &L->q_w, &L->q_b, D, D },         { nm->k, &L->k_w, &L->k_b, D, D },
+            { nm->v, &L->v_w, &L->v_b, D, D },         { nm->o, &L->o_w, &L->o_b, D, D },
+            { nm->ln2, &L->ln2_w, &L->ln2_b, D, 0 },   { nm->fc1, &L->fc1_w, &L->fc1_b, F, D },
+            { nm->fc2, &L->fc2_w, &L->fc2_b, D, F },
+        };
+        int k;
+        for (k = 0; k < DS__ARRLEN(t); k++) {
+            if (!t[k].stem) continue;
+            if (!(*t[k].wt = ds__clip_vision_get(ctx, w, prefix, t[k].stem, i, "weight", 1)) ||
+                !(*t[k].bs = ds__clip_vision_get(ctx, w, prefix, t[k].stem, i, "bias", 1))) return DS_ERR_MISSING_TENSOR;
+            if (t[k].d1) DS__TRY(ds__check_shape(ctx, *t[k].wt, 2, t[k].d0, t[k].d1));
+            else DS__TRY(ds__check_shape(ctx, *t[k].wt, 1, t[k].d0));
+            DS__TRY(ds__check_shape(ctx, *t[k].bs, 1, t[k].d0));
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* Taps of torch's bicubic (upsample_bicubic2d, align_corners=False) along one axis of n -> out:
+   source coordinate (o + 0.5) * (n / out) - 0.5 in float, NOT clamped at 0 (bilinear clamps, cubic
+   does not); i0 = floor, capped at n-1; t = the fraction, clamped to [0, 1]; the four taps
+   i0-1 .. i0+2 are clamped to the border; weights are Keys' cubic convolution with A = -0.75.
+   No antialiasing when shrinking (F.interpolate's default). */
+static void ds__clip_vision_taps(int64_t n, int64_t out, int64_t *idx /* [out*4] */, float *wt /* [out*4] */) {
+    const float A = -0.75f, scale = (float)n / (float)out;
+    int64_t o; int j;
+    for (o = 0; o < out; o++) {
+        float src = scale * ((float)o + 0.5f) - 0.5f, t, x;
+        int64_t i0 = (int64_t)floorf(src);
+        if (i0 > n - 1) i0 = n - 1;
+        t = src - (float)i0;
+        t = t < 0.0f ? 0.0f : t > 1.0f ? 1.0f : t;
+        x = t + 1.0f; wt[o * 4 + 0] = ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
+        x = t;        wt[o * 4 + 1] = ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
+        x = 1.0f - t; wt[o * 4 + 2] = ((A + 2.0f) * x - (A + 3.0f)) * x * x + 1.0f;
+        x = 2.0f - t; wt[o * 4 + 3] = ((A * x - 5.0f * A) * x + 8.0f * A) * x - 4.0f * A;
+        for (j = 0; j < 4; j++) {
+            int64_t k = i0 - 1 + j;
+            idx[o * 4 + j] = k < 0 ? 0 : k > n - 1 ? n - 1 : k;
+        }
+    }
+}
+
+/* F.interpolate(src [C, H, W], size=(OH, OW), mode='bicubic', align_corners=False) -> dst [C, OH, OW].
+   Separable: each source row along x first, then the columns along y (torch sums the same products). */
+static ds_result ds__clip_vision_resize(ds_ctx *ctx, float *dst, const float *src, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+    int64_t *ix, *iy, c, y, o;
+    float *wx, *wy, *tmp;
+    if (C <= 0 || H <= 0 || W <= 0 || OH <= 0 || OW <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "resize: empty image");
+    ix = (int64_t *)ds__malloc(ctx, (size_t)(4 * (OW + OH)) * sizeof(int64_t));
+    wx = ds__falloc(ctx, 4 * (OW + OH));
+    tmp = ds__falloc(ctx, H * OW);
+    if (!ix || !wx || !tmp) { ds__free(ctx, ix); ds__free(ctx, wx); ds__free(ctx, tmp); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "resize %lldx%lld -> %lldx%lld", (long long)H, (long long)W, (long long)OH, (long long)OW); }
+    iy = ix + 4 * OW; wy = wx + 4 * OW;
+    ds__clip_vision_taps(W, OW, ix, wx);
+    ds__clip_vision_taps(H, OH, iy, wy);
+    for (c = 0; c < C; c++) {
+        const float *s = src + c * H * W;
+        float *d = dst + c * OH * OW;
+        for (y = 0; y < H; y++)           /* tmp [H, OW]: rows resampled along x */
+            for (o = 0; o < OW; o++) {
+                const int64_t *k = ix + o * 4; const float *g = wx + o * 4;
+                tmp[y * OW + o] = g[0] * s[y * W + k[0]] + g[1] * s[y * W + k[1]] + g[2] * s[y * W + k[2]] + g[3] * s[y * W + k[3]];
+            }
+        for (y = 0; y < OH; y++) {        /* then along y */
+            const int64_t *k = iy + y * 4; const float *g = wy + y * 4;
+            for (o = 0; o < OW; o++)
+                d[y * OW + o] = g[0] * tmp[k[0] * OW + o] + g[1] * tmp[k[1] * OW + o] + g[2] * tmp[k[2] * OW + o] + g[3] * tmp[k[3] * OW + o];
+        }
+    }
+    ds__free(ctx, ix); ds__free(ctx, wx); ds__free(ctx, tmp);
+    return DS_SUCCESS;
+}
+
+static void ds__clip_vision_gelu_part(void *arg, int64_t i0, int64_t i1, int tid) {
+    (void)tid; ds__gelu_erf((float *)arg + i0, i1 - i0);
+}
+
+/* One pre-LN block on x [T, D] in place. buf: 6*T*D + T*F floats of scratch. */
+static ds_result ds__clip_vision_block(ds_ctx *ctx, const ds__clip_vision *m, const ds__clip_vision_layer *ly, float *x, float *buf) {
+    const int64_t T = m->n_tok, D = m->dim, F = m->ffn;
+    float *h = buf, *qkv = h + T * D, *a = qkv + 3 * T * D, *f = a + T * D;
+    const float *q, *k, *v, *g, *b;
+    int64_t stride;
+    /* x += proj(attn(norm1(x))): q, k, v from one [3D, D] matrix (rows q | k | v) or three */
+    if (!(g = ds__f32(ctx, ly->ln1_w)) || !(b = ds__f32(ctx, ly->ln1_b))) return DS_ERR_OUT_OF_MEMORY;
+    ds__layernorm(h, x, T, D, g, b, 1e-5f);
+    if (ly->qkv_w) {
+        DS__TRY(ds__linear(ctx, qkv, h, T, ly->qkv_w, ly->qkv_b));          /* [T, 3D] */
+        q = qkv; k = qkv + D; v = qkv + 2 * D; stride = 3 * D;
+    } else {
+        DS__TRY(ds__linear(ctx, qkv, h, T, ly->q_w, ly->q_b));              /* [T, D] x 3 */
+        DS__TRY(ds__linear(ctx, qkv + T * D, h, T, ly->k_w, ly->k_b));
+        DS__TRY(ds__linear(ctx, qkv + 2 * T * D, h, T, ly->v_w, ly->v_b));
+        q = qkv; k = qkv + T * D; v = qkv + 2 * T * D; stride = D;
+    }
+    DS__TRY(ds__attention(ctx, a, q, k, v, T, T, m->heads, m->head_dim, stride, stride, NULL, NULL, 1.0f / sqrtf((float)m->head_dim)));
+    DS__TRY(ds__linear(ctx, h, a, T, ly->o_w, ly->o_b));
+    ds__add(x, h, T * D);
+    /* x += fc2(gelu(fc1(norm2(x)))) */
+    if (!(g = ds__f32(ctx, ly->ln2_w)) || !(b = ds__f32(ctx, ly->ln2_b))) return DS_ERR_OUT_OF_MEMORY;
+    ds__layernorm(h, x, T, D, g, b, 1e-5f);
+    DS__TRY(ds__linear(ctx, f, h, T, ly->fc1_w, ly->fc1_b));                /* [T, F] */
+    ds__parallel_for(ctx, T * F, ds__clip_vision_gelu_part, f);
+    DS__TRY(ds__linear(ctx, h, f, T, ly->fc2_w, ly->fc2_b));
+    ds__add(x, h, T * D);
+    return DS_SUCCESS;
+}
+
+/* rgb [3, H, W] in [-1, 1], any size -> penult [T, D]: Wan's clip_fea (the output of all blocks but
+   the last); last [T, D] (all blocks, no ln_post) when not NULL. */
+static ds_result ds__clip_vision_forward(ds_ctx *ctx, const ds__clip_vision *m, const float *rgb, int64_t H, int64_t W,
+                                         float *penult, float *last) {
+    static const float mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f }, stdv[3] = { 0.26862954f, 0.26130258f, 0.27577711f };
+    const int64_t T = m->n_tok, D = m->dim, F = m->ffn, S = m->image_size, p = m->patch, G = m->grid, K = 3 * p * p;
+    float *pix, *cols, *x = NULL, *buf = NULL;
+    const float *g, *b;
+    int64_t c, i, gy, gx, ky;
+    int l;
+    ds_result r = DS_SUCCESS;
+    if (!rgb || !penult || H <= 0 || W <= 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "clip-vision: empty image");
+    /* pix [3, S, S] = Normalize(resize(rgb) * 0.5 + 0.5); cols [G*G, 3*p*p]: one patch per row (c, ky, kx) */
+    pix = ds__falloc(ctx, 3 * S * S); cols = ds__falloc(ctx, G * G * K);
+    x = ds__falloc(ctx, T * D);
+    if (!pix || !cols || !x) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision: %lldx%lld input", (long long)S, (long long)S); goto out; }
+    if ((r = ds__clip_vision_resize(ctx, pix, rgb, 3, H, W, S, S)) != DS_SUCCESS) goto out;
+    for (c = 0; c < 3; c++)
+        for (i = 0; i < S * S; i++) { float v = pix[c * S * S + i] * 0.5f + 0.5f; pix[c * S * S + i] = (v - mean[c]) / stdv[c]; }
+    for (gy = 0; gy < G; gy++)
+        for (gx = 0; gx < G; gx++)
+            for (c = 0; c < 3; c++)
+                for (ky = 0; ky < p; ky++)
+                    memcpy(cols + (gy * G + gx) * K + (c * p + ky) * p, pix + (c * S + gy * p + ky) * S + gx * p, (size_t)p * sizeof(float));
+    /* x [T, D] = ln_pre([cls; patches] + pos) */
+    if ((r = ds__linear(ctx, x + D, cols, G * G, m->patch_w, m->patch_b)) != DS_SUCCESS) goto out;
+    ds__tensor_to_f32(x, m->cls, 0, D);
+    if (!(g = ds__f32(ctx, m->pos))) { r = DS_ERR_OUT_OF_MEMORY; goto out; }
+    ds__add(x, g, T * D);
+    if (!(g = ds__f32(ctx, m->ln_pre_w)) || !(b = ds__f32(ctx, m->ln_pre_b))) { r = DS_ERR_OUT_OF_MEMORY; goto out; }
+    ds__layernorm(x, x, T, D, g, b, 1e-5f);
+    ds__free(ctx, pix); ds__free(ctx, cols); pix = cols = NULL;
+
+    buf = ds__falloc(ctx, T * (6 * D + F));
+    if (!buf) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision: activations"); goto out; }
+    for (l = 0; l < m->n_layers - 1 && r == DS_SUCCESS; l++) {
+        if (ds__aborted(ctx)) { r = DS_ABORTED; break; }
+        r = ds__clip_vision_block(ctx, m, &m->layers[l], x, buf);
+    }
+    if (r == DS_SUCCESS) memcpy(penult, x, (size_t)(T * D) * sizeof(float));
+    if (r == DS_SUCCESS && last) {
+        r = ds__clip_vision_block(ctx, m, &m->layers[m->n_layers - 1], x, buf);
+        if (r == DS_SUCCESS) memcpy(last, x, (size_t)(T * D) * sizeof(float));
+    }
+out:
+    ds__free(ctx, pix); ds__free(ctx, cols); ds__free(ctx, x); ds__free(ctx, buf);
+    return r;
+}
+
+/* ds_forward: image [1, 3, H, W] (or [3, H, W]) in [-1, 1] -> clip_fea [1, T, D] (penultimate block,
+   what Wan I2V feeds its DiT), last_hidden_state [1, T, D] (all blocks, before ln_post). */
+static ds_result ds__clip_vision_forward_io(ds_ctx *ctx, const ds_weights *w, const ds_arch_info *ai, const ds_weights *io, ds_outputs *out) {
+    ds__clip_vision m; float *img = NULL, *pen = NULL, *last = NULL;
+    int nd; int64_t shape[DS_MAX_DIMS], H, W, s3[3]; ds_result r;
+    DS__TRY(ds__clip_vision_load(ctx, w, ai, &m));
+    DS__TRY(ds__input_f32(ctx, io, "image", &nd, shape, &img));
+    if (!((nd == 4 && shape[0] == 1 && shape[1] == 3) || (nd == 3 && shape[0] == 3)) || shape[nd - 1] > 65536 || shape[nd - 2] > 65536) {
+        ds__free(ctx, img);
+        return ds__err(ctx, DS_ERR_SHAPE, "image: expected [1, 3, H, W] in [-1, 1]");
+    }
+    H = shape[nd - 2]; W = shape[nd - 1];
+    pen = ds__falloc(ctx, (int64_t)m.n_tok * m.dim); last = ds__falloc(ctx, (int64_t)m.n_tok * m.dim);
+    if (!pen || !last) r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "clip-vision outputs");
+    else r = ds__clip_vision_forward(ctx, &m, img, H, W, pen, last);
+    ds__free(ctx, img);
+    s3[0] = 1; s3[1] = m.n_tok; s3[2] = m.dim;
+    if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "clip_fea", pen, 3, s3); pen = NULL; }
+    if (r == DS_SUCCESS) { r = ds__output_add(ctx, out, "last_hidden_state", last, 3, s3); last = NULL; }
+    ds__free(ctx, pen); ds__free(ctx, last);
     return r;
 }
 
@@ -8585,6 +8995,912 @@ static ds_result ds__wan_vae_forward_io(ds_ctx *ctx, const ds_weights *w, const 
     return DS_SUCCESS;
 }
 
+// >>lora
+/* LoRA: W' = W + s B A with s = user scale * alpha / rank (alpha absent: s = user scale), read from
+       kohya / civitai   lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight / .lora_up.weight / .alpha,
+                         lora_te1_text_model_encoder_layers_0_self_attn_q_proj... (CLIP-L), lora_te2_ (T5)
+       diffusers / PEFT  transformer.transformer_blocks.0.attn.to_q.lora_A.weight / .lora_B.weight
+                         (also base_model.model., .lora_A.default.weight; alpha from the
+                         "lora_adapter_metadata" diffusers writes: "transformer.lora_alpha", use_rslora)
+       BFL / ComfyUI     diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight
+       Wan               diffusion_model.blocks.0.self_attn.q.lora_A.weight, blocks.0.self_attn.q.lora_A.default.weight,
+                         lora_unet_blocks_0_self_attn_q.lora_down.weight
+   plus LyCORIS LoHa (hada_w1_a ... hada_w2_b: (w1a w1b) * (w2a w2b) elementwise, s = alpha / w1_b rows)
+   and LoKr (lokr_w1 / lokr_w1_a lokr_w1_b, lokr_w2 / lokr_w2_a lokr_w2_b: kron(w1, w2), s = alpha / rank
+   of a factored part, else 1), and full differences (.diff, .diff_b; s = user scale).
+
+   MATCHING. Names are compared "flat", dots read as underscores, so kohya's lora_unet_double_blocks_0_...
+   and PEFT's double_blocks.0.... are one lookup. The model offers every weight under its own name (after
+   the checkpoint's prefix: Wan, CLIP and T5 LoRAs use those), and for a family with naming tables (a row
+   of ds__lora_families: FLUX reads the >>flux key tables) every linear under each naming of the table,
+   parts included. A LoRA name that is not found loses one known prefix (lora_unet_, transformer.,
+   diffusion_model., base_model.model., text_model. ...) and is looked up again. Prefixes that name a
+   component (lora_te1_ / text_encoder.: CLIP; lora_te2_ / text_encoder_2.: T5; lora_unet_,
+   transformer., diffusion_model.: the DiT) make keys meant for another component count as "other".
+
+   ROWS. A table layer is its parts stacked along the output rows ("a|b|c"); "~a" stores the two output
+   halves swapped (diffusers' norm_out). A LoRA row is followed into the model's layout through that:
+   a diffusers LoRA on attn.to_k of a BFL checkpoint lands in the middle row block of img_attn.qkv, a
+   kohya LoRA on a fused qkv of a diffusers checkpoint splits its up rows over to_q, to_k, to_v (A is
+   shared). Where only the fused tensor exists, the parts have the layer's input width and the last
+   part takes the remaining rows (q, k, v are square; FLUX's single-block linear1 ends with the MLP).
+
+   MODES. Merge: an affected tensor gets a patched copy (f32, or its own f16/bf16 with keep_dtype) that
+   replaces its data in the ds_weights, so every code path sees it; the file mapping stays read-only.
+   Run time: the tensor carries terms (A, s B, output rows) and ds__linear adds s (x A^T) B^T to its
+   output: no re-quantization of fp8 / ggml weights. Run-time terms serve weights that the model
+   multiplies through ds__linear (linears, and convolutions: their im2col columns are ordered as the
+   flattened weight, and so are a LoCon's down rows). AUTO merges into f32/f16/bf16/f64 and adds terms
+   to the rest. */
+
+#define DS__LORA_MAX_PARTS 4
+#define DS__LORA_MAX_SEGS  8
+#define DS__LORA_ROWS      256    /* x rows per pass of a dense run-time term */
+
+/* --- model naming tables ------------------------------------------------------------------ */
+/* A key table of a model section, read generically: rows of `stride` bytes holding a kind char
+   (rows of kind 'V' are not linears) and `const char *name[n_names]`, one spec per naming. A model
+   family whose loader is driven by such tables (as >>flux is) gets cross-naming LoRAs by one row in
+   ds__lora_families; without a row, its weights still match LoRAs that use the checkpoint's names. */
+typedef struct ds__lora_table {
+    const char *const *block;   /* block prefix per naming ("double_blocks.%d."), NULL: top level */
+    const void *rows; int n_rows; size_t stride, kind_off, name_off; int n_names;
+} ds__lora_table;
+typedef struct ds__lora_family { ds_arch arch; int n_tables; ds__lora_table t[4]; } ds__lora_family;
+
+#define DS__LORA_TABLE(block, rows, type) \
+    { block, rows, DS__ARRLEN(rows), sizeof(type), offsetof(type, kind), offsetof(type, name), DS__ARRLEN(((type *)0)->name) }
+static const ds__lora_family ds__lora_families[] = {
+    { DS_ARCH_FLUX_DIT, 3, { DS__LORA_TABLE(NULL, ds__flux_top_keys, ds__flux_key),
+                             DS__LORA_TABLE(ds__flux_double_prefix, ds__flux_double_keys, ds__flux_key),
+                             DS__LORA_TABLE(ds__flux_single_prefix, ds__flux_single_keys, ds__flux_key) } },
+};
+
+enum { DS__LC_ANY = 0, DS__LC_DIT, DS__LC_CLIP, DS__LC_T5 };   /* pipeline components */
+/* LoRA-side prefixes, flat, tried in this order (longer before shorter when one begins another). */
+static const struct { const char *flat; int comp; } ds__lora_prefixes[] = {
+    { "lora_unet_", DS__LC_DIT }, { "lora_transformer_", DS__LC_DIT }, { "lora_te1_", DS__LC_CLIP },
+    { "lora_te2_", DS__LC_T5 }, { "lora_te_", DS__LC_CLIP }, { "model_diffusion_model_", DS__LC_DIT },
+    { "diffusion_model_", DS__LC_DIT }, { "transformer_", DS__LC_DIT }, { "unet_", DS__LC_DIT },
+    { "text_encoder_2_", DS__LC_T5 }, { "text_encoder_", DS__LC_CLIP }, { "base_model_model_", DS__LC_ANY },
+    { "text_model_", DS__LC_ANY }, { "model_", DS__LC_ANY }, { "module_", DS__LC_ANY },
+};
+
+/* --- a string index over an array of structs whose first member is the char * name ---------- */
+typedef struct ds__lora_map { int64_t *slot; int64_t cap; const void *base; size_t stride; } ds__lora_map;
+
+static const char *ds__lora_map_name(const ds__lora_map *m, int64_t i) {
+    return *(char *const *)(const void *)((const char *)m->base + (size_t)i * m->stride);
+}
+static int64_t ds__lora_map_find(const ds__lora_map *m, const char *name) {
+    uint64_t h;
+    if (!m->cap) return -1;
+    for (h = ds__hash_str(name) & (uint64_t)(m->cap - 1); m->slot[h]; h = (h + 1) & (uint64_t)(m->cap - 1))
+        if (strcmp(ds__lora_map_name(m, m->slot[h] - 1), name) == 0) return m->slot[h] - 1;
+    return -1;
+}
+/* Index element n - 1 (just appended; the array may have moved to base). */
+static ds_result ds__lora_map_add(ds_ctx *ctx, ds__lora_map *m, const void *base, int64_t n, size_t stride) {
+    int64_t i, first = n - 1;
+    m->base = base; m->stride = stride;
+    if (n * 2 > m->cap) {
+        int64_t cap = 64;
+        while (cap < n * 2) cap *= 2;
+        ds__free(ctx, m->slot);
+        if (!(m->slot = (int64_t *)ds__calloc(ctx, (size_t)cap * sizeof(int64_t)))) { m->cap = 0; return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: name index"); }
+        m->cap = cap; first = 0;
+    }
+    for (i = first; i < n; i++) {
+        uint64_t h = ds__hash_str(ds__lora_map_name(m, i)) & (uint64_t)(m->cap - 1);
+        while (m->slot[h]) h = (h + 1) & (uint64_t)(m->cap - 1);
+        m->slot[h] = i + 1;
+    }
+    return DS_SUCCESS;
+}
+
+/* "a.b.c" -> "a_b_c" (at most cap - 1 characters). */
+static void ds__lora_flat(char *dst, size_t cap, const char *src, size_t n) {
+    size_t i;
+    if (n > cap - 1) n = cap - 1;
+    for (i = 0; i < n; i++) dst[i] = src[i] == '.' ? '_' : src[i];
+    dst[n] = 0;
+}
+
+/* Part p of a spec "~a|b|c" into buf; returns the number of parts. */
+static int ds__lora_spec_part(const char *spec, int p, char *buf, size_t cap) {
+    int n = 0;
+    if (*spec == '~') spec++;
+    for (;;) {
+        const char *e = strchr(spec, '|');
+        size_t len = e ? (size_t)(e - spec) : strlen(spec);
+        if (n == p && buf) snprintf(buf, cap, "%.*s", (int)len, spec);
+        n++;
+        if (!e) return n;
+        spec = e + 1;
+    }
+}
+
+/* --- the model side: layers and the names that reach them ---------------------------------- */
+typedef struct ds__lora_layer {
+    ds__entry  *part[DS__LORA_MAX_PARTS];   /* the model's tensors, stacked along the output rows */
+    int         n_parts;
+    int64_t     out, in;                    /* rows of all parts, row length                       */
+    const char *const *spec;                /* table specs per naming; NULL: a tensor by its name  */
+    int         own;                        /* the naming the model uses                           */
+} ds__lora_layer;
+
+typedef struct ds__lora_cand { char *flat; int layer; int naming, part; } ds__lora_cand;
+
+typedef struct ds__lora_index {
+    ds__lora_layer *layers; int n_layers, cap_layers;
+    ds__lora_cand  *cands;  int64_t n_cands, cap_cands;
+    ds__lora_map    map;
+    int             comp;                   /* the model's component (DS__LC_*) */
+} ds__lora_index;
+
+static void ds__lora_index_free(ds_ctx *ctx, ds__lora_index *ix) {
+    int64_t i;
+    for (i = 0; i < ix->n_cands; i++) ds__free(ctx, ix->cands[i].flat);
+    ds__free(ctx, ix->cands); ds__free(ctx, ix->layers); ds__free(ctx, ix->map.slot);
+    memset(ix, 0, sizeof *ix);
+}
+
+static ds_result ds__lora_add_layer(ds_ctx *ctx, ds__lora_index *ix, const ds__lora_layer *l) {
+    if (ix->n_layers == ix->cap_layers) {
+        int nc = ix->cap_layers ? ix->cap_layers * 2 : 256;
+        ds__lora_layer *nl = (ds__lora_layer *)ds__malloc(ctx, (size_t)nc * sizeof *nl);
+        if (!nl) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: layer table");
+        if (ix->n_layers) memcpy(nl, ix->layers, (size_t)ix->n_layers * sizeof *nl);
+        ds__free(ctx, ix->layers); ix->layers = nl; ix->cap_layers = nc;
+    }
+    ix->layers[ix->n_layers++] = *l;
+    return DS_SUCCESS;
+}
+
+/* Name `name` (dotted) reaches part `part` of layer `layer` under naming `naming`; first one wins. */
+static ds_result ds__lora_add_name(ds_ctx *ctx, ds__lora_index *ix, const char *name, int layer, int naming, int part) {
+    char flat[512];
+    ds__lora_cand *c;
+    ds__lora_flat(flat, sizeof flat, name, strlen(name));
+    if (ds__lora_map_find(&ix->map, flat) >= 0) return DS_SUCCESS;
+    if (ix->n_cands == ix->cap_cands) {
+        int64_t nc = ix->cap_cands ? ix->cap_cands * 2 : 1024;
+        ds__lora_cand *nn = (ds__lora_cand *)ds__malloc(ctx, (size_t)nc * sizeof *nn);
+        if (!nn) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: name table");
+        if (ix->n_cands) memcpy(nn, ix->cands, (size_t)ix->n_cands * sizeof *nn);
+        ds__free(ctx, ix->cands); ix->cands = nn; ix->cap_cands = nc;
+    }
+    c = &ix->cands[ix->n_cands];
+    if (!(c->flat = ds__strdup(ctx, flat, strlen(flat)))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: name table");
+    c->layer = layer; c->naming = naming; c->part = part;
+    ix->n_cands++;
+    return ds__lora_map_add(ctx, &ix->map, ix->cands, ix->n_cands, sizeof *ix->cands);
+}
+
+static const char *const *ds__lora_row_names(const ds__lora_table *t, int r) {
+    return (const char *const *)(const void *)((const char *)t->rows + (size_t)r * t->stride + t->name_off);
+}
+static char ds__lora_row_kind(const ds__lora_table *t, int r) { return *((const char *)t->rows + (size_t)r * t->stride + t->kind_off); }
+
+/* The layer of one table row in block blk (-1: top level), in whichever naming the model holds all
+   parts of; n_parts = 0 if it holds none (guidance_in of schnell). */
+static void ds__lora_table_layer(ds_weights *w, const char *prefix, const ds__lora_table *t, int r, int blk, ds__lora_layer *l) {
+    const char *const *names = ds__lora_row_names(t, r);
+    int nm, p;
+    memset(l, 0, sizeof *l);
+    for (nm = 0; nm < t->n_names; nm++) {
+        char bp[96] = "", part[160];
+        int n = ds__lora_spec_part(names[nm], 0, NULL, 0), ok = n <= DS__LORA_MAX_PARTS;
+        if (t->block) snprintf(bp, sizeof bp, t->block[nm], blk);
+        l->out = 0;
+        for (p = 0; p < n && ok; p++) {
+            const ds_tensor *wt;
+            ds__lora_spec_part(names[nm], p, part, sizeof part);
+            wt = ds__wopt(w, prefix, "%s%s.weight", bp, part);
+            ok = wt && wt->ndim >= 2 && wt->shape[0] > 0 && (!p || ds_tensor_numel(wt) / wt->shape[0] == l->in);
+            if (!ok) break;
+            l->part[p] = (ds__entry *)(void *)(uintptr_t)wt;
+            l->in = ds_tensor_numel(wt) / wt->shape[0]; l->out += wt->shape[0];
+        }
+        if (ok) { l->n_parts = n; l->spec = names; l->own = nm; return; }
+    }
+    memset(l, 0, sizeof *l);
+}
+
+/* Every layer of the model and every name that reaches it. */
+static ds_result ds__lora_index_build(ds_ctx *ctx, ds_weights *w, ds__lora_index *ix) {
+    ds_arch_info ai;
+    const char *prefix = "";
+    size_t plen;
+    int f, k, r, nm, p;
+    int64_t i;
+    memset(ix, 0, sizeof *ix);
+    if (ds_detect_arch(w, &ai) == DS_SUCCESS) {
+        prefix = ai.prefix;
+        ix->comp = ai.arch == DS_ARCH_FLUX_DIT || ai.arch == DS_ARCH_WAN_DIT ? DS__LC_DIT
+                 : ai.arch == DS_ARCH_CLIP_TEXT ? DS__LC_CLIP : ai.arch == DS_ARCH_T5 || ai.arch == DS_ARCH_UMT5 ? DS__LC_T5 : DS__LC_ANY;
+    } else ai.arch = DS_ARCH_UNKNOWN;
+    plen = strlen(prefix);
+    for (f = 0; f < DS__ARRLEN(ds__lora_families); f++) {
+        if (ds__lora_families[f].arch != ai.arch) continue;
+        for (k = 0; k < ds__lora_families[f].n_tables; k++) {
+            const ds__lora_table *t = &ds__lora_families[f].t[k];
+            int blk, n_blocks = 1, first = 0;
+            while (first < t->n_rows && ds__lora_row_kind(t, first) == 'V') first++;
+            if (first == t->n_rows) continue;
+            if (t->block)   /* blocks: while some naming has the first linear */
+                for (n_blocks = 0;; n_blocks++) {
+                    ds__lora_layer l;
+                    ds__lora_table_layer(w, prefix, t, first, n_blocks, &l);
+                    if (!l.n_parts) break;
+                }
+            for (blk = 0; blk < n_blocks; blk++)
+                for (r = 0; r < t->n_rows; r++) {
+                    ds__lora_layer l;
+                    const char *const *names = ds__lora_row_names(t, r);
+                    if (ds__lora_row_kind(t, r) == 'V') continue;
+                    ds__lora_table_layer(w, prefix, t, r, t->block ? blk : -1, &l);
+                    if (!l.n_parts) continue;
+                    DS__TRY(ds__lora_add_layer(ctx, ix, &l));
+                    for (nm = 0; nm < t->n_names; nm++) {
+                        char bp[96] = "", part[160], full[256];
+                        int np = ds__lora_spec_part(names[nm], 0, NULL, 0);
+                        if (t->block) snprintf(bp, sizeof bp, t->block[nm], blk);
+                        for (p = 0; p < np && p < DS__LORA_MAX_PARTS; p++) {
+                            ds__lora_spec_part(names[nm], p, part, sizeof part);
+                            snprintf(full, sizeof full, "%s%s", bp, part);
+                            DS__TRY(ds__lora_add_name(ctx, ix, full, ix->n_layers - 1, nm, p));
+                        }
+                    }
+                }
+        }
+    }
+    /* every weight by its own name */
+    for (i = 0; i < w->n; i++) {
+        ds__entry *e = &w->ents[i];
+        const char *name = e->t.name;
+        size_t len = strlen(name);
+        ds__lora_layer l;
+        char stem[512], flat[512];
+        if (strncmp(name, prefix, plen) != 0 || !ds__ends_with(name, ".weight") || e->t.ndim < 1 || e->t.shape[0] <= 0) continue;
+        if (len - plen - 7 >= sizeof stem) continue;
+        snprintf(stem, sizeof stem, "%.*s", (int)(len - plen - 7), name + plen);
+        ds__lora_flat(flat, sizeof flat, stem, strlen(stem));
+        if (ds__lora_map_find(&ix->map, flat) >= 0) continue;   /* a table name already */
+        memset(&l, 0, sizeof l);
+        l.part[0] = e; l.n_parts = 1; l.out = e->t.shape[0]; l.in = ds_tensor_numel(&e->t) / e->t.shape[0];
+        DS__TRY(ds__lora_add_layer(ctx, ix, &l));
+        DS__TRY(ds__lora_add_name(ctx, ix, stem, ix->n_layers - 1, 0, 0));
+    }
+    return DS_SUCCESS;
+}
+
+/* The candidate a LoRA module name means; NULL if none, with *other set when the name carries the
+   prefix of another component. */
+static const ds__lora_cand *ds__lora_resolve(const ds__lora_index *ix, const char *stem, size_t n, int *other) {
+    char flat[512];
+    const char *s = flat;
+    int k;
+    *other = 0;
+    ds__lora_flat(flat, sizeof flat, stem, n);
+    for (;;) {
+        int64_t c = ds__lora_map_find(&ix->map, s);
+        if (c >= 0) return &ix->cands[c];
+        for (k = 0; k < DS__ARRLEN(ds__lora_prefixes); k++) {
+            size_t pl = strlen(ds__lora_prefixes[k].flat);
+            if (strncmp(s, ds__lora_prefixes[k].flat, pl) != 0 || !s[pl]) continue;
+            if (ds__lora_prefixes[k].comp && ix->comp && ds__lora_prefixes[k].comp != ix->comp) { *other = 1; return NULL; }
+            s += pl;
+            break;
+        }
+        if (k == DS__ARRLEN(ds__lora_prefixes)) return NULL;
+    }
+}
+
+/* Rows [0, rows) of an update for candidate c, in the model's tensors: contiguous segments
+   (LoRA row lrow -> row mrow of part). */
+typedef struct ds__lora_seg { int part; int64_t lrow, mrow, n; } ds__lora_seg;
+
+static ds_result ds__lora_map_rows(ds_ctx *ctx, const ds__lora_index *ix, const ds__lora_cand *c, int64_t rows, const char *key,
+                                   ds__lora_seg *seg, int *n_seg) {
+    const ds__lora_layer *l = &ix->layers[c->layer];
+    int64_t size[DS__LORA_MAX_PARTS], mstart[DS__LORA_MAX_PARTS + 1], start = 0, i, half = l->out / 2;
+    int swap_l = 0, swap_m = 0, n, p, q = 0;
+    *n_seg = 0;
+    if (!l->spec) {
+        if (rows != l->out) return ds__err(ctx, DS_ERR_SHAPE, "lora %s: %lld output rows, %s has %lld", key, (long long)rows, l->part[0]->t.name, (long long)l->out);
+        seg[0].part = 0; seg[0].lrow = 0; seg[0].mrow = 0; seg[0].n = rows; *n_seg = 1;
+        return DS_SUCCESS;
+    }
+    swap_l = l->spec[c->naming][0] == '~'; swap_m = l->spec[l->own][0] == '~';
+    n = ds__lora_spec_part(l->spec[c->naming], 0, NULL, 0);
+    for (p = 0; p < n; p++)   /* part sizes in the LoRA's naming */
+        size[p] = c->naming == l->own ? l->part[p]->t.shape[0] : n == 1 ? l->out : p < n - 1 ? l->in : l->out - (n - 1) * l->in;
+    for (p = 0; p < c->part; p++) start += size[p];
+    if ((swap_l || swap_m) && (l->out & 1)) return ds__err(ctx, DS_ERR_SHAPE, "lora %s: %lld rows cannot be split in halves", key, (long long)l->out);
+    if (size[c->part] <= 0 || rows != size[c->part])
+        return ds__err(ctx, DS_ERR_SHAPE, "lora %s: %lld output rows, part %d of %s (%lld rows) needs %lld",
+                       key, (long long)rows, c->part, l->part[0]->t.name, (long long)l->out, (long long)size[c->part]);
+    for (mstart[0] = 0, p = 0; p < l->n_parts; p++) mstart[p + 1] = mstart[p] + l->part[p]->t.shape[0];
+    for (i = 0; i < rows; i++) {
+        int64_t j = start + i, lg = swap_l ? (j + half) % l->out : j, jm = swap_m ? (lg + half) % l->out : lg;
+        ds__lora_seg *s = *n_seg ? &seg[*n_seg - 1] : NULL;
+        while (jm < mstart[q]) q--;
+        while (jm >= mstart[q + 1]) q++;
+        if (s && s->part == q && s->mrow + s->n == jm - mstart[q]) { s->n++; continue; }
+        if (*n_seg == DS__LORA_MAX_SEGS) return ds__err(ctx, DS_ERR_UNSUPPORTED, "lora %s: row layout too fragmented", key);
+        s = &seg[(*n_seg)++];
+        s->part = q; s->lrow = i; s->mrow = jm - mstart[q]; s->n = 1;
+    }
+    return DS_SUCCESS;
+}
+
+/* --- the LoRA side: keys grouped by module --------------------------------------------------- */
+enum {
+    DS__LR_DOWN, DS__LR_UP, DS__LR_ALPHA, DS__LR_DIFF, DS__LR_DIFF_B,
+    DS__LR_HADA_W1A, DS__LR_HADA_W1B, DS__LR_HADA_W2A, DS__LR_HADA_W2B,
+    DS__LR_LOKR_W1, DS__LR_LOKR_W1A, DS__LR_LOKR_W1B, DS__LR_LOKR_W2, DS__LR_LOKR_W2A, DS__LR_LOKR_W2B,
+    DS__LR_UNSUPPORTED,          /* known, not handled: Tucker factors, DoRA */
+    DS__LR_COUNT
+};
+static const struct { const char *suffix; int role; } ds__lora_suffixes[] = {
+    { ".lora_down.weight", DS__LR_DOWN },   { ".lora_up.weight", DS__LR_UP },
+    { ".lora_A.weight", DS__LR_DOWN },      { ".lora_B.weight", DS__LR_UP },
+    { ".lora_A.default.weight", DS__LR_DOWN }, { ".lora_B.default.weight", DS__LR_UP },
+    { ".lora.down.weight", DS__LR_DOWN },   { ".lora.up.weight", DS__LR_UP },
+    { ".alpha", DS__LR_ALPHA },             { ".diff", DS__LR_DIFF }, { ".diff_b", DS__LR_DIFF_B },
+    { ".hada_w1_a", DS__LR_HADA_W1A },      { ".hada_w1_b", DS__LR_HADA_W1B },
+    { ".hada_w2_a", DS__LR_HADA_W2A },      { ".hada_w2_b", DS__LR_HADA_W2B },
+    { ".lokr_w1", DS__LR_LOKR_W1 },         { ".lokr_w1_a", DS__LR_LOKR_W1A }, { ".lokr_w1_b", DS__LR_LOKR_W1B },
+    { ".lokr_w2", DS__LR_LOKR_W2 },         { ".lokr_w2_a", DS__LR_LOKR_W2A }, { ".lokr_w2_b", DS__LR_LOKR_W2B },
+    { ".lora_mid.weight", DS__LR_UNSUPPORTED }, { ".hada_t1", DS__LR_UNSUPPORTED }, { ".hada_t2", DS__LR_UNSUPPORTED },
+    { ".lokr_t2", DS__LR_UNSUPPORTED },     { ".dora_scale", DS__LR_UNSUPPORTED },
+};
+
+typedef struct ds__lora_group {
+    char *stem;                                  /* module name as the file writes it */
+    const ds_tensor *t[DS__LR_COUNT];
+    const ds__lora_cand *cand;                   /* resolved target, NULL if none */
+    int other;                                   /* meant for another component */
+    const char *why;                             /* not applied: the reason */
+} ds__lora_group;
+
+/* alpha for PEFT files, from diffusers' "lora_adapter_metadata": {"transformer.lora_alpha": 8, ...} */
+typedef struct ds__lora_meta { char prefix[64]; double alpha; int rslora, has_alpha, patterns; } ds__lora_meta;
+
+static int ds__lora_meta_slot(ds__lora_meta *m, int *n, const char *key, const char *field) {
+    size_t kl = strlen(key), fl = strlen(field);
+    int i;
+    if (kl < fl || strcmp(key + kl - fl, field) != 0 || kl - fl >= sizeof m[0].prefix) return -1;
+    for (i = 0; i < *n; i++) if (strlen(m[i].prefix) == kl - fl && strncmp(m[i].prefix, key, kl - fl) == 0) return i;
+    if (*n == 8) return -1;
+    memset(&m[*n], 0, sizeof m[0]);
+    snprintf(m[*n].prefix, sizeof m[0].prefix, "%.*s", (int)(kl - fl), key);
+    return (*n)++;
+}
+static int ds__lora_parse_meta(const char *json, ds__lora_meta *m) {
+    ds__json j; int n = 0;
+    if (!json) return 0;
+    j.p = json; j.end = json + strlen(json);
+    if (!ds__json_lit(&j, '{') || ds__json_lit(&j, '}')) return 0;
+    for (;;) {
+        char key[128]; int s;
+        if (!ds__json_str(&j, key, sizeof key, NULL) || !ds__json_lit(&j, ':')) return n;
+        ds__json_ws(&j);
+        if ((s = ds__lora_meta_slot(m, &n, key, "lora_alpha")) >= 0) {
+            char *end; double v = strtod(j.p, &end);
+            if (end > j.p) { m[s].alpha = v; m[s].has_alpha = 1; }
+        } else if ((s = ds__lora_meta_slot(m, &n, key, "use_rslora")) >= 0) {
+            m[s].rslora = j.end - j.p >= 4 && strncmp(j.p, "true", 4) == 0;
+        } else if ((s = ds__lora_meta_slot(m, &n, key, "alpha_pattern")) >= 0) {
+            ds__json e = j;
+            m[s].patterns = !(ds__json_lit(&e, '{') && ds__json_lit(&e, '}'));
+        }
+        if (!ds__json_skip(&j, 0)) return n;
+        if (!ds__json_lit(&j, ',')) return n;
+    }
+}
+
+static float ds__lora_scalar(const ds_tensor *t) {
+    float v = 0;
+    if (t && ds_tensor_numel(t) == 1 && !ds__traits[t->dtype].is_quant) ds__tensor_to_f32(&v, t, 0, 1);
+    return v;
+}
+
+/* f32 copy of a LoRA tensor (any plain dtype); NULL on OOM (error set). */
+static float *ds__lora_load(ds_ctx *ctx, const ds_tensor *t) {
+    int64_t n = ds_tensor_numel(t);
+    float *p = ds__falloc(ctx, n);
+    if (!p) { ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora %s: %lld values", t->name, (long long)n); return NULL; }
+    ds__tensor_to_f32(p, t, 0, n);
+    return p;
+}
+
+/* --- one update, as the model sees it: low rank (A [rank, K], B [rows, rank]) or dense D [rows, K] -- */
+typedef struct ds__lora_update {
+    int64_t rows, K, rank;   /* rank 0: dense */
+    float  *A, *B, *D;       /* owned f32 */
+    float   s;               /* scale of B A or D */
+} ds__lora_update;
+
+static void ds__lora_update_free(ds_ctx *ctx, ds__lora_update *u) { ds__free(ctx, u->A); ds__free(ctx, u->B); ds__free(ctx, u->D); memset(u, 0, sizeof *u); }
+
+/* Shapes of a group: its kind, output rows and row length; a reason when it cannot be used. */
+static const char *ds__lora_group_shape(const ds__lora_group *g, int64_t *rows, int64_t *K, int64_t *rank) {
+    const ds_tensor *const *t = g->t;
+    int r;
+    for (r = 0; r < DS__LR_COUNT; r++)
+        if (t[r] && ds__traits[t[r]->dtype].is_quant) return "quantized LoRA tensors are not supported";
+    if (t[DS__LR_UNSUPPORTED]) return "Tucker / DoRA factors are not supported";
+    *rank = 0;
+    if (t[DS__LR_DOWN] || t[DS__LR_UP]) {
+        const ds_tensor *d = t[DS__LR_DOWN], *u = t[DS__LR_UP];
+        if (!d || !u) return "lora_down / lora_up (lora_A / lora_B) without its pair";
+        if (d->ndim < 2 || u->ndim < 2 || d->shape[0] <= 0 || u->shape[1] != d->shape[0] || ds_tensor_numel(u) != u->shape[0] * u->shape[1])
+            return "down / up shapes do not make a low-rank pair";
+        *rank = d->shape[0]; *rows = u->shape[0]; *K = ds_tensor_numel(d) / d->shape[0];
+        return NULL;
+    }
+    if (t[DS__LR_HADA_W1A]) {
+        const ds_tensor *a1 = t[DS__LR_HADA_W1A], *b1 = t[DS__LR_HADA_W1B], *a2 = t[DS__LR_HADA_W2A], *b2 = t[DS__LR_HADA_W2B];
+        if (!b1 || !a2 || !b2) return "LoHa without all four of hada_w1_a, hada_w1_b, hada_w2_a, hada_w2_b";
+        if (a1->ndim != 2 || a2->ndim != 2 || b1->shape[0] != a1->shape[1] || b2->shape[0] != a2->shape[1] || a1->shape[0] != a2->shape[0] ||
+            ds_tensor_numel(b1) / b1->shape[0] != ds_tensor_numel(b2) / b2->shape[0]) return "LoHa factor shapes disagree";
+        *rows = a1->shape[0]; *K = ds_tensor_numel(b1) / b1->shape[0];
+        return NULL;
+    }
+    if (t[DS__LR_LOKR_W1] || t[DS__LR_LOKR_W1A] || t[DS__LR_LOKR_W2] || t[DS__LR_LOKR_W2A]) {
+        int64_t s1[2], s2[2]; int k;
+        for (k = 0; k < 2; k++) {
+            const ds_tensor *w = t[k ? DS__LR_LOKR_W2 : DS__LR_LOKR_W1], *a = t[k ? DS__LR_LOKR_W2A : DS__LR_LOKR_W1A], *b = t[k ? DS__LR_LOKR_W2B : DS__LR_LOKR_W1B];
+            int64_t *sz = k ? s2 : s1;
+            if (w && w->ndim == 2) { sz[0] = w->shape[0]; sz[1] = w->shape[1]; }
+            else if (!w && a && b && a->ndim == 2 && b->ndim == 2 && a->shape[1] == b->shape[0]) { sz[0] = a->shape[0]; sz[1] = b->shape[1]; }
+            else return "LoKr needs lokr_w1 (or lokr_w1_a, lokr_w1_b) and lokr_w2 (or lokr_w2_a, lokr_w2_b), 2-D";
+        }
+        *rows = s1[0] * s2[0]; *K = s1[1] * s2[1];
+        return NULL;
+    }
+    if (t[DS__LR_DIFF]) {
+        if (t[DS__LR_DIFF]->ndim < 1 || t[DS__LR_DIFF]->shape[0] <= 0) return "empty diff";
+        *rows = t[DS__LR_DIFF]->shape[0]; *K = ds_tensor_numel(t[DS__LR_DIFF]) / *rows;
+        return NULL;
+    }
+    if (t[DS__LR_DIFF_B]) { *rows = ds_tensor_numel(t[DS__LR_DIFF_B]); *K = 0; return NULL; }
+    return "alpha without weights";
+}
+
+/* Build the update of a group (user scale included); K and rows were checked by the caller. */
+static ds_result ds__lora_group_update(ds_ctx *ctx, const ds__lora_group *g, float user, const ds__lora_meta *meta, int n_meta, ds__lora_update *u) {
+    const ds_tensor *const *t = g->t;
+    const ds_tensor *alpha = t[DS__LR_ALPHA];
+    memset(u, 0, sizeof *u);
+    if (ds__lora_group_shape(g, &u->rows, &u->K, &u->rank)) return DS_ERR_INVALID_ARGS;
+    u->s = user;
+    if (u->rank) {
+        int i, best = -1; double a = (double)u->rank; int rs = 0;
+        if (alpha) a = ds__lora_scalar(alpha);
+        else
+            for (i = 0; i < n_meta; i++)   /* the longest metadata prefix the name starts with */
+                if (meta[i].has_alpha && strncmp(g->stem, meta[i].prefix, strlen(meta[i].prefix)) == 0 &&
+                    (best < 0 || strlen(meta[i].prefix) > strlen(meta[best].prefix))) best = i;
+        if (best >= 0) { a = meta[best].alpha; rs = meta[best].rslora; }
+        u->s = (float)((double)user * a / (rs ? sqrt((double)u->rank) : (double)u->rank));
+        if (!(u->A = ds__lora_load(ctx, t[DS__LR_DOWN])) || !(u->B = ds__lora_load(ctx, t[DS__LR_UP]))) goto oom;
+        return DS_SUCCESS;
+    }
+    if (t[DS__LR_HADA_W1A]) {   /* D = (w1a w1b) * (w2a w2b) */
+        const ds_tensor *a1 = t[DS__LR_HADA_W1A], *b1 = t[DS__LR_HADA_W1B], *a2 = t[DS__LR_HADA_W2A], *b2 = t[DS__LR_HADA_W2B];
+        float *fa1 = ds__lora_load(ctx, a1), *fb1 = ds__lora_load(ctx, b1), *fa2 = ds__lora_load(ctx, a2), *fb2 = ds__lora_load(ctx, b2);
+        int64_t r1 = b1->shape[0], r2 = b2->shape[0], i, k, q;
+        u->D = ds__falloc(ctx, u->rows * u->K);
+        if (fa1 && fb1 && fa2 && fb2 && u->D)
+            for (i = 0; i < u->rows; i++)
+                for (k = 0; k < u->K; k++) {
+                    double x1 = 0, x2 = 0;
+                    for (q = 0; q < r1; q++) x1 += (double)fa1[i * r1 + q] * fb1[q * u->K + k];
+                    for (q = 0; q < r2; q++) x2 += (double)fa2[i * r2 + q] * fb2[q * u->K + k];
+                    u->D[i * u->K + k] = (float)(x1 * x2);
+                }
+        ds__free(ctx, fa1); ds__free(ctx, fb1); ds__free(ctx, fa2); ds__free(ctx, fb2);
+        if (!u->D || !fa1 || !fb1 || !fa2 || !fb2) goto oom;
+        if (alpha) u->s = (float)((double)user * ds__lora_scalar(alpha) / (double)r1);
+        return DS_SUCCESS;
+    }
+    if (t[DS__LR_LOKR_W1] || t[DS__LR_LOKR_W1A]) {   /* D = kron(w1, w2) */
+        float *w[2] = { NULL, NULL }; int64_t sz[2][2], dim = 0, i, j, k, l, q; int f;
+        for (f = 0; f < 2; f++) {
+            const ds_tensor *wt = t[f ? DS__LR_LOKR_W2 : DS__LR_LOKR_W1], *a = t[f ? DS__LR_LOKR_W2A : DS__LR_LOKR_W1A], *b = t[f ? DS__LR_LOKR_W2B : DS__LR_LOKR_W1B];
+            if (wt) { w[f] = ds__lora_load(ctx, wt); sz[f][0] = wt->shape[0]; sz[f][1] = wt->shape[1]; continue; }
+            sz[f][0] = a->shape[0]; sz[f][1] = b->shape[1]; dim = a->shape[1];
+            {
+                float *fa = ds__lora_load(ctx, a), *fb = ds__lora_load(ctx, b);
+                w[f] = ds__falloc(ctx, sz[f][0] * sz[f][1]);
+                if (fa && fb && w[f])
+                    for (i = 0; i < sz[f][0]; i++)
+                        for (j = 0; j < sz[f][1]; j++) {
+                            double x = 0;
+                            for (q = 0; q < dim; q++) x += (double)fa[i * dim + q] * fb[q * sz[f][1] + j];
+                            w[f][i * sz[f][1] + j] = (float)x;
+                        }
+                if (!fa || !fb) { ds__free(ctx, w[f]); w[f] = NULL; }
+                ds__free(ctx, fa); ds__free(ctx, fb);
+            }
+        }
+        u->D = ds__falloc(ctx, u->rows * u->K);
+        if (w[0] && w[1] && u->D)
+            for (i = 0; i < sz[0][0]; i++) for (j = 0; j < sz[0][1]; j++)
+                for (k = 0; k < sz[1][0]; k++) for (l = 0; l < sz[1][1]; l++)
+                    u->D[(i * sz[1][0] + k) * u->K + j * sz[1][1] + l] = w[0][i * sz[0][1] + j] * w[1][k * sz[1][1] + l];
+        ds__free(ctx, w[0]); ds__free(ctx, w[1]);
+        if (!u->D || !w[0] || !w[1]) goto oom;
+        if (alpha && dim) u->s = (float)((double)user * ds__lora_scalar(alpha) / (double)dim);
+        return DS_SUCCESS;
+    }
+    if (t[DS__LR_DIFF] && !(u->D = ds__lora_load(ctx, t[DS__LR_DIFF]))) goto oom;
+    return DS_SUCCESS;
+oom:
+    ds__lora_update_free(ctx, u);
+    return DS_ERR_OUT_OF_MEMORY;
+}
+
+/* --- applying: merged copies and run-time terms ---------------------------------------------- */
+typedef struct ds__lora_term {
+    struct ds__lora_term *next;
+    int64_t   row0, rows, rank;   /* output rows [row0, row0 + rows) of the weight; rank 0: dense          */
+    ds__entry a;                  /* f32 [rank, K] A, or [rows, K] s D when dense (a tensor for ds__linear) */
+    float    *b;                  /* [rows, rank] s B; NULL when dense                                     */
+} ds__lora_term;
+
+struct ds__lora_patch {
+    void          *merged;        /* patched copy that e->t.data points to, or NULL */
+    ds__lora_term *terms;
+};
+
+/* Weights carrying run-time terms are registered in their context (a short list of tensor
+   pointers), so ds__linear only looks past the ds_tensor it is given when the pointer is one of them:
+   tensors built elsewhere (tests, views) are never read beyond their ds_tensor. */
+static int ds__tensor_has_lora(const ds_ctx *ctx, const ds_tensor *w) {
+    int i;
+    if (!ctx || !ctx->lora_n) return 0;
+    for (i = 0; i < ctx->lora_n; i++) if (ctx->lora_set[i] == (const void *)w) return 1;
+    return 0;
+}
+static ds_result ds__lora_register(ds_ctx *ctx, const ds_tensor *w) {
+    if (ds__tensor_has_lora(ctx, w)) return DS_SUCCESS;
+    if (ctx->lora_n == ctx->lora_cap) {
+        int nc = ctx->lora_cap ? ctx->lora_cap * 2 : 64;
+        const void **ns = (const void **)ds__malloc(ctx, sizeof(void *) * (size_t)nc);
+        if (!ns) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora registry");
+        if (ctx->lora_n) memcpy((void *)ns, (const void *)ctx->lora_set, sizeof(void *) * (size_t)ctx->lora_n);
+        ds__free(ctx, (void *)ctx->lora_set); ctx->lora_set = ns; ctx->lora_cap = nc;
+    }
+    ctx->lora_set[ctx->lora_n++] = w;
+    return DS_SUCCESS;
+}
+static void ds__lora_unregister(ds_ctx *ctx, const ds_tensor *w) {
+    int i;
+    for (i = 0; ctx && i < ctx->lora_n; i++)
+        if (ctx->lora_set[i] == (const void *)w) { ctx->lora_set[i] = ctx->lora_set[--ctx->lora_n]; return; }
+}
+
+static void ds__lora_entry_free(ds_ctx *ctx, ds__entry *e) {
+    ds__lora_term *t, *nx;
+    if (!e->lora) return;
+    if (e->lora->terms) ds__lora_unregister(ctx, &e->t);
+    for (t = e->lora->terms; t; t = nx) {
+        nx = t->next;
+        ds__free(ctx, (void *)(uintptr_t)t->a.t.data); ds__free(ctx, t->b); ds__free(ctx, t);
+    }
+    ds__free(ctx, e->lora->merged); ds__free(ctx, e->lora);
+    e->lora = NULL;
+}
+
+static struct ds__lora_patch *ds__lora_patch_of(ds_ctx *ctx, ds__entry *e) {
+    if (!e->lora && !(e->lora = (struct ds__lora_patch *)ds__calloc(ctx, sizeof *e->lora)))
+        ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: %s", e->t.name);
+    return e->lora;
+}
+
+typedef struct ds__lora_merge_job {
+    ds__entry *e; const ds__lora_update *u;
+    int64_t mrow, lrow, K; float *scratch;   /* scratch: K floats per thread (f16/bf16 copies) */
+} ds__lora_merge_job;
+
+static void ds__lora_merge_rows(void *arg, int64_t i0, int64_t i1, int tid) {
+    const ds__lora_merge_job *j = (const ds__lora_merge_job *)arg;
+    const ds__lora_update *u = j->u;
+    const int64_t K = j->K;
+    ds_dtype dt = j->e->t.dtype;
+    int64_t i, k, q;
+    for (i = i0; i < i1; i++) {
+        int64_t lr = j->lrow + i, row = j->mrow + i;
+        float *w = dt == DS_F32 ? (float *)(uintptr_t)j->e->t.data + row * K : j->scratch + (size_t)tid * K;
+        uint16_t *h = (uint16_t *)(uintptr_t)j->e->t.data + row * K;
+        if (dt != DS_F32) ds__tensor_to_f32(w, &j->e->t, row * K, K);
+        if (u->D) for (k = 0; k < K; k++) w[k] += u->s * u->D[lr * K + k];
+        else
+            for (q = 0; q < u->rank; q++) {
+                const float c = u->s * u->B[lr * u->rank + q], *a = u->A + q * K;
+                for (k = 0; k < K; k++) w[k] += c * a[k];
+            }
+        if (dt == DS_F16) for (k = 0; k < K; k++) h[k] = ds__f32_to_f16(w[k]);
+        else if (dt == DS_BF16) for (k = 0; k < K; k++) h[k] = ds__f32_to_bf16(w[k]);
+    }
+}
+
+/* Add rows [lrow, lrow + n) of u into rows [mrow, mrow + n) of e, in a writable copy. */
+static ds_result ds__lora_merge(ds_ctx *ctx, ds__entry *e, const ds__lora_update *u, int64_t lrow, int64_t mrow, int64_t n, int keep_dtype) {
+    struct ds__lora_patch *pt = ds__lora_patch_of(ctx, e);
+    int64_t numel = ds_tensor_numel(&e->t), K = numel / e->t.shape[0];
+    ds__lora_merge_job j;
+    if (!pt) return DS_ERR_OUT_OF_MEMORY;
+    if (!pt->merged) {
+        ds_dtype md = keep_dtype && (e->t.dtype == DS_F16 || e->t.dtype == DS_BF16) ? e->t.dtype : DS_F32;
+        uint64_t bytes = (uint64_t)numel * (md == DS_F32 ? 4 : 2);
+        void *buf = bytes <= SIZE_MAX ? ds__malloc(ctx, (size_t)bytes) : NULL;
+        if (!buf) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: copy of %s (%llu bytes)", e->t.name, (unsigned long long)bytes);
+        if (md == DS_F32) ds__tensor_to_f32((float *)buf, &e->t, 0, numel);
+        else memcpy(buf, e->t.data, (size_t)bytes);
+        pt->merged = buf;
+        e->t.data = buf; e->t.dtype = md; e->t.nbytes = bytes;
+    }
+    memset(&j, 0, sizeof j);
+    j.e = e; j.u = u; j.mrow = mrow; j.lrow = lrow; j.K = K;
+    if (e->t.dtype != DS_F32 && !(j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * K))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: scratch");
+    ds__parallel_for(ctx, n, ds__lora_merge_rows, &j);
+    ds__free(ctx, j.scratch);
+    if (e->f32) ds__tensor_to_f32(e->f32 + mrow * K, &e->t, mrow * K, n * K);   /* keep ds__f32's copy current */
+    return DS_SUCCESS;
+}
+
+/* Rows [lrow, lrow + n) of u as a run-time term of e writing its rows [mrow, mrow + n). */
+static ds_result ds__lora_add_term(ds_ctx *ctx, ds__entry *e, const ds__lora_update *u, int64_t lrow, int64_t mrow, int64_t n) {
+    struct ds__lora_patch *pt = ds__lora_patch_of(ctx, e);
+    ds__lora_term *t, **tail;
+    int64_t k, q, arows = u->rank ? u->rank : n;
+    float *a;
+    if (!pt) return DS_ERR_OUT_OF_MEMORY;
+    if (!(t = (ds__lora_term *)ds__calloc(ctx, sizeof *t))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: term");
+    t->row0 = mrow; t->rows = n; t->rank = u->rank;
+    a = ds__falloc(ctx, arows * u->K);
+    if (u->rank) t->b = ds__falloc(ctx, n * u->rank);
+    if (!a || (u->rank && !t->b)) { ds__free(ctx, a); ds__free(ctx, t->b); ds__free(ctx, t); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: term of %s", e->t.name); }
+    if (u->rank) {
+        memcpy(a, u->A, (size_t)(u->rank * u->K) * sizeof(float));
+        for (k = 0; k < n; k++) for (q = 0; q < u->rank; q++) t->b[k * u->rank + q] = u->s * u->B[(lrow + k) * u->rank + q];
+    } else
+        for (k = 0; k < n * u->K; k++) a[k] = u->s * u->D[lrow * u->K + k];
+    t->a.t.name = e->t.name; t->a.t.dtype = DS_F32; t->a.t.ndim = 2;
+    t->a.t.shape[0] = arows; t->a.t.shape[1] = u->K; t->a.t.data = a; t->a.t.nbytes = (uint64_t)(arows * u->K) * 4;
+    for (tail = &pt->terms; *tail; tail = &(*tail)->next) {}
+    *tail = t;
+    return ds__lora_register(ctx, &e->t);
+}
+
+/* y[m, row0 + n] += sum_q (x[m] . A[q]) sB[n, q] for the rows of x, one row per task. */
+typedef struct ds__lora_lr_job { float *y; const float *x; const ds__lora_term *t; int64_t N, K; float *scratch; } ds__lora_lr_job;
+
+static void ds__lora_lowrank_rows(void *arg, int64_t m0, int64_t m1, int tid) {
+    const ds__lora_lr_job *j = (const ds__lora_lr_job *)arg;
+    const ds__lora_term *t = j->t;
+    const float *A = (const float *)t->a.t.data;
+    float *xa = j->scratch + (size_t)tid * t->rank;
+    int64_t m, q, n;
+    for (m = m0; m < m1; m++) {
+        float *yr = j->y + m * j->N + t->row0;
+        for (q = 0; q < t->rank; q++) xa[q] = ds__dot_f32(j->x + m * j->K, A + q * j->K, j->K);
+        for (n = 0; n < t->rows; n++) yr[n] += ds__dot_f32(xa, t->b + n * t->rank, t->rank);
+    }
+}
+
+typedef struct ds__lora_dense_job { float *y; const float *tmp; int64_t N, row0, rows; } ds__lora_dense_job;
+static void ds__lora_dense_rows(void *arg, int64_t m0, int64_t m1, int tid) {
+    const ds__lora_dense_job *j = (const ds__lora_dense_job *)arg;
+    int64_t m;
+    DS__UNUSED(tid);
+    for (m = m0; m < m1; m++) ds__add(j->y + m * j->N + j->row0, j->tmp + m * j->rows, j->rows);
+}
+
+/* The run-time terms of w, added to y[M, N] = x[M, K] W^T by ds__linear. */
+static ds_result ds__lora_linear_add(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w) {
+    const ds__entry *e = (const ds__entry *)(const void *)w;
+    const ds__lora_term *t;
+    const int64_t N = w->shape[0], K = ds_tensor_numel(w) / N;
+    for (t = e->lora->terms; t; t = t->next) {
+        if (t->a.t.shape[1] != K || t->row0 + t->rows > N) return ds__err(ctx, DS_ERR_SHAPE, "lora term of %s does not fit [%lld, %lld]", w->name, (long long)N, (long long)K);
+        if (t->rank) {
+            ds__lora_lr_job j;
+            j.y = y; j.x = x; j.t = t; j.N = N; j.K = K;
+            if (!(j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * t->rank))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: scratch");
+            ds__parallel_for(ctx, M, ds__lora_lowrank_rows, &j);
+            ds__free(ctx, j.scratch);
+        } else {   /* dense: DS__LORA_ROWS rows of x at a time through the GEMM */
+            int64_t mb = DS__MIN(M, DS__LORA_ROWS), m0;
+            float *tmp = ds__falloc(ctx, mb * t->rows);
+            ds__lora_dense_job j;
+            ds_result r = DS_SUCCESS;
+            if (!tmp) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: scratch");
+            for (m0 = 0; m0 < M && r == DS_SUCCESS; m0 += mb) {
+                int64_t n = DS__MIN(mb, M - m0);
+                if ((r = ds__linear(ctx, tmp, x + m0 * K, n, &t->a.t, NULL)) != DS_SUCCESS) break;
+                j.y = y + m0 * N; j.tmp = tmp; j.N = N; j.row0 = t->row0; j.rows = t->rows;
+                ds__parallel_for(ctx, n, ds__lora_dense_rows, &j);
+            }
+            ds__free(ctx, tmp);
+            DS__TRY(r);
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* --- ds_lora_apply ------------------------------------------------------------------------------ */
+static int ds__lora_merges(ds_lora_mode mode, ds_dtype dt) {
+    if (mode == DS_LORA_MERGE) return 1;
+    if (mode == DS_LORA_RUNTIME) return 0;
+    return dt == DS_F32 || dt == DS_F16 || dt == DS_BF16 || dt == DS_F64;
+}
+
+static void ds__lora_note(ds_lora_report *rep, const char *key, const char *why) {
+    size_t n = strlen(rep->first_unapplied);
+    if (rep->unapplied++ >= 3) { if (rep->unapplied == 4 && n + 5 < sizeof rep->first_unapplied) strcat(rep->first_unapplied, ", ..."); return; }
+    snprintf(rep->first_unapplied + n, sizeof rep->first_unapplied - n, "%s'%s' (%s)", n ? ", " : "", key, why);
+}
+
+DS__DEF ds_result ds_lora_apply_desc(ds_weights *model, const ds_lora_desc *desc, ds_lora_report *report) {
+    ds_ctx *ctx = model ? model->ctx : NULL;
+    ds_weights *lw = NULL;
+    ds__lora_index ix;
+    ds__lora_group *g = NULL;
+    ds__lora_map gmap;
+    ds__lora_meta meta[8];
+    ds_lora_report rep;
+    int64_t n_groups = 0, i;
+    int n_meta;
+    ds_result r;
+    memset(&ix, 0, sizeof ix); memset(&gmap, 0, sizeof gmap); memset(&rep, 0, sizeof rep);
+    if (report) memset(report, 0, sizeof *report);
+    if (!model || !desc || !desc->path) return ds__err(ctx, DS_ERR_INVALID_ARGS, "lora_apply: NULL argument");
+    if (desc->mode < DS_LORA_AUTO || desc->mode > DS_LORA_RUNTIME) return ds__err(ctx, DS_ERR_INVALID_ARGS, "lora_apply: mode %d", (int)desc->mode);
+    if (!(desc->scale == desc->scale)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "lora_apply: scale is NaN");
+    DS__TRY(ds_weights_open(ctx, desc->path, &lw));
+    if ((r = ds__lora_index_build(ctx, model, &ix)) != DS_SUCCESS) goto done;
+    n_meta = ds__lora_parse_meta(ds_weights_meta(lw, "lora_adapter_metadata"), meta);
+    for (i = 0; i < n_meta; i++)
+        if (meta[i].patterns) { r = ds__err(ctx, DS_ERR_UNSUPPORTED, "lora %s: per-module alpha_pattern in its metadata is not supported", desc->path); goto done; }
+
+    /* group the keys by module */
+    rep.keys = (int)ds_weights_count(lw);
+    g = (ds__lora_group *)ds__calloc(ctx, (size_t)DS__MAX(rep.keys, 1) * sizeof *g);
+    if (!g) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: %d keys", rep.keys); goto done; }
+    for (i = 0; i < rep.keys; i++) {
+        const ds_tensor *t = ds_weights_at(lw, i);
+        size_t best = 0, n = strlen(t->name);
+        int k, role = -1;
+        int64_t gi;
+        for (k = 0; k < DS__ARRLEN(ds__lora_suffixes); k++)
+            if (ds__ends_with(t->name, ds__lora_suffixes[k].suffix) && strlen(ds__lora_suffixes[k].suffix) > best) {
+                best = strlen(ds__lora_suffixes[k].suffix); role = ds__lora_suffixes[k].role;
+            }
+        if (role < 0 || best >= n) { ds__lora_note(&rep, t->name, "not a LoRA tensor name"); continue; }
+        {
+            char stem[512];
+            snprintf(stem, sizeof stem, "%.*s", (int)(n - best), t->name);
+            if ((gi = ds__lora_map_find(&gmap, stem)) < 0) {
+                gi = n_groups;
+                if (!(g[gi].stem = ds__strdup(ctx, stem, strlen(stem)))) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "lora: names"); goto done; }
+                n_groups++;
+                if ((r = ds__lora_map_add(ctx, &gmap, g, n_groups, sizeof *g)) != DS_SUCCESS) goto done;
+            }
+        }
+        if (g[gi].t[role]) { r = ds__err(ctx, DS_ERR_BAD_FORMAT, "lora %s: '%s' and '%s' are the same tensor", desc->path, g[gi].t[role]->name, t->name); goto done; }
+        g[gi].t[role] = t;
+    }
+
+    /* resolve and check every group before touching the model */
+    for (i = 0; i < n_groups; i++) {
+        ds__lora_group *gr = &g[i];
+        int64_t rows = 0, K = 0, rank = 0;
+        ds__lora_seg seg[DS__LORA_MAX_SEGS];
+        int nseg, k, nk = 0;
+        for (k = 0; k < DS__LR_COUNT; k++) nk += gr->t[k] != NULL;
+        gr->cand = ds__lora_resolve(&ix, gr->stem, strlen(gr->stem), &gr->other);
+        if (gr->other) { rep.other += nk; continue; }
+        if (!gr->cand) gr->why = "matches no weight";
+        else if ((gr->why = ds__lora_group_shape(gr, &rows, &K, &rank)) == NULL) {
+            const ds__lora_layer *l = &ix.layers[gr->cand->layer];
+            int whole_bias = !gr->t[DS__LR_DIFF] && !gr->t[DS__LR_DOWN] && !gr->t[DS__LR_HADA_W1A] && !gr->t[DS__LR_LOKR_W1] && !gr->t[DS__LR_LOKR_W1A];
+            if (!whole_bias && K != l->in) {
+                r = ds__err(ctx, DS_ERR_SHAPE, "lora %s: '%s' has rows of %lld, %s has %lld", desc->path, gr->stem, (long long)K, l->part[0]->t.name, (long long)l->in);
+                goto done;
+            }
+            if ((r = ds__lora_map_rows(ctx, &ix, gr->cand, rows, gr->stem, seg, &nseg)) != DS_SUCCESS) goto done;
+            for (k = 0; k < nseg; k++) {
+                const ds__entry *e = l->part[seg[k].part];
+                if (gr->t[DS__LR_DIFF_B]) {
+                    char bn[512];
+                    const ds_tensor *bt;
+                    snprintf(bn, sizeof bn, "%.*s.bias", (int)(strlen(e->t.name) - 7), e->t.name);
+                    bt = ds_weights_find(model, bn);
+                    if (!bt || bt->ndim != 1 || bt->shape[0] != e->t.shape[0]) { gr->why = "diff_b for a weight without a bias"; break; }
+                }
+                if (!whole_bias && !ds__lora_merges(desc->mode, e->t.dtype) && e->t.ndim < 2) {
+                    r = ds__err(ctx, DS_ERR_UNSUPPORTED, "lora %s: %s is 1-D: run-time terms are for weights of linears and convolutions (merge instead)", desc->path, e->t.name);
+                    goto done;
+                }
+            }
+            if (!gr->why) { rep.used += nk; continue; }
+        }
+        if (gr->why) {
+            int first = 1;
+            for (k = 0; k < DS__LR_COUNT; k++) if (gr->t[k]) { if (first) ds__lora_note(&rep, gr->t[k]->name, gr->why); else rep.unapplied++; first = 0; }
+            gr->cand = NULL;
+        }
+    }
+    if (!rep.used) {
+        const char *ex = rep.keys ? ds_weights_at(lw, 0)->name : "(none)";
+        r = ds__err(ctx, DS_ERR_MISSING_TENSOR, "lora %s: none of its %d keys applies to these weights (%d are for another component; e.g. '%s')%s%s",
+                    desc->path, rep.keys, rep.other, ex, rep.unapplied ? ": " : "", rep.first_unapplied);
+        goto done;
+    }
+    if (rep.unapplied && !desc->lenient) {
+        r = ds__err(ctx, DS_ERR_MISSING_TENSOR, "lora %s: %d of %d keys not applied: %s (set lenient to apply the rest)",
+                    desc->path, rep.unapplied, rep.keys, rep.first_unapplied);
+        goto done;
+    }
+
+    /* apply */
+    for (i = 0; i < n_groups && r == DS_SUCCESS; i++) {
+        const ds__lora_group *gr = &g[i];
+        const ds__lora_layer *l;
+        ds__lora_update u;
+        ds__lora_seg seg[DS__LORA_MAX_SEGS];
+        int nseg, k;
+        if (!gr->cand) continue;
+        l = &ix.layers[gr->cand->layer];
+        if ((r = ds__lora_group_update(ctx, gr, desc->scale, meta, n_meta, &u)) != DS_SUCCESS) break;
+        r = ds__lora_map_rows(ctx, &ix, gr->cand, u.rows, gr->stem, seg, &nseg);
+        for (k = 0; k < nseg && r == DS_SUCCESS; k++) {
+            ds__entry *e = l->part[seg[k].part];
+            if (u.A || u.D) {
+                if (ds__lora_merges(desc->mode, e->t.dtype)) { r = ds__lora_merge(ctx, e, &u, seg[k].lrow, seg[k].mrow, seg[k].n, desc->keep_dtype); rep.merged++; }
+                else { r = ds__lora_add_term(ctx, e, &u, seg[k].lrow, seg[k].mrow, seg[k].n); rep.runtime++; }
+            }
+            if (r == DS_SUCCESS && gr->t[DS__LR_DIFF_B]) {   /* a bias difference is always merged */
+                ds__lora_update ub;
+                char bn[512];
+                ds__entry *be;
+                snprintf(bn, sizeof bn, "%.*s.bias", (int)(strlen(e->t.name) - 7), e->t.name);
+                be = (ds__entry *)(void *)(uintptr_t)ds_weights_find(model, bn);
+                memset(&ub, 0, sizeof ub);
+                ub.rows = u.rows; ub.K = 1; ub.s = desc->scale;
+                if (!(ub.D = ds__lora_load(ctx, gr->t[DS__LR_DIFF_B]))) r = DS_ERR_OUT_OF_MEMORY;
+                else { r = ds__lora_merge(ctx, be, &ub, seg[k].lrow, seg[k].mrow, seg[k].n, desc->keep_dtype); rep.merged++; }
+                ds__lora_update_free(ctx, &ub);
+            }
+        }
+        ds__lora_update_free(ctx, &u);
+    }
+    if (r == DS_SUCCESS && rep.unapplied)
+        ds__log(ctx, DS_LOG_WARN, "lora %s: %d of %d keys not applied: %s", desc->path, rep.unapplied, rep.keys, rep.first_unapplied);
+    if (r == DS_SUCCESS && rep.other)
+        ds__log(ctx, DS_LOG_INFO, "lora %s: %d keys are for another component", desc->path, rep.other);
+done:
+    for (i = 0; i < n_groups; i++) ds__free(ctx, g[i].stem);
+    ds__free(ctx, g); ds__free(ctx, gmap.slot);
+    ds__lora_index_free(ctx, &ix);
+    ds_weights_close(lw);
+    if (report) *report = rep;
+    return r;
+}
+
+DS__DEF ds_result ds_lora_apply(ds_weights *model, const char *path, float scale, ds_lora_mode mode) {
+    ds_lora_desc d;
+    memset(&d, 0, sizeof d);
+    d.path = path; d.scale = scale; d.mode = mode;
+    return ds_lora_apply_desc(model, &d, NULL);
+}
+
 // >>sched
 /* @@SCHED */
 /* FLUX (BFL get_schedule): t_i = linspace(1, 0, N+1); with shift, t' = e^mu / (e^mu + (1/t - 1)),
@@ -9519,6 +10835,517 @@ done:
     return r;
 }
 
+// >>wan_pipe
+/* Wan2.1 pipeline: what Wan-Video/Wan2.1 `WanT2V.generate` (wan/text2video.py) and `WanI2V.generate`
+   (wan/image2video.py) do around the models, for one video. Checked end to end against those functions on tiny
+   models (tools/gen_wan_e2e.py, tests/test_wan_pipe.c).
+
+     text   the prompt is cleaned as Wan's HuggingfaceTokenizer(clean='whitespace') does (ftfy.fix_text, html.unescape
+            twice, \s+ -> ' ', strip; see ds__wan_clean for the part of ftfy kept), tokenized to ids + eos 1 (at most
+            512), and run through umT5. Wan runs 512 padded tokens with an attention mask and then cuts the output
+            to the real length; a masked key gets weight exactly 0 and umT5 has no absolute positions, so running
+            the real tokens alone gives the same rows. The DiT zero-pads the context to 512 rows itself.
+            negative_prompt NULL is Wan's default (its generate() also swaps "" for it; here "" stays empty).
+     noise  [16, T = (F-1)/4 + 1, H/8, W/8] from torch.randn with a fresh generator seeded once: CPU (DiffSynth)
+            or CUDA (Wan's generate.py draws on the GPU).
+     steps  sigmas and timesteps from ds_wan_schedule (FlowUniPCMultistepScheduler.set_timesteps); the DiT gets
+            t = timesteps[i], an integer as Wan casts it; v = v_neg + cfg (v_pos - v_neg); UniPC (or Euler) steps
+            on the flow prediction.
+     video  z * std + mean per channel (WanVAE.decode), VAE decode, clamp to [-1, 1], then as Wan's cache_video:
+            (x + 1) / 2 * 255 truncated to 8 bits. 16 frames per second.
+     I2V    the image in [-1, 1] (x / 255 - 0.5) / 0.5. CLIP: CLIPModel.visual (>>clip_vision: bicubic to 224,
+            CLIP mean/std, the tower's penultimate tokens [257, 1280]). y: the image resized as torch's bicubic
+            (align_corners=False, no antialias) to H x W, followed by F - 1 black frames, VAE-encoded and normalised
+            ((mu - mean) / std) -> [16, T, h, w]; in front of it 4 mask channels: Wan repeats the first frame's
+            mask 4 times, groups frames by 4 and moves the group onto channels, so all 4 channels are 1 on latent
+            frame 0 and 0 after.
+            y [20, T, h, w] is concatenated after x inside the DiT; clip_fea goes to its img_emb.
+   Memory: one arena per generate holds every buffer of the run (the largest is the f32 video, 3 F H W values, which
+   the I2V encoder input shares); the loop allocates nothing itself (the DiT forward plans its own activations).
+   Encoded prompts are cached, so a repeated (negative) prompt skips umT5. */
+#define DS__WAN_CACHE      4      /* encoded prompts kept                                     */
+#define DS__WAN_TEXT_LEN   512    /* umT5 tokens, eos included (text_len)                     */
+#define DS__WAN_LATENT_CH  16
+#define DS__WAN_FPS        16     /* sample_fps                                               */
+#define DS__WAN_CLIP_TOKENS 257
+#define DS__WAN_MASK_CH    4      /* I2V: y = 4 mask channels + 16 latent channels            */
+
+/* wan/configs/shared_config.py, sample_neg_prompt (UTF-8). */
+static const char ds__wan_default_negative[] =
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
+    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，"
+    "杂乱的背景，三条腿，背景人很多，倒着走";
+
+typedef struct ds__wan_cached { char *text; uint64_t used; ds_wan_cond c; } ds__wan_cached;
+
+struct ds_wan {
+    ds_ctx *ctx;
+    ds_weights *owned[4];                         /* files this pipeline opened: dit, vae, t5, clip */
+    const ds_weights *w_dit, *w_vae, *w_t5, *w_clip;
+    ds_arch_info ai_dit, ai_vae, ai_t5, ai_clip;
+    ds__wan_dit dit;
+    ds__wan_vae vae;
+    ds__t5 t5;
+    ds__clip_vision clip;
+    int has_clip;
+    ds_tokenizer *tok;                            /* NULL: none found (text then needs one)        */
+    ds__wan_cached cache[DS__WAN_CACHE];
+    uint64_t tick;
+};
+
+/* The first rule of ds__arch_rules for `arch` that matches w under some known prefix. */
+static int ds__wan_find(const ds_weights *w, ds_arch arch, ds_arch_info *out) {
+    int r, p;
+    if (!w) return 0;
+    for (r = 0; r < DS__ARRLEN(ds__arch_rules); r++) {
+        const ds__arch_rule *ru = &ds__arch_rules[r];
+        if (ru->arch != arch) continue;
+        for (p = 0; p < DS__ARRLEN(ds__arch_prefixes); p++) {
+            const char *pre = ds__arch_prefixes[p];
+            if (!ds__wopt(w, pre, "%s", ru->marker) || (ru->marker2 && !ds__wopt(w, pre, "%s", ru->marker2)) ||
+                (ru->absent && ds__wopt(w, pre, "%s", ru->absent))) continue;
+            memset(out, 0, sizeof *out);
+            out->arch = ru->arch; out->name = ru->name; out->variant = ru->variant; out->layout = ru->layout;
+            snprintf(out->prefix, sizeof out->prefix, "%s", pre);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Weights of one component: the caller's open set, else its file (opened once even if named twice), else the
+   diffusion model's file. arch2: a second acceptable architecture (umT5 with one layer reads as T5). */
+static ds_result ds__wan_component(ds_wan *p, const ds_weights *given, const char *path, const char *const paths[4],
+                                   int slot, ds_arch arch, ds_arch arch2, const char *what, const ds_weights **w, ds_arch_info *ai) {
+    int i;
+    *w = given;
+    if (!*w && path) {
+        for (i = 0; i < slot && !*w; i++)
+            if (paths[i] && p->owned[i] && strcmp(paths[i], path) == 0) *w = p->owned[i];
+        if (!*w) {
+            DS__TRY(ds_weights_open(p->ctx, path, &p->owned[slot]));
+            *w = p->owned[slot];
+        }
+    }
+    if (!*w) *w = p->w_dit;
+    if (!ds__wan_find(*w, arch, ai) && !(arch2 && ds__wan_find(*w, arch2, ai))) {
+        if (given || path)
+            return ds__err(p->ctx, DS_ERR_UNSUPPORTED, "wan: %s holds no %s (%s)", path ? path : "the given weights", what, ds_arch_name(arch));
+        return ds__err(p->ctx, DS_ERR_MISSING_TENSOR, "wan: no %s: the diffusion model file has none, give its file", what);
+    }
+    return DS_SUCCESS;
+}
+
+static void ds__wan_cond_release(ds_ctx *ctx, ds_wan_cond *c) { ds__free(ctx, c->txt); memset(c, 0, sizeof *c); }
+
+DS__DEF void ds_wan_destroy(ds_wan *p) {
+    int i;
+    if (!p) return;
+    for (i = 0; i < DS__WAN_CACHE; i++) { ds__free(p->ctx, p->cache[i].text); ds__wan_cond_release(p->ctx, &p->cache[i].c); }
+    ds__wan_dit_free(p->ctx, &p->dit);
+    ds_tokenizer_free(p->tok);
+    for (i = 0; i < 4; i++) ds_weights_close(p->owned[i]);
+    ds__free(p->ctx, p);
+}
+
+DS__DEF ds_result ds_wan_create(ds_ctx *ctx, const ds_wan_desc *d, ds_wan **out) {
+    const char *paths[4];
+    ds_wan *p; ds_result r;
+    if (!ctx || !d || !out) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan_create: NULL argument");
+    *out = NULL;
+    if (!d->diffusion_model && !d->dit_weights) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan_create: no diffusion model");
+    p = (ds_wan *)ds__calloc(ctx, sizeof *p);
+    if (!p) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan pipeline");
+    p->ctx = ctx;
+    paths[0] = d->dit_weights ? NULL : d->diffusion_model; paths[1] = d->vae_weights ? NULL : d->vae;
+    paths[2] = d->t5_weights ? NULL : d->t5;               paths[3] = d->clip_weights ? NULL : d->clip_vision;
+    if ((r = ds__wan_component(p, d->dit_weights, paths[0], paths, 0, DS_ARCH_WAN_DIT, DS_ARCH_UNKNOWN, "Wan DiT", &p->w_dit, &p->ai_dit)) != DS_SUCCESS ||
+        (r = ds__wan_component(p, d->vae_weights, paths[1], paths, 1, DS_ARCH_WAN_VAE, DS_ARCH_UNKNOWN, "Wan VAE", &p->w_vae, &p->ai_vae)) != DS_SUCCESS ||
+        (r = ds__wan_component(p, d->t5_weights, paths[2], paths, 2, DS_ARCH_UMT5, DS_ARCH_T5, "umT5 encoder", &p->w_t5, &p->ai_t5)) != DS_SUCCESS)
+        goto fail;
+    if ((r = ds__wan_dit_load(ctx, p->w_dit, &p->ai_dit, &p->dit)) != DS_SUCCESS ||
+        (r = ds__wan_vae_load(ctx, p->w_vae, &p->ai_vae, &p->vae)) != DS_SUCCESS ||
+        (r = ds__t5_load(ctx, &p->t5, p->w_t5, p->ai_t5.prefix)) != DS_SUCCESS)
+        goto fail;
+    /* the pieces must fit together */
+    if (p->dit.cfg.out_dim != DS__WAN_LATENT_CH || p->dit.cfg.in_dim != (p->dit.cfg.img ? 2 * DS__WAN_LATENT_CH + DS__WAN_MASK_CH : DS__WAN_LATENT_CH)) {
+        r = ds__err(ctx, DS_ERR_UNSUPPORTED, "wan: a DiT with %d input / %d output channels is not Wan2.1 T2V (16/16) or I2V (36/16)", p->dit.cfg.in_dim, p->dit.cfg.out_dim);
+        goto fail;
+    }
+    if (p->dit.cfg.img && (p->dit.cfg.img_tokens != DS__WAN_CLIP_TOKENS)) {
+        r = ds__err(ctx, DS_ERR_UNSUPPORTED, "wan: a DiT taking %d image tokens (FLF2V: first and last frame) is not supported here", p->dit.cfg.img_tokens);
+        goto fail;
+    }
+    if (p->vae.z_dim != DS__WAN_LATENT_CH) { r = ds__err(ctx, DS_ERR_SHAPE, "wan: the VAE has %d latent channels, the DiT %d", p->vae.z_dim, DS__WAN_LATENT_CH); goto fail; }
+    if (p->dit.cfg.text_dim != p->t5.dim) { r = ds__err(ctx, DS_ERR_SHAPE, "wan: the DiT expects text width %d; the umT5 encoder has %d", p->dit.cfg.text_dim, p->t5.dim); goto fail; }
+    if (p->dit.cfg.img && (paths[3] || d->clip_weights)) {
+        if ((r = ds__wan_component(p, d->clip_weights, paths[3], paths, 3, DS_ARCH_CLIP_VISION, DS_ARCH_UNKNOWN, "CLIP vision encoder", &p->w_clip, &p->ai_clip)) != DS_SUCCESS ||
+            (r = ds__clip_vision_load(ctx, p->w_clip, &p->ai_clip, &p->clip)) != DS_SUCCESS)
+            goto fail;
+        p->has_clip = 1;
+        if (p->clip.dim != p->dit.cfg.clip_dim || p->clip.n_tok != DS__WAN_CLIP_TOKENS) {
+            r = ds__err(ctx, DS_ERR_SHAPE, "wan: the DiT expects %d CLIP tokens of %d; the image encoder gives %d of %d",
+                        DS__WAN_CLIP_TOKENS, p->dit.cfg.clip_dim, p->clip.n_tok, p->clip.dim);
+            goto fail;
+        }
+    }
+    /* tokenizer: the given file, else ComfyUI's umT5 file carries it (`spiece_model`) */
+    if (d->t5_tokenizer) { if ((r = ds_tokenizer_load(ctx, d->t5_tokenizer, &p->tok)) != DS_SUCCESS) goto fail; }
+    else if (paths[2] && ds_tokenizer_load(ctx, paths[2], &p->tok) != DS_SUCCESS) p->tok = NULL;
+    if (p->tok) {   /* a swapped or foreign tokenizer would only show as odd ids later */
+        ds_tokenizer_info ti;
+        ds_tokenizer_get_info(p->tok, &ti);
+        if (strcmp(ti.kind, "unigram") || ti.vocab_size > p->t5.vocab || ti.eos_id < 0) {
+            r = ds__err(ctx, DS_ERR_UNSUPPORTED, "wan: %s is a %s tokenizer of %d tokens; umT5 needs SentencePiece Unigram with an eos and at most %d",
+                        d->t5_tokenizer ? d->t5_tokenizer : paths[2], ti.kind, (int)ti.vocab_size, p->t5.vocab);
+            goto fail;
+        }
+    }
+    ds__log(ctx, DS_LOG_INFO, "wan %s: dim %d, %d layers; VAE dim %d%s; umT5 %d x %d layers%s%s",
+            p->dit.cfg.img ? "i2v" : "t2v", p->dit.cfg.dim, p->dit.cfg.layers, p->vae.dim, p->vae.has_encoder ? "" : " (no encoder)",
+            p->t5.dim, p->t5.n_layers, p->has_clip ? "; CLIP vision" : "", p->tok ? "" : "; no tokenizer");
+    *out = p;
+    return DS_SUCCESS;
+fail:
+    ds_wan_destroy(p);
+    return r;
+}
+
+DS__DEF void ds_wan_get_info(const ds_wan *p, ds_wan_info *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    if (!p) return;
+    o->variant = p->dit.cfg.img ? "i2v" : "t2v";
+    o->dim = p->dit.cfg.dim; o->layers = p->dit.cfg.layers; o->text_dim = p->t5.dim;
+    o->latent_channels = DS__WAN_LATENT_CH;
+    o->latent_scale = 8;
+}
+
+DS__DEF void ds_video_free(ds_ctx *ctx, ds_video *v) { if (v) { ds__free(ctx, v->rgb); memset(v, 0, sizeof *v); } }
+
+/* --- text ------------------------------------------------------------------------------------ */
+/* One code point; a byte that does not start a well-formed sequence reads as U+FFFD (as Python's 'replace'). */
+static uint32_t ds__wan_utf8_get(const unsigned char **ps, const unsigned char *end) {
+    const unsigned char *s = *ps;
+    uint32_t c = s[0];
+    int n = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1, i;
+    *ps = s + 1;
+    if (n == 0) return c;
+    if (n < 0 || end - s <= n) return 0xFFFD;
+    c &= 0x3Fu >> n;
+    for (i = 1; i <= n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0xFFFD;
+        c = c << 6 | (s[i] & 0x3Fu);
+    }
+    *ps = s + n + 1;
+    return c;
+}
+static char *ds__wan_utf8_put(char *o, uint32_t c) {
+    if (c < 0x80) *o++ = (char)c;
+    else if (c < 0x800) { *o++ = (char)(0xC0 | c >> 6); *o++ = (char)(0x80 | (c & 0x3F)); }
+    else if (c < 0x10000) { *o++ = (char)(0xE0 | c >> 12); *o++ = (char)(0x80 | (c >> 6 & 0x3F)); *o++ = (char)(0x80 | (c & 0x3F)); }
+    else { *o++ = (char)(0xF0 | c >> 18); *o++ = (char)(0x80 | (c >> 12 & 0x3F)); *o++ = (char)(0x80 | (c >> 6 & 0x3F)); *o++ = (char)(0x80 | (c & 0x3F)); }
+    return o;
+}
+/* Unicode White_Space (what `regex`'s \s matches). */
+static int ds__wan_space(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+/* One html.unescape pass over the common entities: &amp; &lt; &gt; &quot; &apos; &nbsp; &#N; &#xH;. */
+static size_t ds__wan_unescape(char *s, size_t n) {
+    static const struct { const char *name; uint32_t c; } ent[] = {
+        { "amp;", '&' }, { "lt;", '<' }, { "gt;", '>' }, { "quot;", '"' }, { "apos;", '\'' }, { "nbsp;", 0xA0 } };
+    size_t i = 0, o = 0, k;
+    while (i < n) {
+        uint32_t c = 0; size_t len = 0;
+        if (s[i] == '&') {
+            if (i + 2 < n && s[i + 1] == '#') {
+                int hex = s[i + 2] == 'x' || s[i + 2] == 'X', digits = 0;
+                size_t j = i + 2 + (size_t)hex;
+                for (; j < n && digits < 8; j++, digits++) {
+                    int d = s[j] >= '0' && s[j] <= '9' ? s[j] - '0' : hex && (s[j] | 32) >= 'a' && (s[j] | 32) <= 'f' ? (s[j] | 32) - 'a' + 10 : -1;
+                    if (d < 0) break;
+                    c = c * (hex ? 16 : 10) + (uint32_t)d;
+                }
+                if (digits && j < n && s[j] == ';' && c > 0 && c <= 0x10FFFF && (c < 0xD800 || c > 0xDFFF)) len = j + 1 - i;
+            } else
+                for (k = 0; k < sizeof ent / sizeof ent[0]; k++) {
+                    size_t m = strlen(ent[k].name);
+                    if (i + 1 + m <= n && memcmp(s + i + 1, ent[k].name, m) == 0) { c = ent[k].c; len = m + 1; break; }
+                }
+        }
+        if (len) { char tmp[4]; size_t m = (size_t)(ds__wan_utf8_put(tmp, c) - tmp); memcpy(s + o, tmp, m); o += m; i += len; }   /* m <= len */
+        else s[o++] = s[i++];
+    }
+    return o;
+}
+/* Wan's prompt cleaning, whitespace_clean(basic_clean(text)): ftfy.fix_text, html.unescape twice, strip, \s+ -> ' ',
+   strip. Of ftfy (6.x defaults) the parts ordinary prompts reach are kept: fullwidth ASCII (U+FF01..FF5E) and the
+   ideographic space become ASCII (fix_character_width: Wan's default negative prompt has fullwidth commas), curly
+   quotes become straight ones (uncurl_quotes), Latin ligatures are split (fix_latin_ligatures), C0 controls and
+   BOMs are dropped. Not done: mojibake repair, NFC, the full HTML entity table. Returns a new string. */
+static char *ds__wan_clean(ds_ctx *ctx, const char *text) {
+    static const char *const lig[7] = { "ff", "fi", "fl", "ffi", "ffl", "\xC5\xBFt", "st" };   /* U+FB00..FB06 */
+    size_t n = strlen(text);
+    char *buf = (char *)ds__malloc(ctx, n + 1), *out = (char *)ds__malloc(ctx, 3 * n + 1), *q = out;   /* a bad byte -> U+FFFD */
+    const unsigned char *s, *end;
+    int space = 0;
+    if (!buf || !out) { ds__free(ctx, buf); ds__free(ctx, out); return NULL; }
+    memcpy(buf, text, n);
+    n = ds__wan_unescape(buf, n);
+    n = ds__wan_unescape(buf, n);
+    for (s = (const unsigned char *)buf, end = s + n; s < end;) {
+        uint32_t c = ds__wan_utf8_get(&s, end);
+        const char *rep = NULL;
+        if (c >= 0xFF01 && c <= 0xFF5E) c -= 0xFEE0;
+        else if (c == 0x3000) c = ' ';
+        else if (c == 0x2BC || (c >= 0x2018 && c <= 0x201B)) c = '\'';
+        else if (c >= 0x201C && c <= 0x201F) c = '"';
+        else if (c >= 0xFB00 && c <= 0xFB06) rep = lig[c - 0xFB00];
+        else if (c == 0x132 || c == 0x133) rep = c == 0x132 ? "IJ" : "ij";
+        if (ds__wan_space(c)) { space = q != out; continue; }              /* collapsed, and stripped at the start */
+        if (c < 0x20 || c == 0x7F || c == 0xFEFF) continue;                  /* controls (whitespace is handled above) */
+        if (space) { *q++ = ' '; space = 0; }                                /* ... and at the end */
+        if (rep) { size_t m = strlen(rep); memcpy(q, rep, m); q += m; }
+        else q = ds__wan_utf8_put(q, c);
+    }
+    *q = 0;
+    ds__free(ctx, buf);
+    return out;
+}
+
+/* ids [n] (eos included) -> c->txt [n, text_dim] (allocated here). */
+static ds_result ds__wan_encode_ids(ds_wan *p, const int *ids, int n, ds_wan_cond *c) {
+    ds_ctx *ctx = p->ctx; ds_result r;
+    memset(c, 0, sizeof *c);
+    c->n_txt = n; c->text_dim = p->t5.dim;
+    if (!(c->txt = ds__falloc(ctx, (int64_t)n * p->t5.dim))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: prompt embedding");
+    if ((r = ds__t5_forward(ctx, &p->t5, ids, n, NULL, c->txt)) != DS_SUCCESS) ds__wan_cond_release(ctx, c);
+    return r;
+}
+
+/* Text -> cached conditioning (owned by the cache: valid until the next encode). */
+static ds_result ds__wan_encode_cached(ds_wan *p, const char *text, const ds_wan_cond **out) {
+    ds_ctx *ctx = p->ctx;
+    ds__wan_cached *e = &p->cache[0];
+    int32_t ids32[DS__WAN_TEXT_LEN]; int ids[DS__WAN_TEXT_LEN], n = 0, i;
+    char *clean;
+    ds_result r;
+    for (i = 0; i < DS__WAN_CACHE; i++)
+        if (p->cache[i].text && strcmp(p->cache[i].text, text) == 0) {
+            p->cache[i].used = ++p->tick; *out = &p->cache[i].c;
+            return DS_SUCCESS;
+        }
+    if (!p->tok) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a prompt needs the umT5 tokenizer (t5_tokenizer: spiece.model or tokenizer.json)");
+    for (i = 1; i < DS__WAN_CACHE; i++) if (p->cache[i].used < e->used) e = &p->cache[i];   /* least recently used */
+    ds__free(ctx, e->text); ds__wan_cond_release(ctx, &e->c);
+    memset(e, 0, sizeof *e);
+    if (!(clean = ds__wan_clean(ctx, text))) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: prompt");
+    /* ids then eos 1, truncated to 512 as the tokenizer's truncation=True does; no padding (see above) */
+    r = ds_tokenizer_encode(p->tok, clean, ids32, DS__WAN_TEXT_LEN, &n, DS_TOKENIZE_NO_PAD);
+    ds__free(ctx, clean);
+    if (r != DS_SUCCESS) return r;
+    if (n < 1 || n > DS__WAN_TEXT_LEN) return ds__err(ctx, DS_ERR_BAD_FORMAT, "wan: the tokenizer gave %d ids", n);
+    for (i = 0; i < n; i++) ids[i] = ids32[i];
+    DS__TRY(ds__wan_encode_ids(p, ids, n, &e->c));
+    if (!(e->text = ds__strdup(ctx, text, strlen(text)))) { ds__wan_cond_release(ctx, &e->c); return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: prompt cache"); }
+    e->used = ++p->tick;
+    *out = &e->c;
+    return DS_SUCCESS;
+}
+
+DS__DEF ds_result ds_wan_encode_prompt(ds_wan *p, const char *prompt, ds_wan_cond *out) {
+    const ds_wan_cond *c;
+    if (!p || !prompt || !out) return ds__err(p ? p->ctx : NULL, DS_ERR_INVALID_ARGS, "wan_encode_prompt: NULL argument");
+    memset(out, 0, sizeof *out);
+    DS__TRY(ds__wan_encode_cached(p, prompt, &c));
+    *out = *c;
+    if (!(out->txt = ds__falloc(p->ctx, (int64_t)c->n_txt * c->text_dim))) { memset(out, 0, sizeof *out); return ds__err(p->ctx, DS_ERR_OUT_OF_MEMORY, "wan: prompt embedding"); }
+    memcpy(out->txt, c->txt, (size_t)c->n_txt * (size_t)c->text_dim * sizeof(float));
+    return DS_SUCCESS;
+}
+DS__DEF void ds_wan_cond_free(ds_wan *p, ds_wan_cond *c) { if (p && c) ds__wan_cond_release(p->ctx, c); }
+
+/* --- images ------------------------------------------------------------------------------------ */
+/* I2V output size when none is given: WanI2V.generate's rule for max_area = 832 * 480 and the image's aspect
+   ratio, lat = floor(floor(sqrt(area * ratio) / 8) / 2) * 2 (and 1 / ratio for the width). */
+static void ds__wan_i2v_size(int img_w, int img_h, int *w, int *h) {
+    double area = 832.0 * 480.0, ar = (double)img_h / (double)img_w;
+    *h = (int)floor(floor(sqrt(area * ar) / 8.0) / 2.0) * 2 * 8;
+    *w = (int)floor(floor(sqrt(area / ar) / 8.0) / 2.0) * 2 * 8;
+}
+
+/* --- generate ---------------------------------------------------------------------------------- */
+/* Everything one generate needs, sized up front. */
+typedef struct ds__wan_plan {
+    int64_t F, H, W, T, h, w;   /* frames and pixels; latent frames and cells                       */
+    int64_t n, N;               /* latent values (16 T h w), DiT tokens                             */
+    int     steps;
+    float  *sigmas, *tsteps;    /* [steps + 1], [steps]                                             */
+    float  *x, *v, *v_neg;      /* [16, T, h, w]: sample, velocity, negative velocity (cfg)         */
+    float  *y;                  /* I2V [20, T, h, w]: mask + image latent                           */
+    float  *clip_fea;           /* I2V [257, 1280] (when the encoder runs)                          */
+    float  *img;                /* I2V: the image [3, Hi, Wi] in [-1, 1]                            */
+    float  *video;              /* [3, F, H, W]: the I2V encoder input, then the decoded video      */
+} ds__wan_plan;
+
+static ds_result ds__wan_plan_alloc(ds_ctx *ctx, ds__wan_plan *pl, int cfg, int i2v, int run_clip, int64_t img_px, int64_t clip_dim, float **arena) {
+    float **bufs[9]; int64_t sizes[9], total = 0, off = 0;
+    int i, nb = 0;
+#define DS__WP_BUF(p, cnt) (bufs[nb] = &(p), sizes[nb++] = (cnt))
+    DS__WP_BUF(pl->sigmas, pl->steps + 1); DS__WP_BUF(pl->tsteps, pl->steps);
+    DS__WP_BUF(pl->x, pl->n); DS__WP_BUF(pl->v, pl->n); DS__WP_BUF(pl->v_neg, cfg ? pl->n : 0);
+    DS__WP_BUF(pl->y, i2v ? pl->n / DS__WAN_LATENT_CH * (DS__WAN_LATENT_CH + DS__WAN_MASK_CH) : 0);
+    DS__WP_BUF(pl->clip_fea, run_clip ? DS__WAN_CLIP_TOKENS * clip_dim : 0);
+    DS__WP_BUF(pl->img, i2v ? 3 * img_px : 0);
+    DS__WP_BUF(pl->video, 3 * pl->F * pl->H * pl->W);
+#undef DS__WP_BUF
+    for (i = 0; i < nb; i++) total += (sizes[i] + 15) & ~(int64_t)15;
+    *arena = ds__falloc(ctx, total);
+    if (!*arena) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: %lld MB of pipeline buffers for %lld frames of %lldx%lld",
+                                (long long)(total >> 18), (long long)pl->F, (long long)pl->W, (long long)pl->H);
+    for (i = 0; i < nb; i++) { *bufs[i] = sizes[i] ? *arena + off : NULL; off += (sizes[i] + 15) & ~(int64_t)15; }
+    ds__log(ctx, DS_LOG_INFO, "wan: %lld frames of %lldx%lld, latent [16, %lld, %lld, %lld], %lld tokens, %d steps, %.1f MB pipeline buffers",
+            (long long)pl->F, (long long)pl->W, (long long)pl->H, (long long)pl->T, (long long)pl->h, (long long)pl->w,
+            (long long)pl->N, pl->steps, (double)total * 4.0 / 1048576.0);
+    return DS_SUCCESS;
+}
+
+/* I2V conditioning: clip_fea (unless given) and y = [mask, normalised VAE latent of (image, black frames)]. */
+static ds_result ds__wan_i2v_condition(ds_wan *p, const ds_wan_params *pr, int64_t th, int64_t tw, ds__wan_plan *pl) {
+    ds_ctx *ctx = p->ctx;
+    const ds_image *im = pr->image;
+    int64_t Hi = im->height, Wi = im->width, HW = pl->H * pl->W, S = pl->T * pl->h * pl->w, i, c;
+    for (i = 0; i < Hi * Wi; i++)                                        /* TF.to_tensor(img).sub_(0.5).div_(0.5) */
+        for (c = 0; c < 3; c++) pl->img[c * Hi * Wi + i] = ((float)im->rgb[i * 3 + c] / 255.0f - 0.5f) / 0.5f;
+    if (pl->clip_fea) DS__TRY(ds__clip_vision_forward(ctx, &p->clip, pl->img, Hi, Wi, pl->clip_fea, NULL));   /* CLIPModel.visual */
+    /* video [3, F, H, W]: frame 0 = the resized image, the rest 0 */
+    memset(pl->video, 0, (size_t)(3 * pl->F * HW) * sizeof(float));
+    for (c = 0; c < 3; c++) DS__TRY(ds__clip_vision_resize(ctx, pl->video + c * pl->F * HW, pl->img + c * Hi * Wi, 1, Hi, Wi, pl->H, pl->W));
+    if (ds__aborted(ctx)) return DS_ABORTED;
+    {
+        float *lat = pl->y + DS__WAN_MASK_CH * S;
+        DS__TRY(pr->vae_tiling ? ds__wan_vae_encode_tiled(ctx, &p->vae, pl->video, pl->F, pl->H, pl->W, th, tw, th - 16, tw - 18, lat)
+                               : ds__wan_vae_encode(ctx, &p->vae, pl->video, pl->F, pl->H, pl->W, lat));
+        ds__wan_vae_normalize(lat, S);
+    }
+    for (c = 0; c < DS__WAN_MASK_CH; c++)                               /* mask: 1 on latent frame 0 */
+        for (i = 0; i < S; i++) pl->y[c * S + i] = i < pl->h * pl->w ? 1.0f : 0.0f;
+    return DS_SUCCESS;
+}
+
+DS__DEF ds_result ds_wan_generate(ds_wan *p, const ds_wan_params *params, ds_video *out) {
+    ds_wan_params pr;
+    ds__wan_plan pl;
+    ds_ctx *ctx;
+    const ds_wan_cond *pos = NULL, *neg = NULL;
+    ds_sampler *smp = NULL;
+    float *arena = NULL;
+    const float *clip_fea = NULL;
+    int64_t i, th, tw, HW;
+    int k, use_cfg, i2v, run_clip;
+    double t0;
+    ds_result r = DS_SUCCESS;
+    if (!p || !params || !out) return ds__err(p ? p->ctx : NULL, DS_ERR_INVALID_ARGS, "wan_generate: NULL argument");
+    ctx = p->ctx; pr = *params; i2v = p->dit.cfg.img;
+    memset(out, 0, sizeof *out);
+    memset(&pl, 0, sizeof pl);
+    /* defaults and checks */
+    if (i2v && !pr.image) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: this is an image-to-video model: give the first frame (image)");
+    if (!i2v && pr.image) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a first-frame image needs an I2V model; this one is T2V");
+    if (pr.image && (!pr.image->rgb || pr.image->width <= 0 || pr.image->height <= 0 || pr.image->width > 16384 || pr.image->height > 16384))
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: empty or oversized first-frame image");
+    if (i2v && !pr.width && !pr.height) ds__wan_i2v_size(pr.image->width, pr.image->height, &pr.width, &pr.height);
+    if (!pr.width) pr.width = 832;
+    if (!pr.height) pr.height = 480;
+    if (!pr.frames) pr.frames = 81;
+    if (!pr.steps) pr.steps = 50;
+    if (pr.cfg == 0.0f) pr.cfg = 5.0f;
+    if (pr.shift == 0.0f) pr.shift = 5.0f;
+    th = pr.vae_tile > 0 ? pr.vae_tile : 34; tw = th;
+    use_cfg = pr.cfg != 1.0f;
+    run_clip = i2v && !pr.clip_fea;
+    if (pr.width < 16 || pr.height < 16 || pr.width % 16 || pr.height % 16 || pr.width > 16384 || pr.height > 16384)
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: %dx%d: width and height must be multiples of 16 (up to 16384)", pr.width, pr.height);
+    if (pr.frames < 1 || pr.frames > 4097 || (pr.frames - 1) % 4) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: %d frames: the count must be 4k + 1 (81)", pr.frames);
+    if (pr.steps < 1 || pr.steps > 10000) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: %d steps", pr.steps);
+    if (!(pr.shift > 0.0f) || !isfinite(pr.cfg)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: shift %g, cfg %g", (double)pr.shift, (double)pr.cfg);
+    if (pr.rng != DS_RNG_CPU && pr.rng != DS_RNG_CUDA) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: unknown rng %d", pr.rng);
+    if (pr.sampler != DS_WAN_UNIPC && pr.sampler != DS_WAN_EULER) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: unknown sampler %d", (int)pr.sampler);
+    if (th < 2 || th > 4096) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: vae_tile %d", pr.vae_tile);
+    if (pr.vae_tiling && th <= 18) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: vae_tile %lld: tiles overlap by 16 and 18 cells, so they need more than 18", (long long)th);
+    if (run_clip && !p->has_clip) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: I2V needs the CLIP vision encoder (clip_vision) or precomputed clip_fea");
+    if (i2v && !p->vae.has_encoder) return ds__err(ctx, DS_ERR_MISSING_TENSOR, "wan: I2V needs a VAE with an encoder");
+
+    /* conditioning (before any large allocation) */
+    if (pr.cond) pos = pr.cond;
+    else if ((r = ds__wan_encode_cached(p, pr.prompt ? pr.prompt : "", &pos)) != DS_SUCCESS) return r;
+    if (use_cfg) {
+        if (pr.neg_cond) neg = pr.neg_cond;
+        /* pos is the most recently used entry: encoding neg never evicts it */
+        else if ((r = ds__wan_encode_cached(p, pr.negative_prompt ? pr.negative_prompt : ds__wan_default_negative, &neg)) != DS_SUCCESS) return r;
+    }
+    for (k = 0; k < 1 + use_cfg; k++) {
+        const ds_wan_cond *c = k ? neg : pos;
+        if (!c->txt || c->n_txt < 1 || c->n_txt > DS__WAN_DIT_TEXT_LEN || c->text_dim != p->dit.cfg.text_dim)
+            return ds__err(ctx, DS_ERR_SHAPE, "wan: %s conditioning is [%d, %d]; the model needs [1..%d, %d]",
+                           k ? "negative" : "prompt", c->n_txt, c->text_dim, DS__WAN_DIT_TEXT_LEN, p->dit.cfg.text_dim);
+    }
+
+    /* plan */
+    pl.F = pr.frames; pl.H = pr.height; pl.W = pr.width;
+    pl.T = (pl.F - 1) / 4 + 1; pl.h = pl.H / 8; pl.w = pl.W / 8;
+    pl.n = DS__WAN_LATENT_CH * pl.T * pl.h * pl.w; pl.N = pl.T * (pl.h / 2) * (pl.w / 2);
+    pl.steps = pr.steps;
+    HW = pl.H * pl.W;
+    DS__TRY(ds__wan_plan_alloc(ctx, &pl, use_cfg, i2v, run_clip, i2v ? (int64_t)pr.image->width * pr.image->height : 0, p->dit.cfg.clip_dim, &arena));
+    if ((r = ds_wan_schedule(pl.steps, pr.shift, pl.sigmas, pl.tsteps)) != DS_SUCCESS) { r = ds__err(ctx, r, "wan: schedule"); goto done; }
+    if (i2v) {
+        if ((r = ds__wan_i2v_condition(p, &pr, th, tw, &pl)) != DS_SUCCESS) goto done;
+        clip_fea = run_clip ? pl.clip_fea : pr.clip_fea;
+    }
+    if (pr.noise) memcpy(pl.x, pr.noise, (size_t)pl.n * sizeof(float));
+    else if ((r = ds_randn((ds_rng_kind)pr.rng, pr.seed, pl.x, pl.n)) != DS_SUCCESS) { r = ds__err(ctx, r, "wan: noise from seed %llu", (unsigned long long)pr.seed); goto done; }
+    if ((r = ds_sampler_create(ctx, pr.sampler == DS_WAN_EULER ? DS_SAMPLER_EULER : DS_SAMPLER_UNIPC, pl.sigmas, pl.steps, pl.n, &smp)) != DS_SUCCESS) goto done;
+
+    /* denoise */
+    t0 = ds__now();
+    for (k = 0; k < pl.steps; k++) {
+        float t = pl.tsteps[k];
+        if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+        r = ds__wan_dit_forward(ctx, &p->dit, pl.x, (int)pl.T, (int)pl.h, (int)pl.w, pos->txt, pos->n_txt, t, clip_fea, pl.y, pl.v);
+        if (r == DS_SUCCESS && use_cfg) {
+            r = ds__wan_dit_forward(ctx, &p->dit, pl.x, (int)pl.T, (int)pl.h, (int)pl.w, neg->txt, neg->n_txt, t, clip_fea, pl.y, pl.v_neg);
+            for (i = 0; r == DS_SUCCESS && i < pl.n; i++) pl.v[i] = pl.v_neg[i] + pr.cfg * (pl.v[i] - pl.v_neg[i]);
+        }
+        if (r == DS_SUCCESS) r = ds_sampler_step(smp, pl.v, pl.x);
+        if (r != DS_SUCCESS) goto done;
+        if (ctx->desc.progress_cb) ctx->desc.progress_cb(k + 1, pl.steps, (float)(ds__now() - t0), ctx->desc.progress_user);
+    }
+
+    /* decode: z * std + mean, VAE, clamp, 8 bits */
+    if (pr.latent_out) memcpy(pr.latent_out, pl.x, (size_t)pl.n * sizeof(float));
+    ds__wan_vae_denormalize(pl.x, pl.n / DS__WAN_LATENT_CH);
+    if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+    r = pr.vae_tiling ? ds__wan_vae_decode_tiled(ctx, &p->vae, pl.x, pl.T, pl.h, pl.w, th, tw, th - 16, tw - 18, pl.video)
+                      : ds__wan_vae_decode(ctx, &p->vae, pl.x, pl.T, pl.h, pl.w, pl.video);
+    if (r != DS_SUCCESS) goto done;
+    out->rgb = (uint8_t *)ds__malloc(ctx, (size_t)(pl.F * HW * 3));
+    if (!out->rgb) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "wan: output video"); goto done; }
+    out->width = (int)pl.W; out->height = (int)pl.H; out->frames = (int)pl.F; out->fps = DS__WAN_FPS;
+    for (i = 0; i < pl.F * HW; i++)                       /* video [3, F, H, W] -> frames [F, H, W, 3] */
+        for (k = 0; k < 3; k++) {
+            float v = pl.video[k * pl.F * HW + i];
+            v = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
+            out->rgb[i * 3 + k] = (uint8_t)((v + 1.0f) / 2.0f * 255.0f);
+        }
+done:
+    ds_sampler_destroy(smp);
+    ds__free(ctx, arena);
+    return r;
+}
+
 // >>forward
 typedef ds_result (*ds__forward_fn)(ds_ctx *, const ds_weights *, const ds_arch_info *, const ds_weights *, ds_outputs *);
 static const struct { ds_arch arch; ds__forward_fn fn; } ds__forward_table[] = {
@@ -9529,6 +11356,7 @@ static const struct { ds_arch arch; ds__forward_fn fn; } ds__forward_table[] = {
     { DS_ARCH_UMT5,      ds__t5_forward_io },
     { DS_ARCH_WAN_DIT,   ds__wan_dit_forward_io },
     { DS_ARCH_WAN_VAE,   ds__wan_vae_forward_io },
+    { DS_ARCH_CLIP_VISION, ds__clip_vision_forward_io },
 };
 
 DS__DEF ds_result ds_forward(ds_ctx *ctx, const ds_weights *weights, const ds_weights *inputs, ds_outputs *out) {

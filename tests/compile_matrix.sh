@@ -23,6 +23,10 @@ for cxx in g++ clang++; do
     command -v $cxx >/dev/null 2>&1 || continue
     try "$cxx c++17" $cxx -std=c++17 -x c++ -march=native $W -fsyntax-only $src
 done
+# the table of contents in the doc block lists exactly the // >>section markers, in order
+toc=$(sed -n '/TABLE OF CONTENTS/,/^$/p' diffsynth.h | grep -oE '^ +>>[a-z_0-9]+' | tr -d ' ' | tr '\n' ' ')
+marks=$(grep -oE '^// >>[a-z_0-9]+' diffsynth.h | sed 's|// ||' | tr '\n' ' ')
+try "table of contents matches the markers" test "$toc" = "$marks"
 command -v gcc >/dev/null 2>&1 && try "gcc DS_USE_OPENMP" gcc -std=c99 -fopenmp $W -DDS_USE_OPENMP -fsyntax-only $src
 echo "compile_matrix: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,6 +1,7 @@
 /* diffsynth: command-line front end of diffsynth.h.
      diffsynth info FILE...
      diffsynth forward --weights F [--weights F...] --inputs IO.safetensors --output OUT.safetensors [--threads N]
+                       [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime]
      diffsynth randn --seed S --shape A,B,... [--generator cpu|cuda] --output F.safetensors
    Run `diffsynth help` for every command. */
 #define DIFFSYNTH_IMPLEMENTATION
@@ -65,9 +66,31 @@ static int cmd_info(int argc, char **argv) {
     return rc;
 }
 
+/* --- LoRA options (forward, flux, wan) -------------------------------------------------- */
+/* "--lora FILE[:scale]": the scale is what follows the last ':' when it reads as a number. */
+static ds_result cli_lora_apply(ds_ctx *ctx, ds_weights *w, const char *spec, ds_lora_mode mode) {
+    char path[4096]; const char *colon = strrchr(spec, ':'); char *end = NULL;
+    ds_lora_desc d; ds_lora_report rep; ds_result r;
+    memset(&d, 0, sizeof d);
+    d.scale = 1.0f; d.mode = mode; d.path = spec;
+    if (colon && colon[1] && (d.scale = strtof(colon + 1, &end), end && !*end) && (size_t)(colon - spec) < sizeof path) {
+        memcpy(path, spec, (size_t)(colon - spec)); path[colon - spec] = 0; d.path = path;
+    } else d.scale = 1.0f;
+    if ((r = ds_lora_apply_desc(w, &d, &rep)) != DS_SUCCESS) { cli_fail(ctx, r, "--lora"); return r; }
+    fprintf(stderr, "lora %s (scale %g): %d of %d keys applied, %d for other components; %d merged, %d at run time\n",
+            d.path, d.scale, rep.used, rep.keys, rep.other, rep.merged, rep.runtime);
+    return DS_SUCCESS;
+}
+static int cli_lora_mode(const char *s, ds_lora_mode *m) {
+    if (!strcmp(s, "auto")) *m = DS_LORA_AUTO; else if (!strcmp(s, "merge")) *m = DS_LORA_MERGE;
+    else if (!strcmp(s, "runtime")) *m = DS_LORA_RUNTIME; else { fprintf(stderr, "--lora-mode: auto, merge or runtime\n"); return 0; }
+    return 1;
+}
+
 /* --- forward --------------------------------------------------------------------------- */
 static int cmd_forward(int argc, char **argv) {
-    const char *weights[16]; int n_w = 0, threads = 0, i, rc = 1;
+    const char *weights[16], *loras[16]; int n_w = 0, n_l = 0, threads = 0, i, rc = 1;
+    ds_lora_mode lora_mode = DS_LORA_AUTO;
     const char *inputs = NULL, *output = NULL;
     ds_ctx *ctx = NULL; ds_weights *w = NULL, *io = NULL; ds_outputs out; ds_result r;
     ds_write_tensor wt[DS_MAX_OUTPUTS];
@@ -77,16 +100,20 @@ static int cmd_forward(int argc, char **argv) {
         else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) inputs = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lora") && i + 1 < argc) { if (n_l < 16) loras[n_l++] = argv[++i]; else { fprintf(stderr, "too many --lora\n"); return 2; } }
+        else if (!strcmp(argv[i], "--lora-mode") && i + 1 < argc) { if (!cli_lora_mode(argv[++i], &lora_mode)) return 2; }
         else { fprintf(stderr, "diffsynth forward: unknown argument '%s'\n", argv[i]); return 2; }
     }
     if (!n_w || !inputs || !output) {
-        fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N]\n");
+        fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N]\n"
+                        "                         [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime]\n");
         return 2;
     }
     ctx = cli_ctx(threads);
     if (!ctx) return 1;
     if ((r = ds_weights_open(ctx, weights[0], &w)) != DS_SUCCESS) { cli_fail(ctx, r, weights[0]); goto done; }
     for (i = 1; i < n_w; i++) if ((r = ds_weights_add(w, weights[i])) != DS_SUCCESS) { cli_fail(ctx, r, weights[i]); goto done; }
+    for (i = 0; i < n_l; i++) if (cli_lora_apply(ctx, w, loras[i], lora_mode) != DS_SUCCESS) goto done;
     if ((r = ds_weights_open(ctx, inputs, &io)) != DS_SUCCESS) { cli_fail(ctx, r, inputs); goto done; }
     if ((r = ds_forward(ctx, w, io, &out)) != DS_SUCCESS) { cli_fail(ctx, r, "forward"); goto done; }
     for (i = 0; i < out.n; i++) {
@@ -332,17 +359,172 @@ done:
 
 /* --- commands that land with their issues -------------------------------------------------- */
 static int cmd_todo(const char *what) { fprintf(stderr, "diffsynth %s: not supported yet in this build\n", what); return 1; }
-static int cmd_wan(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("wan"); }
 static int cmd_quantize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("quantize"); }
+
+/* --- wan --------------------------------------------------------------------------------------- */
+static void cli_wan_progress(int step, int total, float seconds, void *user) {
+    char bar[31]; int i, fill = total > 0 ? step * 30 / total : 30;
+    double per = step > 0 ? seconds / step : 0, eta = per * (total - step);
+    (void)user;
+    for (i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
+    bar[30] = 0;
+    fprintf(stderr, "\r[%s] step %d/%d  %.2f s/it  ETA %d:%02d ", bar, step, total, per, (int)eta / 60, (int)eta % 60);
+    if (step == total) fprintf(stderr, "\ndecoding the video...\n");
+    fflush(stderr);
+}
+
+#if defined(_WIN32)
+#  include <direct.h>
+#  define cli_popen _popen
+#  define cli_pclose _pclose
+#  define cli_mkdir(p) _mkdir(p)
+#  define CLI_NULL "NUL"
+#else
+#  define cli_popen popen
+#  define cli_pclose pclose
+#  define cli_mkdir(p) mkdir(p, 0777)
+#  define CLI_NULL "/dev/null"
+#endif
+
+static int cli_have_ffmpeg(void) { return system("ffmpeg -version > " CLI_NULL " 2>&1") == 0; }
+
+/* frames -> out.mp4 through ffmpeg (libx264, yuv420p) reading raw RGB on its stdin. */
+static int cli_wan_mp4(const ds_video *v, const char *path) {
+    char cmd[4600], q[4200]; size_t k = 0; const char *s; FILE *f; int rc;
+    for (s = path; *s && k + 5 < sizeof q; s++) {   /* the path in single quotes, ' as '\'' */
+        if (*s == '\'') { memcpy(q + k, "'\\''", 4); k += 4; } else q[k++] = *s;
+    }
+    q[k] = 0;
+    snprintf(cmd, sizeof cmd, "ffmpeg -y -loglevel error -f rawvideo -pix_fmt rgb24 -s %dx%d -r %d -i - "
+             "-c:v libx264 -pix_fmt yuv420p -crf 18 '%s'", v->width, v->height, v->fps, q);
+    if (!(f = cli_popen(cmd, "w"))) { fprintf(stderr, "diffsynth wan: cannot run ffmpeg\n"); return 1; }
+    rc = fwrite(v->rgb, (size_t)v->width * v->height * 3, (size_t)v->frames, f) != (size_t)v->frames;
+    rc |= cli_pclose(f) != 0;
+    if (rc) fprintf(stderr, "diffsynth wan: ffmpeg failed writing %s\n", path);
+    return rc;
+}
+
+static int cmd_wan(int argc, char **argv) {
+    static const char *const usage =
+        "usage: diffsynth wan --diffusion-model F --vae F --t5 F [--t5-tokenizer F] [--clip-vision F -i first.png]\n"
+        "                     -p PROMPT [-n NEGATIVE] [-W 832] [-H 480] [--frames 81] [--steps 50] [--cfg 5] [--shift 5]\n"
+        "                     [--seed S] [--sampler unipc|euler] [--rng cpu|cuda] [--vae-tiling [--vae-tile 34]]\n"
+        "                     [--fps 16] [--quality 90] [--threads N] -o out.avi|out.mp4|frames_dir/\n"
+        "  -n: Wan's default (Chinese) negative prompt when not given; -n \"\" for none.\n"
+        "  -i: image-to-video with an I2V model; without -W/-H the size follows the image at 832x480 pixels.\n"
+        "  -o: .avi = MJPEG, .mp4 = H.264 through ffmpeg, a directory (or a path ending in /) = PNG frames.\n";
+    ds_wan_desc d; ds_wan_params p; ds_wan_info info;
+    ds_ctx_desc cd; ds_ctx *ctx = NULL; ds_wan *pipe = NULL;
+    ds_video v; ds_image first;
+    const char *out_path = NULL, *image_path = NULL;
+    char seed_text[32], params_text[4096];
+    int i, threads = 0, have_seed = 0, rc = 1, fps = 0, quality = 90, is_dir;
+    size_t ol;
+    struct stat st;
+    double t0;
+    ds_result r;
+    memset(&d, 0, sizeof d); memset(&p, 0, sizeof p); memset(&v, 0, sizeof v); memset(&first, 0, sizeof first);
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define CLI_IS(s) (!strcmp(a, s) && val && ++i)
+        if (CLI_IS("--diffusion-model") || CLI_IS("--model") || CLI_IS("-m")) d.diffusion_model = val;
+        else if (CLI_IS("--vae")) d.vae = val;
+        else if (CLI_IS("--t5") || CLI_IS("--umt5")) d.t5 = val;
+        else if (CLI_IS("--t5-tokenizer")) d.t5_tokenizer = val;
+        else if (CLI_IS("--clip-vision")) d.clip_vision = val;
+        else if (CLI_IS("-i") || CLI_IS("--image")) image_path = val;
+        else if (CLI_IS("-p") || CLI_IS("--prompt")) p.prompt = val;
+        else if (CLI_IS("-n") || CLI_IS("--negative-prompt")) p.negative_prompt = val;
+        else if (CLI_IS("-W") || CLI_IS("--width")) p.width = atoi(val);
+        else if (CLI_IS("-H") || CLI_IS("--height")) p.height = atoi(val);
+        else if (CLI_IS("--frames")) p.frames = atoi(val);
+        else if (CLI_IS("--steps")) p.steps = atoi(val);
+        else if (CLI_IS("--cfg")) p.cfg = (float)atof(val);
+        else if (CLI_IS("--shift")) p.shift = (float)atof(val);
+        else if (CLI_IS("--seed")) { p.seed = strtoull(val, NULL, 0); have_seed = 1; }
+        else if (CLI_IS("--vae-tile")) { p.vae_tile = atoi(val); p.vae_tiling = 1; }
+        else if (CLI_IS("--fps")) fps = atoi(val);
+        else if (CLI_IS("--quality")) quality = atoi(val);
+        else if (CLI_IS("--threads") || CLI_IS("-t")) threads = atoi(val);
+        else if (CLI_IS("-o") || CLI_IS("--output")) out_path = val;
+        else if (CLI_IS("--sampler")) {
+            if (!strcmp(val, "unipc")) p.sampler = DS_WAN_UNIPC; else if (!strcmp(val, "euler")) p.sampler = DS_WAN_EULER;
+            else { fprintf(stderr, "diffsynth wan: --sampler must be unipc or euler\n"); return 2; }
+        } else if (CLI_IS("--rng")) {
+            if (!strcmp(val, "cpu")) p.rng = DS_RNG_CPU; else if (!strcmp(val, "cuda")) p.rng = DS_RNG_CUDA;
+            else { fprintf(stderr, "diffsynth wan: --rng must be cpu or cuda\n"); return 2; }
+        } else if (!strcmp(a, "--vae-tiling")) p.vae_tiling = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage, stdout); return 0; }
+        else { fprintf(stderr, "diffsynth wan: unknown or incomplete argument '%s'\n%s", a, usage); return 2; }
+#undef CLI_IS
+    }
+    if (!d.diffusion_model || !out_path || !p.prompt) {
+        fprintf(stderr, "diffsynth wan: %s\n%s", !d.diffusion_model ? "--diffusion-model is required" : !p.prompt ? "-p PROMPT is required" : "-o OUT is required", usage);
+        return 2;
+    }
+    ol = strlen(out_path);
+    is_dir = (ol && out_path[ol - 1] == '/') || (stat(out_path, &st) == 0 && S_ISDIR(st.st_mode));
+    if (!is_dir && !(ol > 4 && (!strcmp(out_path + ol - 4, ".avi") || !strcmp(out_path + ol - 4, ".mp4")))) {
+        fprintf(stderr, "diffsynth wan: -o must end in .avi or .mp4, or name a directory for PNG frames\n");
+        return 2;
+    }
+    if (quality < 1 || quality > 100 || fps < 0) { fprintf(stderr, "diffsynth wan: --quality 1..100, --fps > 0\n"); return 2; }
+    if (!is_dir && !strcmp(out_path + ol - 4, ".mp4") && !cli_have_ffmpeg()) {   /* before minutes of work */
+        fprintf(stderr, "diffsynth wan: .mp4 needs ffmpeg on the PATH (not found); write .avi (MJPEG) or a frames directory (dir/) instead\n");
+        return 1;
+    }
+    if (!have_seed) p.seed = (uint64_t)time(NULL);
+    memset(&cd, 0, sizeof cd);
+    cd.n_threads = threads; cd.progress_cb = cli_wan_progress;
+    if (ds_ctx_create(&cd, &ctx) != DS_SUCCESS) { fprintf(stderr, "diffsynth: cannot create a context\n"); return 1; }
+    if (image_path && (r = ds_image_load(ctx, image_path, &first)) != DS_SUCCESS) { cli_fail(ctx, r, image_path); goto done; }
+    if (image_path) p.image = &first;
+    t0 = ds__now();
+    if ((r = ds_wan_create(ctx, &d, &pipe)) != DS_SUCCESS) { cli_fail(ctx, r, "loading the model"); goto done; }
+    ds_wan_get_info(pipe, &info);
+    fprintf(stderr, "wan %s (dim %d, %d layers) loaded in %.1f s; seed %llu, %d threads\n", info.variant, info.dim, info.layers,
+            ds__now() - t0, (unsigned long long)p.seed, ds_ctx_threads(ctx));
+    t0 = ds__now();
+    if ((r = ds_wan_generate(pipe, &p, &v)) != DS_SUCCESS) { cli_fail(ctx, r, "generate"); goto done; }
+    if (fps) v.fps = fps;
+    fprintf(stderr, "%d frames of %dx%d in %.1f s\n", v.frames, v.width, v.height, ds__now() - t0);
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)p.seed);
+    if (is_dir) {   /* PNG frames: dir/frame_0000.png ..., the parameters in tEXt chunks */
+        const char *kv[9];
+        char path[4200];
+        snprintf(params_text, sizeof params_text, "%s\nNegative prompt: %s\nSeed: %s, Steps: %d, CFG scale: %g, Shift: %g, Sampler: %s, Model: %s",
+                 p.prompt, p.negative_prompt ? p.negative_prompt : "(Wan default)", seed_text, p.steps ? p.steps : 50,
+                 p.cfg ? p.cfg : 5.0, p.shift ? p.shift : 5.0, p.sampler == DS_WAN_EULER ? "euler" : "unipc", d.diffusion_model);
+        kv[0] = "parameters"; kv[1] = params_text; kv[2] = "prompt"; kv[3] = p.prompt; kv[4] = "seed"; kv[5] = seed_text;
+        kv[6] = "Software"; kv[7] = "diffsynth.h " DS_VERSION_STRING; kv[8] = NULL;
+        if (cli_mkdir(out_path) != 0 && !(stat(out_path, &st) == 0 && S_ISDIR(st.st_mode))) { fprintf(stderr, "diffsynth wan: cannot create %s\n", out_path); goto done; }
+        for (i = 0; i < v.frames; i++) {
+            snprintf(path, sizeof path, "%s%sframe_%04d.png", out_path, out_path[ol - 1] == '/' ? "" : "/", i);
+            if ((r = ds_png_write(ctx, path, v.rgb + (size_t)i * v.width * v.height * 3, v.width, v.height, kv)) != DS_SUCCESS) { cli_fail(ctx, r, path); goto done; }
+        }
+        fprintf(stderr, "%s: %d PNG frames\n", out_path, v.frames);
+    } else if (!strcmp(out_path + ol - 4, ".mp4")) {
+        if (cli_wan_mp4(&v, out_path)) goto done;
+        fprintf(stderr, "%s: %d frames at %d fps (H.264)\n", out_path, v.frames, v.fps);
+    } else {
+        if ((r = ds_avi_write(ctx, out_path, v.rgb, v.frames, v.width, v.height, v.fps, quality)) != DS_SUCCESS) { cli_fail(ctx, r, out_path); goto done; }
+        fprintf(stderr, "%s: %d frames at %d fps (MJPEG)\n", out_path, v.frames, v.fps);
+    }
+    rc = 0;
+done:
+    ds_video_free(ctx, &v); ds_image_free(ctx, &first);
+    ds_wan_destroy(pipe); ds_ctx_destroy(ctx);
+    return rc;
+}
 
 static int cmd_help(int argc, char **argv);
 static const cli_cmd cli_cmds[] = {
     { "info",     cmd_info,     "info FILE...                      format, architecture, parameters, dtypes" },
-    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT   run one component on named inputs" },
+    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT [--lora F[:S]]   run one component on named inputs" },
     { "randn",    cmd_randn,    "randn --seed S --shape A,B --generator cpu|cuda [--cuda-blocks B] --output F   torch.randn noise" },
     { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE [--max N] [--raw] TEXT   print token ids" },
     { "flux",     cmd_flux,     "flux --diffusion-model F --vae F --clip-l F --t5xxl F -p PROMPT -o out.png" },
-    { "wan",      cmd_wan,      "wan --diffusion-model F --vae F --t5 F -p PROMPT -o out.avi" },
+    { "wan",      cmd_wan,      "wan --diffusion-model F --vae F --t5 F [--t5-tokenizer F] -p PROMPT -o out.avi|out.mp4|dir/" },
     { "quantize", cmd_quantize, "quantize IN... -o OUT.gguf --type q8_0|q4_K|..." },
     { "help",     cmd_help,     "help                              this list" },
 };
