@@ -74,12 +74,45 @@ static int demo_run(ds_ctx *ctx, const char *dit, const char *label) {
     return good;
 }
 
+/* 20 clips "a <colour> <shape> moving <left|right|up|down>" (5 frames, 8 Euler steps, no CFG, as `make demo`):
+   the colour right in the first and last frame and the centroid moved at least 8 pixels the named way. */
+static int demo_run_wan(ds_ctx *ctx, const char *dit, const char *label) {
+    static const char *const moves[] = { "left", "right", "up", "down" };
+    ds_wan_desc d; ds_wan_params p; ds_wan *pipe = NULL;
+    int i, good = 0;
+    memset(&d, 0, sizeof d);
+    d.diffusion_model = dit; d.vae = M "wan_vae.safetensors"; d.t5 = M "wan_umt5.safetensors";
+    d.t5_tokenizer = M "t5_spiece.model";
+    if (ds_wan_create(ctx, &d, &pipe) != DS_SUCCESS) { CHECK(0, "%s: create: %s", label, ds_ctx_last_error(ctx)); return 0; }
+    for (i = 0; i < 20; i++) {
+        char prompt[96]; ds_video v; ds_image f0, f1; float x0, y0, x1, y1, dx, dy; int c0, c1, want = i % 5, ok, m = i % 4;
+        snprintf(prompt, sizeof prompt, "a %s %s moving %s", demo_colors[want], demo_shapes[i % 4], moves[m]);
+        memset(&p, 0, sizeof p); memset(&v, 0, sizeof v);
+        p.prompt = prompt; p.negative_prompt = ""; p.width = p.height = 64; p.frames = 5; p.steps = 8;
+        p.cfg = 1.0f; p.shift = 1.0f; p.sampler = DS_WAN_EULER; p.seed = 42 + (uint64_t)i;
+        if (ds_wan_generate(pipe, &p, &v) != DS_SUCCESS) { CHECK(0, "%s: generate '%s': %s", label, prompt, ds_ctx_last_error(ctx)); continue; }
+        f0.width = f1.width = v.width; f0.height = f1.height = v.height;
+        f0.rgb = v.rgb; f1.rgb = v.rgb + (size_t)(v.frames - 1) * (size_t)v.width * (size_t)v.height * 3;
+        c0 = demo_classify(&f0, &x0, &y0); c1 = demo_classify(&f1, &x1, &y1);
+        dx = (x1 - x0) * 64; dy = (y1 - y0) * 64;
+        ok = c0 == want && c1 == want && (m == 0 ? dx < -8 : m == 1 ? dx > 8 : m == 2 ? dy < -8 : dy > 8);
+        if (!ok) printf("  %s: '%s' -> %s/%s moved (%.1f, %.1f)\n", label, prompt, c0 < 0 ? "nothing" : demo_colors[c0],
+                        c1 < 0 ? "nothing" : demo_colors[c1], dx, dy);
+        good += ok;
+        ds_video_free(ctx, &v);
+    }
+    printf("  %s: %d/20 clips follow the prompt\n", label, good);
+    ds_wan_destroy(pipe);
+    return good;
+}
+
 int main(void) {
     ds_ctx_desc cd; ds_ctx *ctx = NULL;
     memset(&cd, 0, sizeof cd);
     cd.n_threads = 2;
     if (ds_ctx_create(&cd, &ctx) != DS_SUCCESS) { CHECK(0, "context"); DS_TEST_END("test_demo"); }
     CHECK(demo_run(ctx, M "flux_dit.safetensors", "flux bf16") >= 18, "flux bf16: under 90%% follow the prompt");
+    CHECK(demo_run_wan(ctx, M "wan_dit.safetensors", "wan bf16") >= 18, "wan bf16: under 90%% follow the prompt");
     ds_ctx_destroy(ctx);
     DS_TEST_END("test_demo");
 }

@@ -2,7 +2,7 @@
 same inputs as PyTorch (rel L2), then whole pictures: the Python sampler of tools/train_demo.py vs
 `diffsynth flux` for the same prompt and seed.
 
-    python3 tools/demo_check.py flux
+    python3 tools/demo_check.py flux|wan
 """
 import os, subprocess, sys, tempfile
 import numpy as np, torch
@@ -51,5 +51,25 @@ def flux():
         print("dit  rel L2 %.2e" % rel(o["out"], T.dit_v(dit, x, t, txt, vec).numpy()))
 
 
+@torch.no_grad()
+def wan():
+    te, sc = T.WanText(), T.wan_scale()
+    cap = "a green triangle moving left"
+    ids = torch.tensor([te.sp.encode(cap) + [1]])
+    o = forward(os.path.join(T.M, "wan_umt5.safetensors"), {"input_ids": ids.numpy(), "attention_mask": np.ones(ids.shape)})
+    print("umt5 rel L2 %.2e" % rel(o["last_hidden_state"], te(cap)[None].numpy()))
+    vae = T.load_bf16(T.wan_vae_model(), os.path.join(T.WORK, "wan_vae.pt"))
+    z = torch.randn(1, 16, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    raw = z / sc[1].view(1, 16, 1, 1, 1) + sc[0].view(1, 16, 1, 1, 1)   # the C forward takes the raw latent
+    o = forward(os.path.join(T.M, "wan_vae.safetensors"), {"z": raw.numpy()})
+    print("vae  rel L2 %.2e (decode)" % rel(o["decoded"], vae.decode(z, sc).numpy()))
+    if os.path.exists(os.path.join(T.WORK, "wan_dit.pt")):
+        dit = T.load_bf16(T.wan_dit_model(), os.path.join(T.WORK, "wan_dit.pt"), "ema")
+        x = torch.randn(1, 16, 2, 8, 8, generator=torch.Generator().manual_seed(1))
+        t = torch.tensor([750.0])
+        o = forward(os.path.join(T.M, "wan_dit.safetensors"), {"x": x[0].numpy(), "t": t.numpy(), "context": te(cap).numpy()})
+        print("dit  rel L2 %.2e" % rel(o["out"], T.wan_v(dit, x, t, [te(cap)])[0].numpy()))
+
+
 if __name__ == "__main__":
-    {"flux": flux}[sys.argv[1]]()
+    {"flux": flux, "wan": wan}[sys.argv[1]]()

@@ -9,6 +9,10 @@ them. Everything is saved in the original checkpoint layouts (BFL DiT, LDM VAE, 
     python3 tools/train_demo.py flux-vae-dec  then its decoder alone (encoder frozen), alongside:
     python3 tools/train_demo.py flux-dit      FLUX DiT (schnell-style: no guidance embedder, 4 steps)
     python3 tools/train_demo.py flux-sample   python reference samples -> build/demo/flux_samples.png
+    python3 tools/train_demo.py wan-text      random frozen umT5 (Wan's T5Encoder) -> models/wan_umt5.safetensors
+    python3 tools/train_demo.py wan-vae       Wan VAE (WanVAE_, dim 16) on 5-frame moving-shape clips
+    python3 tools/train_demo.py wan-dit       Wan DiT (WanModel t2v, 128 wide, 2 layers)
+    python3 tools/train_demo.py wan-sample    python reference clips -> build/demo/wan_samples.png
     python3 tools/train_demo.py plot          models/loss_*.csv -> models/loss_*.png
 
 Flow matching as BFL trains FLUX: x_t = (1 - t) x0 + t noise, the DiT predicts v = noise - x0 at timestep t;
@@ -186,8 +190,8 @@ def train_flux_vae(steps=int(os.environ.get("STEPS", 210)), bs=8, crop_steps=150
     """Autoencoder: L1 + L2 reconstruction, the latent mean pulled to FLUX's latent statistics (per-channel mean
     0.1159, std 1/0.3611, so the scaled latents the DiT sees are ~N(0, 1)), noise on the latent so the decoder
     forgives an imprecise DiT."""
-    vae = flux_vae_model()
-    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+    vae, peak = flux_vae_model(), float(os.environ.get("LR", 2e-3))
+    opt = torch.optim.AdamW(vae.parameters(), lr=peak, weight_decay=0.0)
     state, start = os.path.join(WORK, "flux_vae.pt"), 0
     if os.path.exists(state):
         ck = torch.load(state)
@@ -195,7 +199,7 @@ def train_flux_vae(steps=int(os.environ.get("STEPS", 210)), bs=8, crop_steps=150
     log = Log("flux_vae", ["step", "loss", "l1", "stat", "seconds"], start > 0)
     rng, t0, acc = random.Random(start), time.time(), []
     for step in range(start, steps):
-        lr = 2e-3 * min(1.0, (step + 1) / 20) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        lr = peak * min(1.0, (step + 1) / 20) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         for g in opt.param_groups:
             g["lr"] = lr
         if step < crop_steps:   # first 32x32 crops on the latent grid (4x cheaper), then whole pictures
@@ -211,7 +215,10 @@ def train_flux_vae(steps=int(os.environ.get("STEPS", 210)), bs=8, crop_steps=150
         z = mu + 0.1 / SCALE * torch.randn_like(mu)
         y = vae.decode(z).sample
         l1 = (y - x).abs().mean()
-        loss = (wt * ((y - x).abs() + (y - x) ** 2)).mean() + 0.1 * stat
+        m = (wt > 1).float()   # mean colour of the shapes, a direct handle on hue (GroupNorm at 1 channel per
+        mc = lambda a: (a * m).sum((2, 3)) / m.sum((2, 3)).clamp(min=1)   # group hides magnitudes from the decoder)
+        hue = ((mc(y) - mc(x)) ** 2).mean() if step >= 640 else torch.zeros(())
+        loss = (wt * ((y - x).abs() + (y - x) ** 2)).mean() + 0.1 * stat + 5 * hue
         opt.zero_grad(); loss.backward(); opt.step()
         acc.append((loss.item(), l1.item(), stat.item()))
         if (step + 1) % 10 == 0:
@@ -340,6 +347,9 @@ def train_flux_dit(steps=int(os.environ.get("STEPS", 600)), bs=32, n_data=int(os
     if os.path.exists(state):
         ck = torch.load(state)
         dit.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"]); start = ck["step"]
+    elif os.path.exists(os.path.join(WORK, "flux_dit_init.pt")):   # warm start (a DiT trained on an earlier VAE)
+        ck = torch.load(os.path.join(WORK, "flux_dit_init.pt"))
+        dit.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"])
     log = Log("flux", ["step", "loss", "seconds"], start > 0)
     g, t0, acc = torch.Generator().manual_seed(start), time.time(), []
     x0_all = pack(z)
@@ -434,6 +444,223 @@ def grid(imgs, cols):
     rows = [np.concatenate(imgs[i:i + cols], 1) for i in range(0, len(imgs), cols)]
     return Image.fromarray(np.concatenate(rows, 0))
 
+# --- Wan2.1 (Wan's own modules, read from a Wan-Video/Wan2.1 checkout: WAN_REPO, default build/wanrepo) ------
+WAN_FRAMES = 5                                   # 4k + 1 -> 2 latent frames of 8x8
+WAN_MEAN = [-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,   # WanVAE's latent statistics
+            0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921]   # (wan/modules/vae.py): the
+WAN_STD = [2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,          # pipeline normalises with them
+           3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160]
+_wan = None
+
+
+def wan():
+    global _wan
+    if _wan is None:
+        import gen_wan_e2e as G
+        G.stand_ins()
+        _wan = G.import_wan(os.environ.get("WAN_REPO", "build/wanrepo"))
+    return _wan
+
+
+def wan_scale():
+    m = torch.tensor(WAN_MEAN)
+    return [m, 1.0 / torch.tensor(WAN_STD)]
+
+
+def wan_vae_model():
+    return wan()["modules.vae"].WanVAE_(dim=16, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                                        temperal_downsample=[False, True, True], dropout=0.0)
+
+
+def clips(rng, n):
+    caps, vids = zip(*(D.sample_clip(rng, WAN_FRAMES) for _ in range(n)))
+    x = torch.from_numpy(np.stack(vids)).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0   # [B, 3, F, 64, 64]
+    return list(caps), x
+
+
+def train_wan_vae(steps=int(os.environ.get("STEPS", 400)), bs=2):
+    """WanVAE_ (dim 16) on the moving-shape clips: as the FLUX VAE, colour-weighted L1 + L2, the normalised latent
+    ((mu - mean) / std, Wan's constants) pulled to mean 0 / std 1 per channel, latent noise for the decoder."""
+    vae, sc = wan_vae_model(), wan_scale()
+    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+    state, start = os.path.join(WORK, "wan_vae.pt"), 0
+    if os.path.exists(state):
+        ck = torch.load(state)
+        vae.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); start = ck["step"]
+    log = Log("wan_vae", ["step", "loss", "l1", "stat", "seconds"], start > 0)
+    rng, t0, acc = random.Random(7 + start), time.time(), []
+    for step in range(start, steps):
+        lr = 1e-3 * min(1.0, (step + 1) / 20) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        _, x = clips(rng, bs)
+        mu = vae.encode(x, sc)
+        stat = (mu.mean((0, 2, 3, 4)) ** 2).mean() + (torch.log(mu.std((0, 2, 3, 4))) ** 2).mean()
+        y = vae.decode(mu + 0.1 * torch.randn_like(mu), sc)
+        wt = 1 + 9 * (x.sum(1, keepdim=True) < 2.8).float()
+        l1 = (y - x).abs().mean()
+        m = (wt > 1).float()   # mean colour of the shapes, a direct handle on hue (GroupNorm at 1 channel per
+        mc = lambda a: (a * m).sum((2, 3)) / m.sum((2, 3)).clamp(min=1)   # group hides magnitudes from the decoder)
+        hue = ((mc(y) - mc(x)) ** 2).mean() if step >= 640 else torch.zeros(())
+        loss = (wt * ((y - x).abs() + (y - x) ** 2)).mean() + 0.1 * stat + 5 * hue
+        opt.zero_grad(); loss.backward(); opt.step()
+        acc.append((loss.item(), l1.item(), stat.item()))
+        if (step + 1) % 10 == 0:
+            a = np.mean(acc, 0); acc = []
+            log.row(step + 1, float(a[0]), float(a[1]), float(a[2]), float(time.time() - t0))
+            print(f"wan vae {step + 1} loss {a[0]:.4f} l1 {a[1]:.4f} stat {a[2]:.4f} {time.time() - t0:.0f}s", flush=True)
+            torch.save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": step + 1}, state)
+        if stop_requested():
+            break
+    save_bf16(vae.state_dict(), os.path.join(M, "wan_vae.safetensors"))
+
+
+def save_bf16(sd, path):
+    from safetensors.torch import save_file
+    save_file({k: v.detach().to(torch.bfloat16).contiguous() for k, v in sd.items()}, path, metadata={"format": "pt"})
+
+
+def load_bf16(model, path_pt, key="model"):
+    model.load_state_dict(torch.load(path_pt)[key])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+    return model.eval().requires_grad_(False)
+
+
+class WanText:
+    """Wan's T5Encoder (umT5 layout), 64 wide, random and frozen, over the caption tokens + eos (no padding:
+    Wan cuts the output to the real length)."""
+    def __init__(self, create=False):
+        from safetensors.torch import load_file
+        import sentencepiece as spm
+        self.sp = spm.SentencePieceProcessor(model_file=os.path.join(M, "t5_spiece.model"))
+        torch.manual_seed(4321)
+        self.t5 = wan()["modules.t5"].T5Encoder(vocab=self.sp.get_piece_size(), dim=64, dim_attn=64, dim_ffn=128,
+                                                num_heads=2, num_layers=2, num_buckets=32, shared_pos=False,
+                                                dropout=0.0).eval()
+        path = os.path.join(M, "wan_umt5.safetensors")
+        if create:
+            save_bf16(self.t5.state_dict(), path)
+        self.t5.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+        self.t5.requires_grad_(False)
+        self.cache = {}
+
+    @torch.no_grad()
+    def __call__(self, cap):
+        if cap not in self.cache:
+            ids = torch.tensor([self.sp.encode(cap) + [1]])
+            self.cache[cap] = self.t5(ids, torch.ones_like(ids))[0]
+        return self.cache[cap]
+
+
+def wan_dit_model():
+    return wan()["modules.model"].WanModel(model_type="t2v", patch_size=(1, 2, 2), text_len=512, in_dim=16, dim=128,
+                                           ffn_dim=256, freq_dim=256, text_dim=64, out_dim=16, num_heads=1,
+                                           num_layers=2, window_size=(-1, -1), qk_norm=True, cross_attn_norm=True,
+                                           eps=1e-6)
+
+
+def wan_latents(n):
+    path = os.path.join(WORK, f"wan_latents_{n}.pt")
+    if os.path.exists(path):
+        return torch.load(path)
+    vae, sc, rng, caps, zs = load_bf16(wan_vae_model(), os.path.join(WORK, "wan_vae.pt")), wan_scale(), random.Random(20_000), [], []
+    with torch.no_grad():
+        for i in range(0, n, 20):
+            c, x = clips(rng, 20)
+            caps += c
+            zs.append(vae.encode(x, sc))
+            print(f"encoded {i + 20} / {n}", flush=True)
+    z = torch.cat(zs)
+    print("latent mean %.3f std %.3f" % (z.mean(), z.std()))
+    torch.save((caps, z), path)
+    return caps, z
+
+
+def wan_v(dit, x, t, ctx):   # t: Wan timesteps, 0..1000
+    return torch.stack(dit(list(x), t, ctx, seq_len=x.shape[2] * x.shape[3] * x.shape[4] // 4))
+
+
+def train_wan_dit(steps=int(os.environ.get("STEPS", 1500)), bs=32, n_data=int(os.environ.get("NDATA", 600))):
+    te = WanText()
+    caps, z = wan_latents(n_data)
+    dit = wan_dit_model()
+    ema = wan_dit_model().requires_grad_(False)
+    ema.load_state_dict(dit.state_dict())
+    print("wan dit params %.2fM" % (sum(p.numel() for p in dit.parameters()) / 1e6))
+    peak = float(os.environ.get("LR", 1e-3))
+    opt = torch.optim.AdamW(dit.parameters(), lr=peak, weight_decay=0.0)
+    state, start = os.path.join(WORK, "wan_dit.pt"), 0
+    if os.path.exists(state):
+        ck = torch.load(state)
+        dit.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(ck["opt"]); start = ck["step"]
+    log = Log("wan", ["step", "loss", "seconds"], start > 0)
+    g, t0, acc = torch.Generator().manual_seed(start), time.time(), []
+    for step in range(start, steps):
+        lr = peak * min(1.0, (step + 1) / 30) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        idx = torch.randint(0, len(caps), (bs,), generator=g)
+        x0 = z[idx]
+        ctx = [te(caps[i]) for i in idx.tolist()]
+        t = torch.where(torch.rand(bs, generator=g) < 0.5, torch.sigmoid(torch.randn(bs, generator=g)),
+                        torch.rand(bs, generator=g))
+        noise = torch.randn(x0.shape, generator=g)
+        tt = t.view(-1, 1, 1, 1, 1)
+        loss = F.mse_loss(wan_v(dit, (1 - tt) * x0 + tt * noise, t * 1000, ctx), noise - x0)
+        opt.zero_grad(); loss.backward()
+        torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            d = min(0.99, (1 + step) / (10 + step))
+            for pe, p in zip(ema.parameters(), dit.parameters()):
+                pe.lerp_(p, 1 - d)
+        acc.append(loss.item())
+        if (step + 1) % 25 == 0:
+            log.row(step + 1, float(np.mean(acc)), float(time.time() - t0)); acc = []
+            print(f"wan dit {step + 1} loss {log_last(log):.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
+        if (step + 1) % 50 == 0 or step + 1 == steps or stop_requested():
+            torch.save({"model": dit.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step + 1}, state)
+            save_bf16(ema.state_dict(), os.path.join(M, "wan_dit.safetensors"))
+        if stop_requested():
+            break
+
+
+@torch.no_grad()
+def wan_sample(prompts, seed=42, steps=8):
+    """Wan's T2V in miniature with the Euler sampler, shift 1 and no CFG: noise [16, 2, 8, 8] from the CPU
+    generator, sigmas linspace(0.999, 0, N + 1)[:-1] then 0, the DiT at t = int(1000 sigma)."""
+    te, sc = WanText(), wan_scale()
+    vae = load_bf16(wan_vae_model(), os.path.join(WORK, "wan_vae.pt"))
+    dit = load_bf16(wan_dit_model(), os.path.join(WORK, "wan_dit.pt"), "ema")
+    out = []
+    sig = list(np.linspace(0.999, 0, steps + 1)[:-1]) + [0.0]
+    for p in prompts:
+        x = torch.randn((1, 16, (WAN_FRAMES - 1) // 4 + 1, 8, 8), generator=torch.Generator().manual_seed(seed))
+        for i in range(steps):
+            t = torch.tensor([float(int(sig[i] * 1000))])
+            x = x + (sig[i + 1] - sig[i]) * wan_v(dit, x, t, [te(p)])
+        v = vae.decode(x, sc)[0].clamp(-1, 1)
+        out.append(((v + 1) / 2 * 255).byte().permute(1, 2, 3, 0).numpy())   # [F, H, W, 3], truncated as Wan
+    return out
+
+
+WAN_PROMPTS = [f"a {c} {s} moving {m}" for c, s, m in zip(["red", "green", "blue", "yellow", "purple"] * 4,
+               ["circle", "square", "triangle", "square"] * 5, ["left", "right", "up", "down"] * 5)]
+
+
+def wan_check(prompts, vids):
+    """Colour right and the centroid moving the named way by at least 8 pixels from the first to the last frame."""
+    ok = 0
+    for p, v in zip(prompts, vids):
+        (c0, (x0, y0)), (c1, (x1, y1)) = D.classify(v[0]), D.classify(v[-1])
+        want = [c for c in D.COLORS if c in p][0]
+        dx, dy = (x1 - x0) * 64, (y1 - y0) * 64
+        mv = {"left": dx < -8, "right": dx > 8, "up": dy < -8, "down": dy > 8}[p.split()[-1]]
+        ok += c0 == want and c1 == want and mv
+    return ok / len(prompts)
+
 
 # --- loss plots (PIL: matplotlib is not installed) --------------------------------------------------------
 def plot(csv_path, png_path, title):
@@ -480,6 +707,23 @@ if __name__ == "__main__":
         imgs = flux_sample(DEMO_PROMPTS)
         grid(imgs, 5).save(os.path.join(WORK, "flux_samples.png"))
         print("prompt following", check(DEMO_PROMPTS, imgs))
+    elif cmd == "wan-text":
+        WanText(create=True)
+    elif cmd == "wan-vae":
+        train_wan_vae()
+        vae, rng = load_bf16(wan_vae_model(), os.path.join(WORK, "wan_vae.pt")), random.Random(99)
+        caps, x = clips(rng, 4)
+        with torch.no_grad():
+            y = vae.decode(vae.encode(x, wan_scale()), wan_scale())
+        u8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 4, 1).numpy()
+        xs, ys = u8(x), u8(y)
+        grid([f for k in range(4) for f in list(xs[k]) + list(ys[k])], 2 * WAN_FRAMES).save(os.path.join(WORK, "wan_vae_recon.png"))
+    elif cmd == "wan-dit":
+        train_wan_dit()
+    elif cmd == "wan-sample":
+        vids = wan_sample(WAN_PROMPTS)
+        grid([f for v in vids for f in v], WAN_FRAMES).save(os.path.join(WORK, "wan_samples.png"))
+        print("prompt following", wan_check(WAN_PROMPTS, vids))
     elif cmd == "plot":
         for name, title in (("flux", "FLUX DiT flow-matching loss"), ("flux_vae", "FLUX VAE loss"),
                             ("wan", "Wan DiT flow-matching loss"), ("wan_vae", "Wan VAE loss")):
