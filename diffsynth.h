@@ -50,6 +50,8 @@
        >>wan_vae     Wan2.1 causal 3D VAE
        >>lora        LoRA: key matching, merge into weights or run-time low-rank terms
        >>sched       flow-matching schedules and samplers
+       >>memory      weight residency (sequential mode), memory estimates
+       >>convert     quantize and convert checkpoints (GGUF, safetensors)
        >>image       PNG in/out, JPEG encoder, MJPEG AVI writer
        >>flux_pipe   FLUX.1 text/image-to-image pipeline: prompt -> PNG
        >>wan_pipe    Wan2.1 text/image-to-video pipeline
@@ -67,7 +69,6 @@
        | DS_USE_OPENMP              | off              | parallel_for through OpenMP instead of the pool      |
        | DS_NO_SIMD                 | off              | scalar kernels only (the reference path)             |
        | DS_NO_MMAP                 | off              | read checkpoint files into memory instead of mmap    |
-       | DS_NO_FLUX / DS_NO_WAN     | off              | leave out a model family                             |
        | DS_MAX_DIMS                | 8                | most tensor dimensions a file may declare            |
        | DS_MAX_HEADER_BYTES        | 256 MiB          | largest safetensors JSON header accepted             |
 
@@ -171,6 +172,8 @@ typedef struct ds_ctx_desc {
     void        *abort_user;
     void       (*progress_cb)(int step, int total, float seconds, void *user);
     void        *progress_user;
+    int          sequential_weights;  /* 1: weights opened with this context stay mapped but only the
+                                         DiT block in use (and the next) is kept resident (>>memory) */
 } ds_ctx_desc;
 
 typedef struct ds_ctx ds_ctx;
@@ -234,6 +237,39 @@ DS_API ds_result ds_forward(ds_ctx *ctx, const ds_weights *weights, const ds_wei
 typedef struct ds_write_tensor { const char *name; ds_dtype dtype; int ndim; int64_t shape[DS_MAX_DIMS]; const void *data; } ds_write_tensor;
 DS_API ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n,
                                       const char *const *meta_kv /* key,value,...,NULL or NULL */);
+
+/* Convert a set of weights into one file, a tensor at a time (never the whole model in memory):
+   GGUF when path ends in ".gguf", else safetensors. diffusers checkpoints (FLUX DiT and VAE, Wan DiT)
+   come out in the original layout, T5/umT5 in llama.cpp's GGUF names; see >>convert for what stays
+   in float. */
+typedef struct ds_convert_desc {
+    ds_dtype type;        /* the weight matrices: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K..Q6_K (GGUF), F8_E4M3
+                             (safetensors), F16, BF16, F32 (every tensor then)                        */
+    int      same;        /* 1: every tensor keeps its dtype (type ignored): re-layout or re-container */
+    ds_dtype keep;        /* with a block or fp8 type: what stays float (norms, biases, embedders);
+                             0 = F32 (city96's choice)                                                */
+    int      fp8_scaled;  /* F8_E4M3: each 2-D weight scaled by max|w|/448, the scale in
+                             "<layer>.scale_weight" (ComfyUI "scaled fp8")                             */
+    int      keep_names;  /* 1: no renaming                                                            */
+} ds_convert_desc;
+DS_API ds_result ds_convert(ds_ctx *ctx, const ds_weights *w, const char *path, const ds_convert_desc *desc);
+
+/* What running one component takes, in bytes: weights resident, activations, and their sum. */
+typedef struct ds_memory_desc {
+    int width, height;    /* pixels; 0: 1024 x 1024 (FLUX), 832 x 480 (Wan)          */
+    int frames;           /* Wan: video frames (4k + 1); 0: 81                       */
+    int text_tokens;      /* 0: 512 (T5, FLUX dev / Wan), 77 (CLIP)                   */
+    int sequential;       /* 1: estimate the sequential_weights mode                  */
+} ds_memory_desc;
+typedef struct ds_memory_estimate {
+    uint64_t weights_file;      /* tensor bytes in the files                                   */
+    uint64_t weights_resident;  /* of them resident at the peak (all, or the largest blocks)   */
+    uint64_t activations;       /* the forward's planned buffers                               */
+    uint64_t scratch;           /* the largest transient buffer inside an op (GEMM, attention) */
+    uint64_t peak;              /* weights_resident + activations + scratch                    */
+    int64_t  tokens;            /* sequence length (DiT, text) or pixels (VAE) estimated for   */
+} ds_memory_estimate;
+DS_API ds_result ds_estimate_memory(ds_ctx *ctx, const ds_weights *w, const ds_memory_desc *desc, ds_memory_estimate *out);
 
 /* Flow-matching schedules and samplers (FLUX and Wan share them).
    sigmas has steps+1 values from ~1 down to 0; the model's timestep at step i is sigmas[i] (FLUX)
@@ -584,6 +620,7 @@ struct ds_ctx {
     char        err[1024];
     struct ds__pool *pool;
     const void **lora_set; int lora_n, lora_cap;   /* weights with run-time LoRA terms (>>lora) */
+    int         gemm_pick, q_pick;                  /* test hooks: force a GEMM / integer kernel (>>ops) */
 };
 
 static void *ds__malloc(const ds_ctx *ctx, size_t n) {
@@ -1136,7 +1173,16 @@ static uint8_t ds__f32_to_e4m3(float f) {   /* round to nearest even, saturate t
 }
 
 // >>quant
-/* Block layouts, byte-compatible with ggml/GGUF. Filled in by the quant section. */
+/* Element types. One traits row per dtype is the only dispatch point: block geometry, a row
+   dequantizer and a row quantizer. The ggml block types keep GGUF's byte layout bit for bit
+   (facts: ggml-common.h / gguf-py quants.py); their f16 fields are raw bytes so a block may sit at
+   any address (GGUF aligns to 32, a safetensors U8 tensor to nothing).
+
+   Exactness: the dequantizers and the Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 quantizers reproduce gguf-py (numpy,
+   which rounds every product before the following add) bit for bit, so a product that feeds an add
+   goes through ds__mulr: a compiler contracting a*b+c into one FMA would change the last bit. The
+   K-quant and IQ4 quantizers are searches of our own (least squares over trial scales, then the
+   super-block scales rounded and every sub-block scale re-chosen among its neighbours). */
 typedef struct ds__dtype_traits {
     const char *name;
     int64_t     block;        /* elements per block            */
@@ -1144,79 +1190,693 @@ typedef struct ds__dtype_traits {
     int         is_quant;
     /* dequantize n elements (n multiple of block) from src into dst */
     void      (*to_f32)(float *DS__RESTRICT dst, const void *DS__RESTRICT src, int64_t n);
+    /* quantize n elements (n multiple of block); NULL for the integer types */
+    void      (*from_f32)(void *DS__RESTRICT dst, const float *DS__RESTRICT src, int64_t n);
 } ds__dtype_traits;
 
+#define DS__QK   32     /* elements per legacy block      */
+#define DS__QK_K 256    /* elements per K-quant super-block */
+
+typedef struct ds__block_q4_0 { uint8_t d[2]; uint8_t qs[16]; } ds__block_q4_0;   /* x = d (q - 8)       */
+typedef struct ds__block_q4_1 { uint8_t d[2], m[2]; uint8_t qs[16]; } ds__block_q4_1; /* x = d q + m     */
+typedef struct ds__block_q5_0 { uint8_t d[2]; uint8_t qh[4]; uint8_t qs[16]; } ds__block_q5_0;  /* d (q - 16) */
+typedef struct ds__block_q5_1 { uint8_t d[2], m[2]; uint8_t qh[4]; uint8_t qs[16]; } ds__block_q5_1;
+typedef struct ds__block_q8_0 { uint8_t d[2]; int8_t qs[32]; } ds__block_q8_0;
+typedef struct ds__block_q8_1 { uint8_t d[2], s[2]; int8_t qs[32]; } ds__block_q8_1;   /* s = d sum(q) */
+typedef struct ds__block_q2_k { uint8_t scales[16]; uint8_t qs[64]; uint8_t d[2], dmin[2]; } ds__block_q2_k;
+typedef struct ds__block_q3_k { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint8_t d[2]; } ds__block_q3_k;
+typedef struct ds__block_q4_k { uint8_t d[2], dmin[2]; uint8_t scales[12]; uint8_t qs[128]; } ds__block_q4_k;
+typedef struct ds__block_q5_k { uint8_t d[2], dmin[2]; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } ds__block_q5_k;
+typedef struct ds__block_q6_k { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint8_t d[2]; } ds__block_q6_k;
+typedef struct ds__block_q8_k { float d; int8_t qs[256]; int16_t bsums[16]; } ds__block_q8_k;  /* activations */
+typedef struct ds__block_iq4_nl { uint8_t d[2]; uint8_t qs[16]; } ds__block_iq4_nl;
+typedef struct ds__block_iq4_xs { uint8_t d[2]; uint8_t scales_h[2]; uint8_t scales_l[4]; uint8_t qs[128]; } ds__block_iq4_xs;
+
+#define DS__STATIC_ASSERT(name, cond) typedef char ds__static_assert_##name[(cond) ? 1 : -1]
+DS__STATIC_ASSERT(q4_0, sizeof(ds__block_q4_0) == 18);
+DS__STATIC_ASSERT(q4_1, sizeof(ds__block_q4_1) == 20);
+DS__STATIC_ASSERT(q5_0, sizeof(ds__block_q5_0) == 22);
+DS__STATIC_ASSERT(q5_1, sizeof(ds__block_q5_1) == 24);
+DS__STATIC_ASSERT(q8_0, sizeof(ds__block_q8_0) == 34);
+DS__STATIC_ASSERT(q8_1, sizeof(ds__block_q8_1) == 36);
+DS__STATIC_ASSERT(q2_k, sizeof(ds__block_q2_k) == 84);
+DS__STATIC_ASSERT(q3_k, sizeof(ds__block_q3_k) == 110);
+DS__STATIC_ASSERT(q4_k, sizeof(ds__block_q4_k) == 144);
+DS__STATIC_ASSERT(q5_k, sizeof(ds__block_q5_k) == 176);
+DS__STATIC_ASSERT(q6_k, sizeof(ds__block_q6_k) == 210);
+DS__STATIC_ASSERT(q8_k, sizeof(ds__block_q8_k) == 292);
+DS__STATIC_ASSERT(iq4_nl, sizeof(ds__block_iq4_nl) == 18);
+DS__STATIC_ASSERT(iq4_xs, sizeof(ds__block_iq4_xs) == 136);
+
+/* The IQ4 code book: a non-linear 4-bit grid, denser near zero. */
+static const int8_t ds__iq4_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+
+static DS__INLINE float ds__half(const uint8_t *p) { return ds__f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+static DS__INLINE void ds__put_half(uint8_t *p, float f) { uint16_t h = ds__f32_to_f16(f); p[0] = (uint8_t)h; p[1] = (uint8_t)(h >> 8); }
+/* a*b rounded to float on its own (see the note at the top of this section). */
+static DS__INLINE float ds__mulr(float a, float b) { volatile float p = a * b; return p; }
+/* Round to nearest, ties to even, for |f| < 2^22 (ggml's nearest_int). */
+static DS__INLINE int ds__nearest_int(float f) {
+    float v = f + 12582912.0f; int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+static DS__INLINE int ds__clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* --- plain types --------------------------------------------------------------------- */
 static void ds__f32_row(float *d, const void *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
 static void ds__f16_row(float *d, const void *s, int64_t n) {
-    const uint16_t *p = (const uint16_t *)s; int64_t i = 0;
+    const uint8_t *p = (const uint8_t *)s; int64_t i = 0;
 #if defined(DS__HAS_F16C) && defined(DS__HAS_AVX2)
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + i))));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * i))));
 #endif
-    for (; i < n; i++) d[i] = ds__f16_to_f32(p[i]);
+    for (; i < n; i++) d[i] = ds__half(p + 2 * i);
 }
 static void ds__bf16_row(float *d, const void *s, int64_t n) {
-    const uint16_t *p = (const uint16_t *)s; int64_t i = 0;
+    const uint8_t *p = (const uint8_t *)s; int64_t i = 0;
 #if defined(DS__HAS_AVX2)
     for (; i + 8 <= n; i += 8) {
-        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + i)));
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 2 * i)));
         _mm256_storeu_ps(d + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
     }
 #endif
-    for (; i < n; i++) d[i] = ds__bf16_to_f32(p[i]);
+    for (; i < n; i++) d[i] = ds__bf16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
 }
 static void ds__f64_row(float *d, const void *s, int64_t n) { const double *p = (const double *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
-static void ds__e4m3_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e4m3_to_f32(p[i]); }
-static void ds__e5m2_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e5m2_to_f32(p[i]); }
 static void ds__i64_row(float *d, const void *s, int64_t n) { const int64_t *p = (const int64_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i32_row(float *d, const void *s, int64_t n) { const int32_t *p = (const int32_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i16_row(float *d, const void *s, int64_t n) { const int16_t *p = (const int16_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__i8_row(float *d, const void *s, int64_t n) { const int8_t *p = (const int8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 static void ds__u8_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = (float)p[i]; }
 
-/* ggml block dequantizers: defined in the quant section below this table's users. */
-static void ds__q4_0_row(float *d, const void *s, int64_t n);
-static void ds__q4_1_row(float *d, const void *s, int64_t n);
-static void ds__q5_0_row(float *d, const void *s, int64_t n);
-static void ds__q5_1_row(float *d, const void *s, int64_t n);
-static void ds__q8_0_row(float *d, const void *s, int64_t n);
-static void ds__q8_1_row(float *d, const void *s, int64_t n);
-static void ds__q2_k_row(float *d, const void *s, int64_t n);
-static void ds__q3_k_row(float *d, const void *s, int64_t n);
-static void ds__q4_k_row(float *d, const void *s, int64_t n);
-static void ds__q5_k_row(float *d, const void *s, int64_t n);
-static void ds__q6_k_row(float *d, const void *s, int64_t n);
-static void ds__q8_k_row(float *d, const void *s, int64_t n);
-static void ds__iq4_nl_row(float *d, const void *s, int64_t n);
-static void ds__iq4_xs_row(float *d, const void *s, int64_t n);
+/* fp8 decode tables, built by the preprocessor: e4m3fn = (8+m) 2^e / 2^10 (e > 0), m 2^-9 (e = 0),
+   S.1111.111 NaN; e5m2 = (4+m) 2^e / 2^17 (e > 0), m 2^-16 (e = 0), e = 31 inf/NaN. */
+#define DS__E4M3(c) (((c) & 0x7F) == 0x7F ? NAN : ((c) & 0x80 ? -1.0f : 1.0f) * \
+    (((c) >> 3 & 15) ? (float)(8 + ((c) & 7)) * (float)(1 << ((c) >> 3 & 15)) / 1024.0f : (float)((c) & 7) / 512.0f))
+#define DS__E5M2(c) (((c) & 0x7C) == 0x7C ? (((c) & 3) ? NAN : ((c) & 0x80 ? -INFINITY : INFINITY)) : ((c) & 0x80 ? -1.0f : 1.0f) * \
+    (((c) >> 2 & 31) ? (float)(4 + ((c) & 3)) * (float)(1LL << ((c) >> 2 & 31)) / 131072.0f : (float)((c) & 3) / 65536.0f))
+#define DS__X4(F, c)   F(c), F((c) + 1), F((c) + 2), F((c) + 3)
+#define DS__X16(F, c)  DS__X4(F, c), DS__X4(F, (c) + 4), DS__X4(F, (c) + 8), DS__X4(F, (c) + 12)
+#define DS__X64(F, c)  DS__X16(F, c), DS__X16(F, (c) + 16), DS__X16(F, (c) + 32), DS__X16(F, (c) + 48)
+#define DS__X256(F)    DS__X64(F, 0), DS__X64(F, 64), DS__X64(F, 128), DS__X64(F, 192)
+static const float ds__e4m3_table[256] = { DS__X256(DS__E4M3) };
+static const float ds__e5m2_table[256] = { DS__X256(DS__E5M2) };
+static void ds__e4m3_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e4m3_table[p[i]]; }
+static void ds__e5m2_row(float *d, const void *s, int64_t n) { const uint8_t *p = (const uint8_t *)s; int64_t i; for (i = 0; i < n; i++) d[i] = ds__e5m2_table[p[i]]; }
+
+static void ds__f32_from(void *d, const float *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static void ds__f16_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) ds__put_half(p + 2 * i, s[i]);
+}
+static void ds__bf16_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) { uint16_t h = ds__f32_to_bf16(s[i]); p[2 * i] = (uint8_t)h; p[2 * i + 1] = (uint8_t)(h >> 8); }
+}
+static void ds__f64_from(void *d, const float *s, int64_t n) { double *p = (double *)d; int64_t i; for (i = 0; i < n; i++) p[i] = s[i]; }
+/* f32 -> narrow float with `mb` mantissa bits and exponent bias `bias`, round to nearest even.
+   Returns the magnitude code; the caller handles sign, NaN and overflow. */
+static DS__INLINE uint32_t ds__f32_to_small(float a, int mb, int bias) {
+    uint32_t u;
+    if (a < ldexpf(1.0f, 1 - bias)) {               /* subnormal in the target: a multiple of 2^(1-bias-mb) */
+        float q = a * ldexpf(1.0f, bias - 1 + mb);  /* exact (power of two), q < 2^mb */
+        return (uint32_t)ds__nearest_int(q);        /* 2^mb rounds up into the smallest normal: same code */
+    }
+    memcpy(&u, &a, 4);
+    u += (1u << (22 - mb)) - 1 + ((u >> (23 - mb)) & 1);   /* round the dropped bits to nearest even */
+    return ((((u >> 23) - 127 + (uint32_t)bias)) << mb) | ((u >> (23 - mb)) & ((1u << mb) - 1));
+}
+/* e4m3fn: saturates to +-448 (no infinities), NaN -> 0x7F. */
+static void ds__e4m3_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) {
+        float f = s[i], a = fabsf(f); uint8_t sign = (uint8_t)(signbit(f) ? 0x80 : 0);
+        if (f != f) { p[i] = 0x7F; continue; }
+        p[i] = (uint8_t)(sign | (a >= 448.0f ? 0x7E : ds__f32_to_small(a, 3, 7)));
+    }
+}
+/* e5m2: IEEE-like, overflow -> inf, NaN -> 0x7E. */
+static void ds__e5m2_from(void *d, const float *s, int64_t n) {
+    uint8_t *p = (uint8_t *)d; int64_t i;
+    for (i = 0; i < n; i++) {
+        float f = s[i], a = fabsf(f); uint8_t sign = (uint8_t)(signbit(f) ? 0x80 : 0); uint32_t c;
+        if (f != f) { p[i] = 0x7E; continue; }
+        c = a >= 61440.0f ? 0x7C : ds__f32_to_small(a, 2, 15);   /* 61440: halfway from 57344 to 2^16 */
+        p[i] = (uint8_t)(sign | c);
+    }
+}
+
+/* --- legacy 32-element blocks: dequantize ------------------------------------------------ */
+static void ds__q4_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_0 *b = (const ds__block_q4_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d);
+        for (j = 0; j < 16; j++) { y[j] = d * (float)((b->qs[j] & 15) - 8); y[j + 16] = d * (float)((b->qs[j] >> 4) - 8); }
+    }
+}
+static void ds__q4_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_1 *b = (const ds__block_q4_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d), m = ds__half(b->m);
+        for (j = 0; j < 16; j++) { y[j] = ds__mulr(d, (float)(b->qs[j] & 15)) + m; y[j + 16] = ds__mulr(d, (float)(b->qs[j] >> 4)) + m; }
+    }
+}
+static DS__INLINE uint32_t ds__le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static void ds__q5_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_0 *b = (const ds__block_q5_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d); uint32_t qh = ds__le32(b->qh);
+        for (j = 0; j < 16; j++) {
+            y[j]      = d * (float)((int)((b->qs[j] & 15) | ((qh >> j) & 1) << 4) - 16);
+            y[j + 16] = d * (float)((int)((b->qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
+        }
+    }
+}
+static void ds__q5_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_1 *b = (const ds__block_q5_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d), m = ds__half(b->m); uint32_t qh = ds__le32(b->qh);
+        for (j = 0; j < 16; j++) {
+            y[j]      = ds__mulr(d, (float)((b->qs[j] & 15) | ((qh >> j) & 1) << 4)) + m;
+            y[j + 16] = ds__mulr(d, (float)((b->qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4)) + m;
+        }
+    }
+}
+static void ds__q8_0_row(float *y, const void *src, int64_t n) {
+    const ds__block_q8_0 *b = (const ds__block_q8_0 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) { float d = ds__half(b->d); for (j = 0; j < 32; j++) y[j] = d * (float)b->qs[j]; }
+}
+static void ds__q8_1_row(float *y, const void *src, int64_t n) {
+    const ds__block_q8_1 *b = (const ds__block_q8_1 *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) { float d = ds__half(b->d); for (j = 0; j < 32; j++) y[j] = d * (float)b->qs[j]; }
+}
+static void ds__iq4_nl_row(float *y, const void *src, int64_t n) {
+    const ds__block_iq4_nl *b = (const ds__block_iq4_nl *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, y += DS__QK) {
+        float d = ds__half(b->d);
+        for (j = 0; j < 16; j++) { y[j] = d * (float)ds__iq4_values[b->qs[j] & 15]; y[j + 16] = d * (float)ds__iq4_values[b->qs[j] >> 4]; }
+    }
+}
+
+/* --- K-quants: dequantize ------------------------------------------------------------------
+   Q2_K/Q3_K index element e = 128h + 32j + 16s + l: the code is bits 2j of qs[32h + 16s + l], the
+   scale that of sub-block 8h + 2j + s; Q3_K's third bit is bit 4h + j of hmask[16s + l] (clear:
+   subtract 4). Q4_K/Q5_K: chunk c of 64 uses qs[32c + l], low nibble for 64c + l, high for
+   64c + 32 + l; Q5_K's fifth bit is bit 2c (resp. 2c + 1) of qh[l]. */
+static void ds__q2_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q2_k *b = (const ds__block_q2_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, j = (e >> 5) & 3, s = (e >> 4) & 1, l = e & 15, sc = b->scales[8 * h + 2 * j + s];
+            int q = (b->qs[32 * h + 16 * s + l] >> (2 * j)) & 3;
+            float dl = d * (float)(sc & 15), ml = dmin * (float)(sc >> 4);
+            y[e] = ds__mulr(dl, (float)q) - ml;
+        }
+    }
+}
+/* 16 six-bit values from 12 bytes: low nibbles in b[0..7] (two per byte), high pairs in b[8..11]. */
+static DS__INLINE int ds__q3_k_scale(const uint8_t *b, int i) {
+    int lo = i < 8 ? b[i] & 15 : b[i - 8] >> 4, hi = (b[8 + (i & 3)] >> (2 * (i >> 2))) & 3;
+    return (lo | hi << 4) - 32;
+}
+static void ds__q3_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q3_k *b = (const ds__block_q3_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, j = (e >> 5) & 3, s = (e >> 4) & 1, l = e & 15;
+            int q = ((b->qs[32 * h + 16 * s + l] >> (2 * j)) & 3) - (((b->hmask[16 * s + l] >> (4 * h + j)) & 1) ? 0 : 4);
+            float dl = d * (float)ds__q3_k_scale(b->scales, 8 * h + 2 * j + s);
+            y[e] = dl * (float)q;
+        }
+    }
+}
+/* Q4_K/Q5_K: 6-bit scale and min of sub-block j (0..7) from 12 bytes. */
+static DS__INLINE void ds__k_scale_min(const uint8_t *b, int j, int *sc, int *m) {
+    if (j < 4) { *sc = b[j] & 63; *m = b[j + 4] & 63; }
+    else { *sc = (b[j + 4] & 15) | ((b[j - 4] >> 6) << 4); *m = (b[j + 4] >> 4) | ((b[j] >> 6) << 4); }
+}
+static void ds__q4_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q4_k *b = (const ds__block_q4_k *)src; int64_t i; int c, l;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (c = 0; c < 4; c++) {
+            int sc0, m0, sc1, m1; float d0, m0f, d1, m1f;
+            ds__k_scale_min(b->scales, 2 * c, &sc0, &m0); ds__k_scale_min(b->scales, 2 * c + 1, &sc1, &m1);
+            d0 = d * (float)sc0; m0f = dmin * (float)m0; d1 = d * (float)sc1; m1f = dmin * (float)m1;
+            for (l = 0; l < 32; l++) {
+                y[64 * c + l]      = ds__mulr(d0, (float)(b->qs[32 * c + l] & 15)) - m0f;
+                y[64 * c + 32 + l] = ds__mulr(d1, (float)(b->qs[32 * c + l] >> 4)) - m1f;
+            }
+        }
+    }
+}
+static void ds__q5_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q5_k *b = (const ds__block_q5_k *)src; int64_t i; int c, l;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d), dmin = ds__half(b->dmin);
+        for (c = 0; c < 4; c++) {
+            int sc0, m0, sc1, m1; float d0, m0f, d1, m1f;
+            ds__k_scale_min(b->scales, 2 * c, &sc0, &m0); ds__k_scale_min(b->scales, 2 * c + 1, &sc1, &m1);
+            d0 = d * (float)sc0; m0f = dmin * (float)m0; d1 = d * (float)sc1; m1f = dmin * (float)m1;
+            for (l = 0; l < 32; l++) {
+                int q0 = (b->qs[32 * c + l] & 15) | ((b->qh[l] >> (2 * c)) & 1) << 4;
+                int q1 = (b->qs[32 * c + l] >> 4) | ((b->qh[l] >> (2 * c + 1)) & 1) << 4;
+                y[64 * c + l]      = ds__mulr(d0, (float)q0) - m0f;
+                y[64 * c + 32 + l] = ds__mulr(d1, (float)q1) - m1f;
+            }
+        }
+    }
+}
+/* Q6_K: element e = 128h + 32k + l takes the nibble (k >> 1) of ql[64h + 32(k & 1) + l] and bits
+   2k of qh[32h + l]; code - 32, scale of sub-block e / 16. */
+static void ds__q6_k_row(float *y, const void *src, int64_t n) {
+    const ds__block_q6_k *b = (const ds__block_q6_k *)src; int64_t i; int e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, k = (e >> 5) & 3, l = e & 31;
+            int q = ((b->ql[64 * h + 32 * (k & 1) + l] >> (4 * (k >> 1))) & 15) | ((b->qh[32 * h + l] >> (2 * k)) & 3) << 4;
+            float dl = d * (float)b->scales[e >> 4];
+            y[e] = dl * (float)(q - 32);
+        }
+    }
+}
+static void ds__q8_k_row(float *y, const void *src, int64_t n) {
+    const uint8_t *p = (const uint8_t *)src; int64_t i; int j;
+    for (i = 0; i < n / DS__QK_K; i++, p += sizeof(ds__block_q8_k), y += DS__QK_K) {
+        float d; memcpy(&d, p, 4);                 /* the block may be unaligned: read d by bytes */
+        for (j = 0; j < 256; j++) y[j] = d * (float)(int8_t)p[4 + j];
+    }
+}
+static void ds__iq4_xs_row(float *y, const void *src, int64_t n) {
+    const ds__block_iq4_xs *b = (const ds__block_iq4_xs *)src; int64_t i; int ib, j;
+    for (i = 0; i < n / DS__QK_K; i++, b++, y += DS__QK_K) {
+        float d = ds__half(b->d); int sh = b->scales_h[0] | b->scales_h[1] << 8;
+        for (ib = 0; ib < 8; ib++) {
+            int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) | ((sh >> (2 * ib)) & 3) << 4;
+            float dl = d * (float)(ls - 32);
+            for (j = 0; j < 16; j++) {
+                y[32 * ib + j]      = dl * (float)ds__iq4_values[b->qs[16 * ib + j] & 15];
+                y[32 * ib + 16 + j] = dl * (float)ds__iq4_values[b->qs[16 * ib + j] >> 4];
+            }
+        }
+    }
+}
+
+/* --- legacy 32-element blocks: quantize (ggml's reference rounding, bit for bit) ------------- */
+static float ds__absmax_signed(const float *x, int n) {   /* the value of largest magnitude, first wins */
+    float amax = 0, max = 0; int j;
+    for (j = 0; j < n; j++) if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+    return max;
+}
+static void ds__q4_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q4_0 *b = (ds__block_q4_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float d = ds__absmax_signed(x, 32) / -8.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(15, (int)(ds__mulr(x[j], id) + 8.5f)), q1 = DS__MIN(15, (int)(ds__mulr(x[j + 16], id) + 8.5f));
+            b->qs[j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+static void ds__q4_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q4_1 *b = (ds__block_q4_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float mn = x[0], mx = x[0], d, id;
+        for (j = 1; j < 32; j++) { mn = DS__MIN(mn, x[j]); mx = DS__MAX(mx, x[j]); }
+        d = (mx - mn) / 15.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d); ds__put_half(b->m, mn);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(15, (int)(ds__mulr(x[j] - mn, id) + 0.5f)), q1 = DS__MIN(15, (int)(ds__mulr(x[j + 16] - mn, id) + 0.5f));
+            b->qs[j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+static void ds__q5_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q5_0 *b = (ds__block_q5_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float d = ds__absmax_signed(x, 32) / -16.0f, id = d != 0 ? 1.0f / d : 0.0f; uint32_t qh = 0;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(31, (int)(ds__mulr(x[j], id) + 16.5f)), q1 = DS__MIN(31, (int)(ds__mulr(x[j + 16], id) + 16.5f));
+            b->qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+            qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        for (j = 0; j < 4; j++) b->qh[j] = (uint8_t)(qh >> (8 * j));
+    }
+}
+static void ds__q5_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q5_1 *b = (ds__block_q5_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float mn = x[0], mx = x[0], d, id; uint32_t qh = 0;
+        for (j = 1; j < 32; j++) { mn = DS__MIN(mn, x[j]); mx = DS__MAX(mx, x[j]); }
+        d = (mx - mn) / 31.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d); ds__put_half(b->m, mn);
+        for (j = 0; j < 16; j++) {
+            int q0 = DS__MIN(31, (int)(ds__mulr(x[j] - mn, id) + 0.5f)), q1 = DS__MIN(31, (int)(ds__mulr(x[j + 16] - mn, id) + 0.5f));
+            b->qs[j] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+            qh |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        for (j = 0; j < 4; j++) b->qh[j] = (uint8_t)(qh >> (8 * j));
+    }
+}
+static void ds__q8_0_from(void *dst, const float *x, int64_t n) {
+    ds__block_q8_0 *b = (ds__block_q8_0 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float amax = 0, d, id;
+        for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[j]));
+        d = amax / 127.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        ds__put_half(b->d, d);
+        for (j = 0; j < 32; j++) b->qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+static void ds__q8_1_from(void *dst, const float *x, int64_t n) {
+    ds__block_q8_1 *b = (ds__block_q8_1 *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        float amax = 0, d, id; int sum = 0;
+        for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[j]));
+        d = amax / 127.0f; id = d != 0 ? 1.0f / d : 0.0f;
+        for (j = 0; j < 32; j++) { b->qs[j] = (int8_t)roundf(x[j] * id); sum += b->qs[j]; }
+        ds__put_half(b->d, d); ds__put_half(b->s, (float)sum * d);
+    }
+}
+/* Q8_K: the activation partner of the K-quants. d = max / -127 with max the signed extreme. */
+static void ds__q8_k_from(void *dst, const float *x, int64_t n) {
+    uint8_t *p = (uint8_t *)dst; int64_t i; int j;
+    for (i = 0; i < n / DS__QK_K; i++, p += sizeof(ds__block_q8_k), x += DS__QK_K) {
+        ds__block_q8_k b; float max = ds__absmax_signed(x, 256), iscale;
+        memset(&b, 0, sizeof b);
+        if (max != 0) {
+            iscale = -127.0f / max;
+            for (j = 0; j < 256; j++) { b.qs[j] = (int8_t)DS__MIN(127, ds__nearest_int(ds__mulr(iscale, x[j]))); b.bsums[j / 16] = (int16_t)(b.bsums[j / 16] + b.qs[j]); }
+            b.d = 1.0f / iscale;
+        }
+        memcpy(p, &b, sizeof b);
+    }
+}
+
+/* --- fitting helpers for the K-quant and IQ4 quantizers ------------------------------------- */
+/* Symmetric: the scale s minimizing sum (x - s l)^2 over integers l in [-nmax, nmax - 1]. A fan of
+   trial inverse scales around the one that maps the extreme value to -nmax, then alternating
+   refits (codes at the fitted scale, least-squares scale for the codes) until the codes settle. */
+static float ds__fit_sym(const float *x, int n, int nmax, int8_t *l) {
+    float max = ds__absmax_signed(x, n), best = 0, scale = 0; int i, is, it; int8_t t[32];
+    memset(l, 0, (size_t)n);
+    if (fabsf(max) < 1e-30f) return 0;
+    for (is = -9; is <= 9; is++) {
+        float iscale = -((float)nmax + 0.1f * (float)is) / max, sumlx = 0, suml2 = 0;
+        for (i = 0; i < n; i++) {
+            int q = ds__clampi(ds__nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            t[i] = (int8_t)q; sumlx += x[i] * (float)q; suml2 += (float)(q * q);
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) { best = sumlx * sumlx / suml2; scale = sumlx / suml2; memcpy(l, t, (size_t)n); }
+    }
+    for (it = 0; it < 8 && scale != 0; it++) {
+        float is_ = 1.0f / scale, sumlx = 0, suml2 = 0; int changed = 0;
+        for (i = 0; i < n; i++) {
+            int q = ds__clampi(ds__nearest_int(x[i] * is_), -nmax, nmax - 1);
+            changed |= q != l[i]; l[i] = (int8_t)q; sumlx += x[i] * (float)q; suml2 += (float)(q * q);
+        }
+        if (!changed || suml2 == 0) break;
+        scale = sumlx / suml2;
+    }
+    return scale;
+}
+/* Affine with codes 0..nmax: x ~ s l - m with s >= 0 and m >= 0 (the formats store the min as a
+   non-negative multiple subtracted). Least squares for (s, m) at each of 21 trial inverse scales,
+   then alternating refits. Returns s, sets *m. */
+static float ds__fit_affine(const float *x, int n, int nmax, uint8_t *l, float *m_out) {
+    float mn = x[0], mx = x[0], best_err = INFINITY, s_best = 0, m_best = 0; int i, is; uint8_t t[32];
+    for (i = 1; i < n; i++) { mn = DS__MIN(mn, x[i]); mx = DS__MAX(mx, x[i]); }
+    if (mn > 0) mn = 0;
+    memset(l, 0, (size_t)n);
+    if (mx <= mn) { *m_out = -mn; return 0; }
+    for (is = 0; is <= 20 + 8; is++) {     /* 21 trial scales, then up to 8 refits of the best */
+        float s, b, err = 0, sl = 0, sll = 0, sx = 0, slx = 0, D;
+        if (is <= 20) {
+            float iscale = ((float)nmax - 1.0f + 0.1f * (float)is) / (mx - mn);
+            for (i = 0; i < n; i++) t[i] = (uint8_t)ds__clampi(ds__nearest_int(iscale * (x[i] - mn)), 0, nmax);
+        } else {
+            int changed = 0;
+            if (s_best <= 0) break;
+            for (i = 0; i < n; i++) { t[i] = (uint8_t)ds__clampi(ds__nearest_int((x[i] + m_best) / s_best), 0, nmax); changed |= t[i] != l[i]; }
+            if (!changed) break;
+        }
+        for (i = 0; i < n; i++) { float q = (float)t[i]; sl += q; sll += q * q; sx += x[i]; slx += q * x[i]; }
+        D = (float)n * sll - sl * sl;
+        if (D <= 0) continue;
+        s = ((float)n * slx - sl * sx) / D; b = (sll * sx - sl * slx) / D;
+        if (b > 0) { b = 0; s = slx / sll; }
+        if (s < 0) continue;
+        for (i = 0; i < n; i++) { float e = s * (float)t[i] + b - x[i]; err += e * e; }
+        if (err < best_err) { best_err = err; s_best = s; m_best = -b; memcpy(l, t, (size_t)n); }
+        else if (is > 20) break;
+    }
+    *m_out = m_best;
+    return s_best;
+}
+/* Squared error of x against s*q - m (q in 0..nmax, nearest), the way the dequantizer computes. */
+static float ds__affine_err(const float *x, int n, int nmax, float s, float m, uint8_t *l) {
+    float err = 0, is = s > 0 ? 1.0f / s : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = s > 0 ? ds__clampi(ds__nearest_int((x[i] + m) * is), 0, nmax) : 0;
+        float e = ds__mulr(s, (float)q) - m - x[i];
+        if (l) l[i] = (uint8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+static float ds__sym_err(const float *x, int n, int nmax, float s, int8_t *l) {
+    float err = 0, is = s != 0 ? 1.0f / s : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = s != 0 ? ds__clampi(ds__nearest_int(x[i] * is), -nmax, nmax - 1) : 0;
+        float e = s * (float)q - x[i];
+        if (l) l[i] = (int8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+/* Sub-block scales and mins -> integers on the grids d*k and dmin*k (k in 0..kmax), the codes
+   re-chosen for each. Every sub-block tries the 3x3 integer neighbours of its rounded pair. */
+static void ds__affine_grid(const float *x, int nsub, int sub, int nmax, int kmax, const float *s, const float *m,
+                            float d, float dmin, uint8_t *ls, uint8_t *lm, uint8_t *codes) {
+    int j, a, c;
+    for (j = 0; j < nsub; j++) {
+        int ks = d > 0 ? ds__clampi(ds__nearest_int(s[j] / d), 0, kmax) : 0;
+        int km = dmin > 0 ? ds__clampi(ds__nearest_int(m[j] / dmin), 0, kmax) : 0;
+        float best = INFINITY; int bs = ks, bm = km;
+        for (a = -1; a <= 1; a++)
+            for (c = -1; c <= 1; c++) {
+                int ts = ks + a, tm = km + c; float e;
+                if (ts < 0 || ts > kmax || tm < 0 || tm > kmax) continue;
+                e = ds__affine_err(x + j * sub, sub, nmax, d * (float)ts, dmin * (float)tm, NULL);
+                if (e < best) { best = e; bs = ts; bm = tm; }
+            }
+        ls[j] = (uint8_t)bs; lm[j] = (uint8_t)bm;
+        ds__affine_err(x + j * sub, sub, nmax, d * (float)bs, dmin * (float)bm, codes + j * sub);
+    }
+}
+/* Signed sub-block scales -> integers d*k, k in [kmin, kmax], codes re-chosen (Q3_K, Q6_K). */
+static void ds__sym_grid(const float *x, int nsub, int sub, int nmax, int kmin, int kmax, const float *s, float d,
+                         int8_t *ls, int8_t *codes) {
+    int j, a;
+    for (j = 0; j < nsub; j++) {
+        int k = d != 0 ? ds__clampi(ds__nearest_int(s[j] / d), kmin, kmax) : 0, bk = k;
+        float best = INFINITY;
+        for (a = -1; a <= 1; a++) {
+            float e;
+            if (k + a < kmin || k + a > kmax) continue;
+            e = ds__sym_err(x + j * sub, sub, nmax, d * (float)(k + a), NULL);
+            if (e < best) { best = e; bk = k + a; }
+        }
+        ls[j] = (int8_t)bk;
+        ds__sym_err(x + j * sub, sub, nmax, d * (float)bk, codes + j * sub);
+    }
+}
+
+/* --- K-quants: quantize ------------------------------------------------------------------- */
+static void ds__q2_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q2_k *b = (ds__block_q2_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], m[16], ms = 0, mm = 0, d, dmin; uint8_t l[256], ls[16], lm[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_affine(x + 16 * j, 16, 3, l + 16 * j, &m[j]); ms = DS__MAX(ms, s[j]); mm = DS__MAX(mm, m[j]); }
+        ds__put_half(b->d, ms / 15.0f); ds__put_half(b->dmin, mm / 15.0f);
+        d = ds__half(b->d); dmin = ds__half(b->dmin);
+        ds__affine_grid(x, 16, 16, 3, 15, s, m, d, dmin, ls, lm, l);
+        for (j = 0; j < 16; j++) b->scales[j] = (uint8_t)(ls[j] | lm[j] << 4);
+        memset(b->qs, 0, sizeof b->qs);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, jj = (e >> 5) & 3, ss = (e >> 4) & 1, ll = e & 15;
+            b->qs[32 * h + 16 * ss + ll] |= (uint8_t)(l[e] << (2 * jj));
+        }
+    }
+}
+static void ds__q3_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q3_k *b = (ds__block_q3_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], max = 0, d; int8_t l[256], ls[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_sym(x + 16 * j, 16, 4, l + 16 * j); if (fabsf(s[j]) > fabsf(max)) max = s[j]; }
+        ds__put_half(b->d, max != 0 ? max / -32.0f : 0.0f);   /* the largest scale maps to -32 */
+        d = ds__half(b->d);
+        ds__sym_grid(x, 16, 16, 4, -32, 31, s, d, ls, l);
+        memset(b->scales, 0, sizeof b->scales); memset(b->hmask, 0, sizeof b->hmask); memset(b->qs, 0, sizeof b->qs);
+        for (j = 0; j < 16; j++) {
+            int v = ls[j] + 32;
+            b->scales[j & 7] |= (uint8_t)((v & 15) << (j < 8 ? 0 : 4));
+            b->scales[8 + (j & 3)] |= (uint8_t)((v >> 4) << (2 * (j >> 2)));
+        }
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, jj = (e >> 5) & 3, ss = (e >> 4) & 1, ll = e & 15, c = l[e] + 4;
+            b->qs[32 * h + 16 * ss + ll] |= (uint8_t)((c & 3) << (2 * jj));
+            b->hmask[16 * ss + ll] |= (uint8_t)((c >> 2) << (4 * h + jj));
+        }
+    }
+}
+/* Q4_K / Q5_K share everything but the code width. */
+static void ds__q45_k_from(void *dst, const float *x, int64_t n, int five) {
+    int64_t i; int j, c, t, nmax = five ? 31 : 15;
+    size_t bytes = five ? sizeof(ds__block_q5_k) : sizeof(ds__block_q4_k);
+    for (i = 0; i < n / DS__QK_K; i++, x += DS__QK_K) {
+        uint8_t *blk = (uint8_t *)dst + (size_t)i * bytes, *sc = blk + 4, *qh = blk + 16, *qs = blk + (five ? 48 : 16);
+        float s[8], m[8], ms = 0, mm = 0, d, dmin; uint8_t l[256], ls[8], lm[8];
+        for (j = 0; j < 8; j++) { s[j] = ds__fit_affine(x + 32 * j, 32, nmax, l + 32 * j, &m[j]); ms = DS__MAX(ms, s[j]); mm = DS__MAX(mm, m[j]); }
+        ds__put_half(blk, ms / 63.0f); ds__put_half(blk + 2, mm / 63.0f);
+        d = ds__half(blk); dmin = ds__half(blk + 2);
+        ds__affine_grid(x, 8, 32, nmax, 63, s, m, d, dmin, ls, lm, l);
+        for (j = 0; j < 4; j++) {
+            sc[j]     = (uint8_t)(ls[j] | (ls[j + 4] >> 4) << 6);
+            sc[j + 4] = (uint8_t)(lm[j] | (lm[j + 4] >> 4) << 6);
+            sc[j + 8] = (uint8_t)((ls[j + 4] & 15) | (lm[j + 4] & 15) << 4);
+        }
+        if (five) memset(qh, 0, 32);
+        for (c = 0; c < 4; c++)
+            for (t = 0; t < 32; t++) {
+                int q0 = l[64 * c + t], q1 = l[64 * c + 32 + t];
+                qs[32 * c + t] = (uint8_t)((q0 & 15) | (q1 & 15) << 4);
+                if (five) qh[t] |= (uint8_t)((q0 >> 4) << (2 * c) | (q1 >> 4) << (2 * c + 1));
+            }
+    }
+}
+static void ds__q4_k_from(void *dst, const float *x, int64_t n) { ds__q45_k_from(dst, x, n, 0); }
+static void ds__q5_k_from(void *dst, const float *x, int64_t n) { ds__q45_k_from(dst, x, n, 1); }
+static void ds__q6_k_from(void *dst, const float *x, int64_t n) {
+    ds__block_q6_k *b = (ds__block_q6_k *)dst; int64_t i; int j, e;
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[16], max = 0, d; int8_t l[256], ls[16];
+        for (j = 0; j < 16; j++) { s[j] = ds__fit_sym(x + 16 * j, 16, 32, l + 16 * j); if (fabsf(s[j]) > fabsf(max)) max = s[j]; }
+        ds__put_half(b->d, max != 0 ? max / -128.0f : 0.0f);
+        d = ds__half(b->d);
+        ds__sym_grid(x, 16, 16, 32, -128, 127, s, d, ls, l);
+        memcpy(b->scales, ls, 16); memset(b->qh, 0, sizeof b->qh);
+        for (e = 0; e < 256; e++) {
+            int h = e >> 7, k = (e >> 5) & 3, ll = e & 31, c = l[e] + 32;
+            uint8_t *q = &b->ql[64 * h + 32 * (k & 1) + ll];
+            *q = (uint8_t)((k >> 1) ? (*q & 15) | (c & 15) << 4 : (c & 15));
+            b->qh[32 * h + ll] |= (uint8_t)((c >> 4) << (2 * k));
+        }
+    }
+}
+
+/* --- IQ4: codes index the non-linear table --------------------------------------------------- */
+static DS__INLINE int ds__iq4_nearest(float v) {       /* index of the table value nearest v */
+    int lo = 0, hi = 15;
+    if (v <= ds__iq4_values[0]) return 0;
+    if (v >= ds__iq4_values[15]) return 15;
+    while (hi - lo > 1) { int mid = (lo + hi) >> 1; if (v < ds__iq4_values[mid]) hi = mid; else lo = mid; }
+    return v - ds__iq4_values[lo] <= ds__iq4_values[hi] - v ? lo : hi;
+}
+static float ds__iq4_err(const float *x, int n, float d, uint8_t *l) {
+    float err = 0, id = d != 0 ? 1.0f / d : 0.0f; int i;
+    for (i = 0; i < n; i++) {
+        int q = ds__iq4_nearest(x[i] * id); float e = d * (float)ds__iq4_values[q] - x[i];
+        if (l) l[i] = (uint8_t)q;
+        err += e * e;
+    }
+    return err;
+}
+/* Best d for x ~ d * values[l]: trial inverse scales mapping the extreme to -127 + t, refits. */
+static float ds__fit_iq4(const float *x, int n) {
+    float max = ds__absmax_signed(x, n), best = 0, d = 0; int i, t, it; uint8_t l[32];
+    if (fabsf(max) < 1e-30f) return 0;
+    for (t = -7; t <= 7; t++) {
+        float id = ((float)ds__iq4_values[0] + (float)t) / max, sqx = 0, sq2 = 0;
+        for (i = 0; i < n; i++) { float v = ds__iq4_values[ds__iq4_nearest(id * x[i])]; sqx += v * x[i]; sq2 += v * v; }
+        if (sq2 > 0 && sqx * sqx > best * sq2) { best = sqx * sqx / sq2; d = sqx / sq2; }
+    }
+    for (it = 0; it < 8 && d != 0; it++) {
+        float sqx = 0, sq2 = 0, nd;
+        ds__iq4_err(x, n, d, l);
+        for (i = 0; i < n; i++) { float v = ds__iq4_values[l[i]]; sqx += v * x[i]; sq2 += v * v; }
+        nd = sq2 > 0 ? sqx / sq2 : 0;
+        if (nd == d) break;
+        d = nd;
+    }
+    return d;
+}
+static void ds__iq4_nl_from(void *dst, const float *x, int64_t n) {
+    ds__block_iq4_nl *b = (ds__block_iq4_nl *)dst; int64_t i; int j; uint8_t l[32];
+    for (i = 0; i < n / DS__QK; i++, b++, x += DS__QK) {
+        ds__put_half(b->d, ds__fit_iq4(x, 32));
+        ds__iq4_err(x, 32, ds__half(b->d), l);
+        for (j = 0; j < 16; j++) b->qs[j] = (uint8_t)(l[j] | l[j + 16] << 4);
+    }
+}
+static void ds__iq4_xs_from(void *dst, const float *x, int64_t n) {
+    ds__block_iq4_xs *b = (ds__block_iq4_xs *)dst; int64_t i; int j, ib, a; uint8_t l[32];
+    for (i = 0; i < n / DS__QK_K; i++, b++, x += DS__QK_K) {
+        float s[8], max = 0, d; int sh = 0;
+        for (ib = 0; ib < 8; ib++) { s[ib] = ds__fit_iq4(x + 32 * ib, 32); if (fabsf(s[ib]) > fabsf(max)) max = s[ib]; }
+        ds__put_half(b->d, max != 0 ? max / -32.0f : 0.0f);
+        d = ds__half(b->d);
+        memset(b->scales_l, 0, sizeof b->scales_l);
+        for (ib = 0; ib < 8; ib++) {
+            int k = d != 0 ? ds__clampi(ds__nearest_int(s[ib] / d), -32, 31) : 0, bk = k; float best = INFINITY;
+            for (a = -1; a <= 1; a++) {
+                float e;
+                if (k + a < -32 || k + a > 31) continue;
+                e = ds__iq4_err(x + 32 * ib, 32, d * (float)(k + a), NULL);
+                if (e < best) { best = e; bk = k + a; }
+            }
+            ds__iq4_err(x + 32 * ib, 32, d * (float)bk, l);
+            b->scales_l[ib / 2] |= (uint8_t)(((bk + 32) & 15) << (4 * (ib % 2)));
+            sh |= ((bk + 32) >> 4) << (2 * ib);
+            for (j = 0; j < 16; j++) b->qs[16 * ib + j] = (uint8_t)(l[j] | l[j + 16] << 4);
+        }
+        b->scales_h[0] = (uint8_t)sh; b->scales_h[1] = (uint8_t)(sh >> 8);
+    }
+}
 
 /* The one dispatch point per dtype. */
 static const ds__dtype_traits ds__traits[DS_DTYPE_COUNT] = {
-    /* DS_F32      */ { "F32",     1,   4,  0, ds__f32_row },
-    /* DS_F16      */ { "F16",     1,   2,  0, ds__f16_row },
-    /* DS_BF16     */ { "BF16",    1,   2,  0, ds__bf16_row },
-    /* DS_F64      */ { "F64",     1,   8,  0, ds__f64_row },
-    /* DS_F8_E4M3  */ { "F8_E4M3", 1,   1,  0, ds__e4m3_row },
-    /* DS_F8_E5M2  */ { "F8_E5M2", 1,   1,  0, ds__e5m2_row },
-    /* DS_I64      */ { "I64",     1,   8,  0, ds__i64_row },
-    /* DS_I32      */ { "I32",     1,   4,  0, ds__i32_row },
-    /* DS_I16      */ { "I16",     1,   2,  0, ds__i16_row },
-    /* DS_I8       */ { "I8",      1,   1,  0, ds__i8_row },
-    /* DS_U8       */ { "U8",      1,   1,  0, ds__u8_row },
-    /* DS_BOOL     */ { "BOOL",    1,   1,  0, ds__u8_row },
-    /* DS_Q4_0     */ { "Q4_0",   32,  18,  1, ds__q4_0_row },
-    /* DS_Q4_1     */ { "Q4_1",   32,  20,  1, ds__q4_1_row },
-    /* DS_Q5_0     */ { "Q5_0",   32,  22,  1, ds__q5_0_row },
-    /* DS_Q5_1     */ { "Q5_1",   32,  24,  1, ds__q5_1_row },
-    /* DS_Q8_0     */ { "Q8_0",   32,  34,  1, ds__q8_0_row },
-    /* DS_Q8_1     */ { "Q8_1",   32,  36,  1, ds__q8_1_row },
-    /* DS_Q2_K     */ { "Q2_K",  256,  84,  1, ds__q2_k_row },
-    /* DS_Q3_K     */ { "Q3_K",  256, 110,  1, ds__q3_k_row },
-    /* DS_Q4_K     */ { "Q4_K",  256, 144,  1, ds__q4_k_row },
-    /* DS_Q5_K     */ { "Q5_K",  256, 176,  1, ds__q5_k_row },
-    /* DS_Q6_K     */ { "Q6_K",  256, 210,  1, ds__q6_k_row },
-    /* DS_Q8_K     */ { "Q8_K",  256, 292,  1, ds__q8_k_row },
-    /* DS_IQ4_NL   */ { "IQ4_NL", 32,  18,  1, ds__iq4_nl_row },
-    /* DS_IQ4_XS   */ { "IQ4_XS",256, 136,  1, ds__iq4_xs_row },
+    /* DS_F32      */ { "F32",     1,   4,  0, ds__f32_row,    ds__f32_from },
+    /* DS_F16      */ { "F16",     1,   2,  0, ds__f16_row,    ds__f16_from },
+    /* DS_BF16     */ { "BF16",    1,   2,  0, ds__bf16_row,   ds__bf16_from },
+    /* DS_F64      */ { "F64",     1,   8,  0, ds__f64_row,    ds__f64_from },
+    /* DS_F8_E4M3  */ { "F8_E4M3", 1,   1,  0, ds__e4m3_row,   ds__e4m3_from },
+    /* DS_F8_E5M2  */ { "F8_E5M2", 1,   1,  0, ds__e5m2_row,   ds__e5m2_from },
+    /* DS_I64      */ { "I64",     1,   8,  0, ds__i64_row,    NULL },
+    /* DS_I32      */ { "I32",     1,   4,  0, ds__i32_row,    NULL },
+    /* DS_I16      */ { "I16",     1,   2,  0, ds__i16_row,    NULL },
+    /* DS_I8       */ { "I8",      1,   1,  0, ds__i8_row,     NULL },
+    /* DS_U8       */ { "U8",      1,   1,  0, ds__u8_row,     NULL },
+    /* DS_BOOL     */ { "BOOL",    1,   1,  0, ds__u8_row,     NULL },
+    /* DS_Q4_0     */ { "Q4_0",   32,  18,  1, ds__q4_0_row,   ds__q4_0_from },
+    /* DS_Q4_1     */ { "Q4_1",   32,  20,  1, ds__q4_1_row,   ds__q4_1_from },
+    /* DS_Q5_0     */ { "Q5_0",   32,  22,  1, ds__q5_0_row,   ds__q5_0_from },
+    /* DS_Q5_1     */ { "Q5_1",   32,  24,  1, ds__q5_1_row,   ds__q5_1_from },
+    /* DS_Q8_0     */ { "Q8_0",   32,  34,  1, ds__q8_0_row,   ds__q8_0_from },
+    /* DS_Q8_1     */ { "Q8_1",   32,  36,  1, ds__q8_1_row,   ds__q8_1_from },
+    /* DS_Q2_K     */ { "Q2_K",  256,  84,  1, ds__q2_k_row,   ds__q2_k_from },
+    /* DS_Q3_K     */ { "Q3_K",  256, 110,  1, ds__q3_k_row,   ds__q3_k_from },
+    /* DS_Q4_K     */ { "Q4_K",  256, 144,  1, ds__q4_k_row,   ds__q4_k_from },
+    /* DS_Q5_K     */ { "Q5_K",  256, 176,  1, ds__q5_k_row,   ds__q5_k_from },
+    /* DS_Q6_K     */ { "Q6_K",  256, 210,  1, ds__q6_k_row,   ds__q6_k_from },
+    /* DS_Q8_K     */ { "Q8_K",  256, 292,  1, ds__q8_k_row,   ds__q8_k_from },
+    /* DS_IQ4_NL   */ { "IQ4_NL", 32,  18,  1, ds__iq4_nl_row, ds__iq4_nl_from },
+    /* DS_IQ4_XS   */ { "IQ4_XS",256, 136,  1, ds__iq4_xs_row, ds__iq4_xs_from },
 };
 
 DS__DEF const char *ds_dtype_name(ds_dtype t) { return (unsigned)t < DS_DTYPE_COUNT ? ds__traits[t].name : "?"; }
@@ -1240,22 +1900,13 @@ static void ds__tensor_to_f32(float *dst, const ds_tensor *t, int64_t start, int
     tr->to_f32(dst, src, n);
 }
 
-/* @@QUANT: block formats (dequantize + quantize) go here. */
-static void ds__q_unimpl(float *d, int64_t n) { int64_t i; for (i = 0; i < n; i++) d[i] = NAN; }
-static void ds__q4_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q4_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_0_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_1_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q2_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q3_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q4_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q5_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q6_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__q8_k_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__iq4_nl_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
-static void ds__iq4_xs_row(float *d, const void *s, int64_t n) { DS__UNUSED(s); ds__q_unimpl(d, n); }
+/* Quantize (or convert) n f32 values into dst of type t: ds__dtype_nbytes(t, n) bytes. */
+static ds_result ds__quantize_row(ds_dtype t, void *dst, const float *src, int64_t n) {
+    if ((unsigned)t >= DS_DTYPE_COUNT || !ds__traits[t].from_f32) return DS_ERR_UNSUPPORTED;
+    if (n < 0 || n % ds__traits[t].block) return DS_ERR_SHAPE;
+    ds__traits[t].from_f32(dst, src, n);
+    return DS_SUCCESS;
+}
 
 // >>threadpool
 /* parallel_for(ctx, n, fn, arg): fn(arg, i0, i1, tid) over a split of [0, n). The calling thread
@@ -1415,6 +2066,7 @@ DS__DEF ds_result ds_ctx_create(const ds_ctx_desc *desc, ds_ctx **out) {
     if (!ctx) return DS_ERR_OUT_OF_MEMORY;
     memset(ctx, 0, sizeof *ctx);
     ctx->desc = d;
+    ctx->gemm_pick = ctx->q_pick = -1;
     ctx->n_threads = d.n_threads > 0 ? d.n_threads : ds__cpu_count();
 #if defined(DS_NO_THREADS)
     ctx->n_threads = 1;
@@ -1448,10 +2100,56 @@ static int ds__aborted(ds_ctx *ctx) { return ctx && ctx->desc.abort_cb && ctx->d
    Kernels take outputs first, then inputs, then dimensions. */
 
 /* --- linear: y[M,N] = x[M,K] @ W[N,K]^T (+ b[N]) ---------------------------------------
-   W may be any dtype: rows are converted to f32 a panel at a time (never the whole matrix).
-   For a conv weight [O, C, kh, kw] N = O and K = C*kh*kw. */
-#define DS__LIN_NB 32     /* W rows per panel */
-#define DS__LIN_MB 64     /* x rows per tile  */
+   W may be any dtype; it is never converted whole. For a conv weight [O, C, kh, kw] N = O and
+   K = C*kh*kw. Three paths, chosen in ds__linear:
+   - ggml block weights with a SIMD integer kernel (Q4_0..Q8_0, Q2_K..Q6_K): the activations are
+     quantized once per call, W is decoded a panel of rows at a time into unsigned codes and integer
+     scales, and tiles of rows meet in integer dot products (AVX-512 VNNI, AVX2), scaled in f32
+     once per block: ggml's scheme, see "quantized weights" below.
+   - M < DS__GEMV_M: each W row converted to f32 in a small buffer, dot products (memory bound).
+   - everything else (f32, f16, bf16, fp8, IQ4, and block types without an integer kernel): a
+     packed, cache-blocked f32 GEMM in BLIS's loop order (see ds__gemm_part): x packed into
+     MR-row slivers that stay in L1, W converted to f32 while it is packed into NR-row slivers
+     (a block of them in L2), and an MR x NR register-blocked FMA microkernel. Each W element is
+     converted once per DS__GEMM_MX rows of x, whatever its dtype.
+   Threads split N (or M when N is small). Scalar references: ds__gemm_ref, ds__qdot_ref. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define DS__PREFETCH(p)    __builtin_prefetch((const void *)(p), 0, 3)   /* into L1 */
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#  include <xmmintrin.h>
+#  define DS__PREFETCH(p)    _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#  define DS__PREFETCH(p)    ((void)(p))
+#endif
+#define DS__GEMV_M 4      /* fewer x rows than this: dot-product path     */
+#define DS__GEMM_KC 256   /* K per packed block (a multiple of every block size) */
+
+/* Scalar reference of the whole product, W already f32 [N, K]: double accumulation. */
+static void ds__gemm_ref(float *y, const float *x, const float *w, const float *bias, int64_t M, int64_t N, int64_t K) {
+    int64_t m, n, k;
+    for (m = 0; m < M; m++)
+        for (n = 0; n < N; n++) {
+            double s = bias ? bias[n] : 0.0;
+            for (k = 0; k < K; k++) s += (double)x[m * K + k] * w[n * K + k];
+            y[m * N + n] = (float)s;
+        }
+}
+
+#if defined(DS__HAS_AVX2) || defined(DS__HAS_AVX512)
+static DS__INLINE float ds__hsum256(__m256 t) {
+    __m128 l = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    l = _mm_add_ps(l, _mm_movehl_ps(l, l)); l = _mm_add_ss(l, _mm_shuffle_ps(l, l, 1));
+    return _mm_cvtss_f32(l);
+}
+#endif
+#if defined(DS__HAS_AVX512)
+/* through memory: the 512 -> 256 extracts (and _mm512_reduce_add_ps) make g++ 12 warn in C++ */
+static DS__INLINE float ds__hsum512(__m512 v) {
+    float t[16];
+    _mm512_storeu_ps(t, v);
+    return ds__hsum256(_mm256_add_ps(_mm256_loadu_ps(t), _mm256_loadu_ps(t + 8)));
+}
+#endif
 
 /* Scalar reference: dot product. */
 static float ds__dot_f32_ref(const float *a, const float *b, int64_t n) {
@@ -1467,19 +2165,14 @@ static DS__INLINE float ds__dot_f32(const float *DS__RESTRICT a, const float *DS
         acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
         acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
     }
-    s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    s = ds__hsum512(_mm512_add_ps(acc0, acc1));
 #elif defined(DS__HAS_AVX2)
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (; i + 16 <= n; i += 16) {
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
     }
-    {
-        __m256 t = _mm256_add_ps(acc0, acc1);
-        __m128 l = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-        l = _mm_add_ps(l, _mm_movehl_ps(l, l)); l = _mm_add_ss(l, _mm_shuffle_ps(l, l, 1));
-        s = _mm_cvtss_f32(l);
-    }
+    s = ds__hsum256(_mm256_add_ps(acc0, acc1));
 #elif defined(DS__HAS_NEON) && defined(__aarch64__)
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
     for (; i + 8 <= n; i += 8) {
@@ -1492,30 +2185,796 @@ static DS__INLINE float ds__dot_f32(const float *DS__RESTRICT a, const float *DS
     return s;
 }
 
-typedef struct ds__lin_job {
-    float *y; const float *x; int64_t M, N, K;
-    const ds_tensor *w; const float *bias;
-    float *scratch;   /* per thread: DS__LIN_NB * K floats */
-    int64_t K_pad;
-} ds__lin_job;
+/* --- f32 GEMM microkernels ---------------------------------------------------------------
+   c[MR x NR] (row stride ldc) = a^T b, a: packed x sliver [kc][MR], b: packed W sliver [kc][NR].
+   acc != 0: c += result; else c = result + bias (bias: NR values or NULL). */
+typedef void (*ds__ukr_fn)(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc);
+typedef struct ds__gemm_kernel { const char *name; int mr, nr; ds__ukr_fn ukr; } ds__gemm_kernel;
 
-static void ds__linear_part(void *arg, int64_t p0, int64_t p1, int tid) {
-    ds__lin_job *j = (ds__lin_job *)arg;
-    float *wbuf = j->scratch + (size_t)tid * DS__LIN_NB * j->K_pad;
-    int64_t p, m0;
-    for (p = p0; p < p1; p++) {            /* panels of W rows */
-        int64_t n0 = p * DS__LIN_NB, nb = DS__MIN(DS__LIN_NB, j->N - n0), r;
-        for (r = 0; r < nb; r++) ds__tensor_to_f32(wbuf + r * j->K_pad, j->w, (n0 + r) * j->K, j->K);
-        for (m0 = 0; m0 < j->M; m0 += DS__LIN_MB) {
-            int64_t mb = DS__MIN(DS__LIN_MB, j->M - m0), m;
-            for (m = m0; m < m0 + mb; m++) {
-                const float *xr = j->x + m * j->K;
-                float *yr = j->y + m * j->N + n0;
-                for (r = 0; r < nb; r++) yr[r] = ds__dot_f32(xr, wbuf + r * j->K_pad, j->K) + (j->bias ? j->bias[n0 + r] : 0.0f);
+static void ds__ukr_scalar(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc) {
+    float t[4][8]; int64_t k; int i, j;
+    memset(t, 0, sizeof t);
+    for (k = 0; k < kc; k++, a += 4, b += 8)
+        for (i = 0; i < 4; i++)
+            for (j = 0; j < 8; j++) t[i][j] += a[i] * b[j];
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 8; j++) c[i * ldc + j] = t[i][j] + (acc ? c[i * ldc + j] : bias ? bias[j] : 0.0f);
+}
+
+#if defined(DS__HAS_AVX2)
+static DS__INLINE void ds__ukr_store8(float *c, __m256 v, const float *bias, int acc) {
+    if (acc) v = _mm256_add_ps(v, _mm256_loadu_ps(c)); else if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
+    _mm256_storeu_ps(c, v);
+}
+/* 6 x 16: 12 ymm accumulators, two W vectors, one broadcast. */
+static void ds__ukr_avx2(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                         int64_t ldc, const float *bias, int acc) {
+    __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
+    __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
+    int64_t k;
+    for (k = 0; k < kc; k++, a += 6, b += 16) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), av;
+#define DS__F(i) av = _mm256_broadcast_ss(a + i); c##i##a = _mm256_fmadd_ps(av, b0, c##i##a); c##i##b = _mm256_fmadd_ps(av, b1, c##i##b);
+        DS__F(0) DS__F(1) DS__F(2) DS__F(3) DS__F(4) DS__F(5)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store8(c + i * ldc, c##i##a, bias, acc); ds__ukr_store8(c + i * ldc + 8, c##i##b, bias ? bias + 8 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5)
+#undef DS__S
+}
+#endif
+
+#if defined(DS__HAS_AVX512)
+static DS__INLINE void ds__ukr_store16(float *c, __m512 v, const float *bias, int acc) {
+    if (acc) v = _mm512_add_ps(v, _mm512_loadu_ps(c)); else if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
+    _mm512_storeu_ps(c, v);
+}
+/* 12 x 32: 24 zmm accumulators, two W vectors, one broadcast: 24 FMAs per 14 loads. The C tile
+   is prefetched first so its lines arrive while the k loop runs. */
+static void ds__ukr_avx512(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                           int64_t ldc, const float *bias, int acc) {
+    __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a;
+    __m512 c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a;
+    __m512 c8a = c0a, c8b = c0a, c9a = c0a, c9b = c0a, c10a = c0a, c10b = c0a, c11a = c0a, c11b = c0a;
+    int64_t k; int i;
+    for (i = 0; i < 12; i++) { DS__PREFETCH(c + i * ldc); DS__PREFETCH(c + i * ldc + 31); }
+    for (k = 0; k < kc; k++, a += 12, b += 32) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), av;
+#define DS__F(i) av = _mm512_set1_ps(a[i]); c##i##a = _mm512_fmadd_ps(av, b0, c##i##a); c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);
+        DS__F(0) DS__F(1) DS__F(2) DS__F(3) DS__F(4) DS__F(5) DS__F(6) DS__F(7) DS__F(8) DS__F(9) DS__F(10) DS__F(11)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store16(c + i * ldc, c##i##a, bias, acc); ds__ukr_store16(c + i * ldc + 16, c##i##b, bias ? bias + 16 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5) DS__S(6) DS__S(7) DS__S(8) DS__S(9) DS__S(10) DS__S(11)
+#undef DS__S
+}
+#endif
+
+#if defined(DS__HAS_NEON) && defined(__aarch64__)
+static DS__INLINE void ds__ukr_store4(float *c, float32x4_t v, const float *bias, int acc) {
+    if (acc) v = vaddq_f32(v, vld1q_f32(c)); else if (bias) v = vaddq_f32(v, vld1q_f32(bias));
+    vst1q_f32(c, v);
+}
+/* 8 x 12: 24 q-register accumulators, x rows taken by lane from two loaded vectors. */
+static void ds__ukr_neon(int64_t kc, const float *DS__RESTRICT a, const float *DS__RESTRICT b, float *DS__RESTRICT c,
+                         int64_t ldc, const float *bias, int acc) {
+    float32x4_t z = vdupq_n_f32(0);
+    float32x4_t c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z;
+    float32x4_t c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+    int64_t k;
+    for (k = 0; k < kc; k++, a += 8, b += 12) {
+        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4), b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
+#define DS__F(i, av, l) c##i##0 = vfmaq_laneq_f32(c##i##0, b0, av, l); c##i##1 = vfmaq_laneq_f32(c##i##1, b1, av, l); c##i##2 = vfmaq_laneq_f32(c##i##2, b2, av, l);
+        DS__F(0, a0, 0) DS__F(1, a0, 1) DS__F(2, a0, 2) DS__F(3, a0, 3) DS__F(4, a1, 0) DS__F(5, a1, 1) DS__F(6, a1, 2) DS__F(7, a1, 3)
+#undef DS__F
+    }
+#define DS__S(i) ds__ukr_store4(c + i * ldc, c##i##0, bias, acc); ds__ukr_store4(c + i * ldc + 4, c##i##1, bias ? bias + 4 : NULL, acc); \
+                 ds__ukr_store4(c + i * ldc + 8, c##i##2, bias ? bias + 8 : NULL, acc);
+    DS__S(0) DS__S(1) DS__S(2) DS__S(3) DS__S(4) DS__S(5) DS__S(6) DS__S(7)
+#undef DS__S
+}
+#endif
+
+/* Every kernel this build has, the preferred one last. Tests walk the table; ctx->gemm_pick (an
+   index, -1 = last) is a test hook to force one. */
+static const ds__gemm_kernel ds__gemm_kernels[] = {
+    { "scalar", 4, 8, ds__ukr_scalar },
+#if defined(DS__HAS_AVX2)
+    { "avx2", 6, 16, ds__ukr_avx2 },
+#endif
+#if defined(DS__HAS_AVX512)
+    { "avx512", 12, 32, ds__ukr_avx512 },
+#endif
+#if defined(DS__HAS_NEON) && defined(__aarch64__)
+    { "neon", 8, 12, ds__ukr_neon },
+#endif
+};
+static const ds__gemm_kernel *ds__gemm_kernel_get(const ds_ctx *ctx) {
+    int n = DS__ARRLEN(ds__gemm_kernels), k = ctx ? ctx->gemm_pick : -1;
+    return &ds__gemm_kernels[k >= 0 && k < n ? k : n - 1];
+}
+
+/* --- packing ------------------------------------------------------------------------------
+   dst[k * width + i] = row i at column k, for i < nrows (rows[] point at the first column);
+   rows nrows..width-1 are zero. Rows are f32, or f16/bf16 converted on the way in (dt), 8 x 8
+   blocks through registers; the dtype is fixed per loop so the loads stay branch-free. */
+static DS__INLINE float ds__ld1(const void *p, int64_t k, ds_dtype dt) {
+    return dt == DS_F32 ? ((const float *)p)[k] : dt == DS_F16 ? ds__f16_to_f32(((const uint16_t *)p)[k]) : ds__bf16_to_f32(((const uint16_t *)p)[k]);
+}
+#if defined(DS__HAS_AVX2)
+#define DS__TR8(r0, r1, r2, r3, r4, r5, r6, r7) do { \
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3); \
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7); \
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE), s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE); \
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE), s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE); \
+    r0 = _mm256_permute2f128_ps(s0, s4, 0x20); r1 = _mm256_permute2f128_ps(s1, s5, 0x20); r2 = _mm256_permute2f128_ps(s2, s6, 0x20); r3 = _mm256_permute2f128_ps(s3, s7, 0x20); \
+    r4 = _mm256_permute2f128_ps(s0, s4, 0x31); r5 = _mm256_permute2f128_ps(s1, s5, 0x31); r6 = _mm256_permute2f128_ps(s2, s6, 0x31); r7 = _mm256_permute2f128_ps(s3, s7, 0x31); \
+} while (0)
+#define DS__LD_F32(p, k)  _mm256_loadu_ps((const float *)(p) + (k))
+#define DS__LD_BF16(p, k) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (k)))), 16))
+#if defined(DS__HAS_F16C)
+#  define DS__LD_F16(p, k) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (k))))
+#else
+#  define DS__LD_F16(p, k) DS__LD_BF16(p, k)   /* never used: pack_w converts f16 first without F16C */
+#endif
+#define DS__PACK8(LD) \
+    for (k = 0; k + 8 <= kc; k += 8) { \
+        int q_; \
+        for (q_ = 0; q_ < 4 && pf < pf_end; q_++, pf++) DS__PREFETCH((const char *)rows[i + 8 + (pf & 7)] + (pf >> 3) * 64); \
+        __m256 r0 = LD(p0, k), r1 = LD(p1, k), r2 = LD(p2, k), r3 = LD(p3, k), r4 = LD(p4, k), r5 = LD(p5, k), r6 = LD(p6, k), r7 = LD(p7, k); \
+        float *d = dst + k * width + i; \
+        DS__TR8(r0, r1, r2, r3, r4, r5, r6, r7); \
+        _mm256_storeu_ps(d, r0); _mm256_storeu_ps(d + width, r1); _mm256_storeu_ps(d + 2 * width, r2); _mm256_storeu_ps(d + 3 * width, r3); \
+        _mm256_storeu_ps(d + 4 * width, r4); _mm256_storeu_ps(d + 5 * width, r5); _mm256_storeu_ps(d + 6 * width, r6); _mm256_storeu_ps(d + 7 * width, r7); \
+    }
+#endif
+static void ds__pack_t(float *DS__RESTRICT dst, int width, const void *const *rows, ds_dtype dt, int nrows, int64_t kc) {
+    int i = 0; int64_t k;
+#if defined(DS__HAS_AVX2)
+    for (; i + 8 <= nrows; i += 8) {
+        const void *p0 = rows[i], *p1 = rows[i + 1], *p2 = rows[i + 2], *p3 = rows[i + 3], *p4 = rows[i + 4], *p5 = rows[i + 5], *p6 = rows[i + 6], *p7 = rows[i + 7];
+        /* while these 8 rows are transposed, the next 8 are prefetched (rows come from far apart:
+           the hardware prefetchers see each row segment as a new, short stream) */
+        int pf = 0, pf_end = i + 16 <= nrows ? 8 * (int)((kc * (dt == DS_F32 ? 4 : 2) + 63) / 64) : 0;
+        if (dt == DS_F32) { DS__PACK8(DS__LD_F32) } else if (dt == DS_F16) { DS__PACK8(DS__LD_F16) } else { DS__PACK8(DS__LD_BF16) }
+        for (; k < kc; k++) { int t; for (t = 0; t < 8; t++) dst[k * width + i + t] = ds__ld1(rows[i + t], k, dt); }
+    }
+#endif
+    for (; i < width; i++) {
+        if (i < nrows) for (k = 0; k < kc; k++) dst[k * width + i] = ds__ld1(rows[i], k, dt);
+        else for (k = 0; k < kc; k++) dst[k * width + i] = 0.0f;
+    }
+}
+/* W rows n0..n0+nb-1, columns pc..pc+kc-1 -> packed sliver [kc][nr]. f32 (and with AVX2 f16/bf16)
+   rows are read in place; other dtypes are converted row by row into tmp (nr * kc floats) first. */
+static void ds__pack_w(float *bp, int nr, const ds_tensor *w, int64_t K, int64_t n0, int nb, int64_t pc, int64_t kc, float *tmp) {
+    const void *rows[64]; int r; ds_dtype dt = w->dtype;
+    int direct = dt == DS_F32;
+#if defined(DS__HAS_AVX2)
+    direct |= dt == DS_BF16;
+#  if defined(DS__HAS_F16C)
+    direct |= dt == DS_F16;
+#  endif
+#endif
+    for (r = 0; r < nb; r++) {
+        if (direct) rows[r] = (const uint8_t *)w->data + ((n0 + r) * K + pc) * (int64_t)ds__traits[dt].bytes;
+        else { ds__tensor_to_f32(tmp + r * kc, w, (n0 + r) * K + pc, kc); rows[r] = tmp + r * kc; }
+    }
+    ds__pack_t(bp, nr, rows, direct ? dt : DS_F32, nb, kc);
+}
+
+typedef struct ds__gemm_job {
+    float *y; const float *x; const ds_tensor *w; const float *bias;
+    int64_t M, N, K;
+    const ds__gemm_kernel *kern;
+    int split_m;              /* threads split M (in MR units) instead of N (in NR units) */
+    float *scratch; int64_t per_thread;
+} ds__gemm_job;
+
+/* Loop order (BLIS, with x in the role of BLIS's B): for each KC slice of K, the thread's x rows are
+   packed into MR-row slivers (an MR x KC sliver stays in L1 while it is used), then W is taken
+   DS__GEMM_NB rows at a time, converted and packed into NR-row slivers (the block stays in L2), and
+   every (x sliver, W sliver) pair meets in the microkernel. */
+#define DS__GEMM_NB 512    /* W rows per packed block: NB x KC floats in L2 */
+#define DS__GEMM_MX 2048   /* x rows per packed block                        */
+static void ds__gemm_part(void *arg, int64_t u0, int64_t u1, int tid) {
+    const ds__gemm_job *j = (const ds__gemm_job *)arg;
+    const int mr = j->kern->mr, nr = j->kern->nr;
+    const int64_t m_lo = j->split_m ? u0 * mr : 0, m_hi = j->split_m ? DS__MIN(j->M, u1 * mr) : j->M;
+    const int64_t n_lo = j->split_m ? 0 : u0 * nr, n_hi = j->split_m ? j->N : DS__MIN(j->N, u1 * nr);
+    float *xp = j->scratch + tid * j->per_thread, *wp = xp + (DS__GEMM_MX + 16) * DS__GEMM_KC;
+    float *tmp = wp + (DS__GEMM_NB + 32) * DS__GEMM_KC, *ct = tmp + nr * DS__GEMM_KC;
+    int64_t mc, pc, nc, ir, jr;
+    for (mc = m_lo; mc < m_hi; mc += DS__GEMM_MX) {
+        int64_t mb = DS__MIN((int64_t)DS__GEMM_MX, m_hi - mc);
+        for (pc = 0; pc < j->K; pc += DS__GEMM_KC) {
+            int64_t kc = DS__MIN((int64_t)DS__GEMM_KC, j->K - pc);
+            for (ir = 0; ir < mb; ir += mr) {                      /* x block -> MR-row slivers */
+                const void *rows[16]; int i, nrow = (int)DS__MIN((int64_t)mr, mb - ir);
+                for (i = 0; i < nrow; i++) rows[i] = j->x + (mc + ir + i) * j->K + pc;
+                ds__pack_t(xp + ir * kc, mr, rows, DS_F32, nrow, kc);
+            }
+            for (nc = n_lo; nc < n_hi; nc += DS__GEMM_NB) {
+                int64_t nb = DS__MIN((int64_t)DS__GEMM_NB, n_hi - nc);
+                for (jr = 0; jr < nb; jr += nr)
+                    ds__pack_w(wp + jr * kc, nr, j->w, j->K, nc + jr, (int)DS__MIN((int64_t)nr, nb - jr), pc, kc, tmp);
+                for (ir = 0; ir < mb; ir += mr) {
+                    int rows = (int)DS__MIN((int64_t)mr, mb - ir);
+                    for (jr = 0; jr < nb; jr += nr) {
+                        int cols = (int)DS__MIN((int64_t)nr, nb - jr), r, c;
+                        float *yt = j->y + (mc + ir) * j->N + nc + jr;
+                        const float *bias = j->bias && pc == 0 ? j->bias + nc + jr : NULL;
+                        if (rows == mr && cols == nr) { j->kern->ukr(kc, xp + ir * kc, wp + jr * kc, yt, j->N, bias, pc > 0); continue; }
+                        j->kern->ukr(kc, xp + ir * kc, wp + jr * kc, ct, nr, NULL, 0);
+                        for (r = 0; r < rows; r++)
+                            for (c = 0; c < cols; c++) yt[r * j->N + c] = ct[r * nr + c] + (pc > 0 ? yt[r * j->N + c] : bias ? bias[c] : 0.0f);
+                    }
+                }
             }
         }
     }
 }
+
+static ds_result ds__gemm_f32(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__gemm_job j;
+    int64_t units;
+    memset(&j, 0, sizeof j);
+    j.y = y; j.x = x; j.w = w; j.bias = bias; j.M = M; j.N = N; j.K = K;
+    j.kern = ds__gemm_kernel_get(ctx);
+    /* split N unless it leaves threads with fewer than 4 slivers each and M has more to give */
+    j.split_m = N < (int64_t)ctx->n_threads * 4 * j.kern->nr && M > N;
+    units = j.split_m ? (M + j.kern->mr - 1) / j.kern->mr : (N + j.kern->nr - 1) / j.kern->nr;
+    j.per_thread = (int64_t)(DS__GEMM_MX + 16 + DS__GEMM_NB + 32 + j.kern->nr) * DS__GEMM_KC + j.kern->mr * j.kern->nr + 16;
+    j.scratch = ds__falloc(ctx, j.per_thread * ctx->n_threads);
+    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: gemm scratch", w->name);
+    ds__parallel_for(ctx, units, ds__gemm_part, &j);
+    ds__free(ctx, j.scratch);
+    return DS_SUCCESS;
+}
+
+/* --- few rows: dot products over converted W rows ------------------------------------------ */
+typedef struct ds__lin_job {
+    float *y; const float *x; int64_t M, N, K;
+    const ds_tensor *w; const float *bias;
+    float *scratch;   /* per thread: K floats */
+} ds__lin_job;
+
+static void ds__linear_part(void *arg, int64_t n0, int64_t n1, int tid) {
+    const ds__lin_job *j = (const ds__lin_job *)arg;
+    float *wbuf = j->scratch + tid * j->K;
+    int64_t n, m;
+    for (n = n0; n < n1; n++) {
+        const float *wr = wbuf;
+        if (j->w->dtype == DS_F32) wr = (const float *)j->w->data + n * j->K;
+        else ds__tensor_to_f32(wbuf, j->w, n * j->K, j->K);
+        for (m = 0; m < j->M; m++) j->y[m * j->N + n] = ds__dot_f32(j->x + m * j->K, wr, j->K) + (j->bias ? j->bias[n] : 0.0f);
+    }
+}
+
+static ds_result ds__gemv(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__lin_job j;
+    j.y = y; j.x = x; j.M = M; j.N = N; j.K = K; j.w = w; j.bias = bias;
+    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * K);
+    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: row buffer", w->name);
+    ds__parallel_for(ctx, N, ds__linear_part, &j);
+    ds__free(ctx, j.scratch);
+    return DS_SUCCESS;
+}
+
+/* --- quantized weights: integer dot products ------------------------------------------------
+   ggml's scheme: x is quantized to 8 bits once per call, W stays in integer codes, and blocks
+   meet in integer dot products that are scaled in f32 once per block. Two families:
+     Q32  (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0): x in blocks of 32 with an f32 scale; a W block is
+          value = d * code + o with code 0..255 (the signed types carry their offset in o: Q4_0
+          o = -8d, Q8_0 code = q + 128, o = -128d; Q4_1/Q5_1 o = m). Per block:
+          d_w d_x sum(code * q_x) + o * (d_x sum q_x).
+     Q256 (Q2_K Q3_K Q4_K Q5_K Q6_K): x in blocks of 256 (ggml's Q8_K) with an f32 scale and
+          sums per 16; W value = d * sc_g * code - mn_g with codes 0..63 (Q3_K/Q6_K's offsets
+          4/32 become mn_g = offset * d * sc_g). Per super-block the integer sum
+          sum_g sc_g sum(code * q_x) is formed first (maddubs + dpwssd), then scaled once.
+   W rows are decoded a panel (DS__QNP rows) at a time into that unsigned-code form, with per-lane
+   scale vectors laid out for the kernels, and every x row tile meets the panel while it is in L2.
+   IQ4_NL / IQ4_XS (and Q8_1 / Q8_K weights) take the f32 GEMM, dequantized while packing. */
+#define DS__QNP 32        /* W rows decoded per panel */
+
+enum { DS__QF_NONE = 0, DS__QF_32, DS__QF_256 };
+static int ds__qfamily(ds_dtype t) {
+    switch (t) {
+    case DS_Q4_0: case DS_Q4_1: case DS_Q5_0: case DS_Q5_1: case DS_Q8_0: return DS__QF_32;
+    case DS_Q2_K: case DS_Q3_K: case DS_Q4_K: case DS_Q5_K: case DS_Q6_K: return DS__QF_256;
+    default: return DS__QF_NONE;
+    }
+}
+
+/* Quantized activations, row m at q + m*kq (kq: K rounded up to 64; the padding is zero).
+   Q32:  the two blocks of each chunk of 64 are interleaved by 4 bytes (ds__q32_pos), so the 16
+         int32 lanes of a dpbusd alternate between them and the pair of block scales is one 64-bit
+         broadcast; d + m*kq/32: scale per block; s + m*ns: d * sum(q) per block (ns: blocks
+         rounded up to 16, zero padded).
+   Q256: natural order; d + m*K/256: scale per block; s + m*ns: d * sum(q) per 16 (ns = K/16). */
+typedef struct ds__qx {
+    int fam, w8;           /* w8: W codes use all 8 bits (Q8_0), for kernels without u8 x s8 sums */
+    int64_t K, kq, ns; int8_t *q; float *d, *s;
+} ds__qx;
+
+/* position of element t (0..31) of block b (0, 1) inside its chunk of 64 */
+static DS__INLINE int ds__q32_pos(int b, int t) { return 8 * (t >> 2) + 4 * b + (t & 3); }
+
+static void ds__qx_row(const ds__qx *a, int64_t m, const float *x) {
+    int8_t *q = a->q + m * a->kq; int64_t b, j, nb;
+    if (a->fam == DS__QF_32) {
+        float *dd = a->d + m * (a->kq / 32), *s = a->s + m * a->ns;
+        nb = a->K / 32;
+        for (b = 0; b < a->kq / 32; b++) {
+            float amax = 0, d = 0, id = 0; int sum = 0; int8_t *qc = q + 64 * (b / 2), qb[32];
+            memset(qb, 0, sizeof qb);
+            if (b < nb) {
+                for (j = 0; j < 32; j++) amax = DS__MAX(amax, fabsf(x[32 * b + j]));
+                d = amax / 127.0f; id = d > 0 ? 1.0f / d : 0.0f;
+                for (j = 0; j < 32; j++) { int v = ds__nearest_int(x[32 * b + j] * id); qb[j] = (int8_t)v; sum += v; }
+            }
+            for (j = 0; j < 8; j++) memcpy(qc + 8 * j + 4 * (b & 1), qb + 4 * j, 4);   /* = ds__q32_pos */
+            dd[b] = d;
+            s[b] = d * (float)sum;
+        }
+        for (; b < a->ns; b++) s[b] = 0;
+    } else {
+        float *dd = a->d + m * (a->K / 256), *s = a->s + m * a->ns;
+        for (b = 0; b < a->K / 256; b++) {
+            float amax = 0, d, id; int g;
+            for (j = 0; j < 256; j++) amax = DS__MAX(amax, fabsf(x[256 * b + j]));
+            d = amax / 127.0f; id = d > 0 ? 1.0f / d : 0.0f;
+            for (g = 0; g < 16; g++) {
+                int sum = 0;
+                for (j = 16 * g; j < 16 * g + 16; j++) { int v = ds__nearest_int(x[256 * b + j] * id); q[256 * b + j] = (int8_t)v; sum += v; }
+                s[16 * b + g] = d * (float)sum;
+            }
+            dd[b] = d;
+        }
+    }
+}
+
+/* Decoded W row. Q32:  u8 c[kq] (interleaved as in ds__qx) | f32 d[kq/32] | f32 o[ns]
+                  Q256: u8 c[K] | i16 sc[K/16] (scale per 16) | f32 d[K/256] | f32 mn[K/16] (negated) */
+static int64_t ds__qrow_bytes(int fam, int64_t K, int64_t kq, int64_t ns) {
+    return fam == DS__QF_32 ? kq + kq / 8 + 4 * ns : K + K / 8 + K / 64 + ns * 4;
+}
+/* 8 codes at a time in a uint64 (SWAR): compilers at -O2 leave byte loops with shifts scalar. */
+#define DS__B1 0x0101010101010101ull
+static DS__INLINE uint64_t ds__ld8(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static DS__INLINE void ds__st8(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void ds__qdecode_row(uint8_t *out, ds_dtype t, const uint8_t *src, int64_t K, int64_t kq, int64_t ns) {
+    int64_t b, j;
+    if (ds__qfamily(t) == DS__QF_32) {
+        uint8_t *c = out, cb[32]; float *dv = (float *)(void *)(out + kq), *o = dv + kq / 32;
+        int64_t nb = K / 32;
+        for (b = 0; b < kq / 32; b++) {
+            float d = 0, off = 0; uint8_t *cc = c + 64 * (b / 2);
+            memset(cb, 0, sizeof cb);
+            if (b < nb) {
+                const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes;
+                switch (t) {
+                case DS_Q4_0: case DS_Q4_1: {
+                    const uint8_t *qs = p + (t == DS_Q4_0 ? 2 : 4);
+                    for (j = 0; j < 16; j += 8) { uint64_t v = ds__ld8(qs + j); ds__st8(cb + j, v & 15 * DS__B1); ds__st8(cb + 16 + j, (v >> 4) & 15 * DS__B1); }
+                    d = ds__half(p); off = t == DS_Q4_0 ? -8.0f * d : ds__half(p + 2);
+                    break;
+                }
+                case DS_Q5_0: case DS_Q5_1: {
+                    const uint8_t *qh = p + (t == DS_Q5_0 ? 2 : 4), *qs = qh + 4; uint32_t h = ds__le32(qh);
+                    for (j = 0; j < 16; j++) { cb[j] = (uint8_t)((qs[j] & 15) | ((h >> j) & 1) << 4); cb[j + 16] = (uint8_t)((qs[j] >> 4) | ((h >> (j + 16)) & 1) << 4); }
+                    d = ds__half(p); off = t == DS_Q5_0 ? -16.0f * d : ds__half(p + 2);
+                    break;
+                }
+                default:   /* Q8_0 */
+                    for (j = 0; j < 32; j += 8) ds__st8(cb + j, ds__ld8(p + 2 + j) ^ 0x80 * DS__B1);   /* q + 128 */
+                    d = ds__half(p); off = -128.0f * d;
+                    break;
+                }
+            }
+            for (j = 0; j < 8; j++) memcpy(cc + 8 * j + 4 * (b & 1), cb + 4 * j, 4);   /* = ds__q32_pos */
+            dv[b] = d;
+            o[b] = off;
+        }
+        for (; b < ns; b++) o[b] = 0;
+    } else {
+        uint8_t *c = out; int16_t *sv = (int16_t *)(void *)(out + K); float *dd = (float *)(void *)(out + K + K / 8), *mn = dd + K / 256;
+        for (b = 0; b < K / 256; b++) {
+            const uint8_t *p = src + b * (int64_t)ds__traits[t].bytes; uint8_t *cb = c + 256 * b;
+            int sc[16], m[16], g, h, k; float d, dmin;
+            switch (t) {
+            case DS_Q2_K: {   /* element 128h + 32k + e: bits 2k of qs[32h + e] */
+                const ds__block_q2_k *q = (const ds__block_q2_k *)p;
+                for (h = 0; h < 2; h++) for (k = 0; k < 4; k++) for (j = 0; j < 32; j += 8)
+                    ds__st8(cb + 128 * h + 32 * k + j, (ds__ld8(q->qs + 32 * h + j) >> (2 * k)) & 3 * DS__B1);
+                for (g = 0; g < 16; g++) { sc[g] = q->scales[g] & 15; m[g] = q->scales[g] >> 4; }
+                d = ds__half(q->d); dmin = ds__half(q->dmin);
+                break;
+            }
+            case DS_Q3_K: {   /* ... plus bit 4h + k of hmask[e] as bit 2 */
+                const ds__block_q3_k *q = (const ds__block_q3_k *)p;
+                for (h = 0; h < 2; h++) for (k = 0; k < 4; k++) for (j = 0; j < 32; j += 8)
+                    ds__st8(cb + 128 * h + 32 * k + j, ((ds__ld8(q->qs + 32 * h + j) >> (2 * k)) & 3 * DS__B1) | ((ds__ld8(q->hmask + j) >> (4 * h + k)) & DS__B1) << 2);
+                d = dmin = ds__half(q->d);
+                for (g = 0; g < 16; g++) { sc[g] = ds__q3_k_scale(q->scales, g); m[g] = 4 * sc[g]; }
+                break;
+            }
+            case DS_Q4_K: case DS_Q5_K: {   /* chunk c: low nibbles of qs[32c + e] then high ones; Q5_K bit c' of qh[e] */
+                const uint8_t *scales = p + 4, *qh = p + 16, *qs = p + (t == DS_Q5_K ? 48 : 16);
+                for (k = 0; k < 4; k++) for (j = 0; j < 32; j += 8) {
+                    uint64_t v = ds__ld8(qs + 32 * k + j);
+                    ds__st8(cb + 64 * k + j, v & 15 * DS__B1); ds__st8(cb + 64 * k + 32 + j, (v >> 4) & 15 * DS__B1);
+                }
+                if (t == DS_Q5_K)
+                    for (k = 0; k < 8; k++) for (j = 0; j < 32; j += 8)
+                        ds__st8(cb + 32 * k + j, ds__ld8(cb + 32 * k + j) | ((ds__ld8(qh + j) >> k) & DS__B1) << 4);
+                for (g = 0; g < 8; g++) { ds__k_scale_min(scales, g, &sc[2 * g], &m[2 * g]); sc[2 * g + 1] = sc[2 * g]; m[2 * g + 1] = m[2 * g]; }
+                d = ds__half(p); dmin = ds__half(p + 2);
+                break;
+            }
+            default: {   /* Q6_K: element 128h + 32k + e: nibble k/2 of ql[64h + 32(k&1) + e], bits 2k of qh[32h + e] */
+                const ds__block_q6_k *q = (const ds__block_q6_k *)p;
+                for (h = 0; h < 2; h++) for (k = 0; k < 4; k++) for (j = 0; j < 32; j += 8)
+                    ds__st8(cb + 128 * h + 32 * k + j, ((ds__ld8(q->ql + 64 * h + 32 * (k & 1) + j) >> (4 * (k >> 1))) & 15 * DS__B1) |
+                                                       ((ds__ld8(q->qh + 32 * h + j) >> (2 * k)) & 3 * DS__B1) << 4);
+                d = dmin = ds__half(q->d);
+                for (g = 0; g < 16; g++) { sc[g] = q->scales[g]; m[g] = 32 * sc[g]; }
+                break;
+            }
+            }
+            for (g = 0; g < 16; g++) { sv[16 * b + g] = (int16_t)sc[g]; mn[16 * b + g] = -dmin * (float)m[g]; }
+            dd[b] = d;
+        }
+    }
+}
+
+/* Scalar reference: one W row (original blocks) against one quantized x row, through the
+   dequantizer (bit-exact with gguf) and the activation codes, in double. */
+static double ds__qdot_ref(ds_dtype t, const void *wrow, const ds__qx *a, int64_t m, float *wbuf) {
+    const int8_t *q = a->q + m * a->kq; double s = 0; int64_t k;
+    ds__traits[t].to_f32(wbuf, wrow, a->K);
+    for (k = 0; k < a->K; k++) {
+        float dx = a->fam == DS__QF_32 ? a->d[m * (a->kq / 32) + k / 32] : a->d[m * (a->K / 256) + k / 256];
+        int64_t p = a->fam == DS__QF_32 ? 64 * (k / 64) + ds__q32_pos((int)((k / 32) & 1), (int)(k % 32)) : k;
+        s += (double)wbuf[k] * dx * q[p];
+    }
+    return s;
+}
+
+/* Kernels: y[m * ldy + r] = dot(x row m0 + m, decoded W row r), m < nm <= MR, r < nw <= NR.
+   ds__qk_c is the portable one; the SIMD ones run a full MR x NR tile and, on an edge, point
+   the missing rows at the last real one and store only the real results. */
+typedef void (*ds__qk_fn)(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy);
+typedef struct ds__qkernel { const char *name; int mr32, nr32, mr256, nr256; ds__qk_fn k32, k256; } ds__qkernel;
+
+static void ds__qk_c(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    int mi, r; int64_t b, j;
+    for (mi = 0; mi < nm; mi++)
+        for (r = 0; r < nw; r++) {
+            const int8_t *q = a->q + (m0 + mi) * a->kq; const uint8_t *c = w + r * ws; double acc = 0;
+            if (a->fam == DS__QF_32) {
+                const float *dx = a->d + (m0 + mi) * (a->kq / 32), *sx = a->s + (m0 + mi) * a->ns;
+                const float *dw = (const float *)(const void *)(c + a->kq), *o = dw + a->kq / 32;
+                for (b = 0; b < a->kq / 32; b++) {
+                    int32_t is = 0; int t;
+                    for (t = 0; t < 32; t++) { int64_t p = 64 * (b / 2) + ds__q32_pos((int)(b & 1), t); is += (int32_t)c[p] * q[p]; }
+                    acc += (double)((float)is * (dw[b] * dx[b])) + (double)(o[b] * sx[b]);
+                }
+            } else {
+                const int16_t *sv = (const int16_t *)(const void *)(c + a->K);
+                const float *dw = (const float *)(const void *)(c + a->K + a->K / 8), *mn = dw + a->K / 256;
+                const float *dx = a->d + (m0 + mi) * (a->K / 256), *sx = a->s + (m0 + mi) * a->ns;
+                for (b = 0; b < a->K / 256; b++) {
+                    int32_t is = 0; int g;
+                    for (g = 0; g < 16; g++) {
+                        int32_t gs = 0;
+                        for (j = 256 * b + 16 * g; j < 256 * b + 16 * g + 16; j++) gs += (int32_t)c[j] * q[j];
+                        is += gs * sv[16 * b + g];
+                        acc += (double)(mn[16 * b + g] * sx[16 * b + g]);
+                    }
+                    acc += (double)((float)is * (dw[b] * dx[b]));
+                }
+            }
+            y[mi * ldy + r] = (float)acc;
+        }
+}
+
+#if defined(DS__HAS_AVX2)
+static DS__INLINE __m256 ds__bcast2_256(const float *p) { double v; memcpy(&v, p, 8); return _mm256_castpd_ps(_mm256_set1_pd(v)); }
+/* int16 pairs x int16 scales, summed into int32 lanes: AVX-VNNI where the build has it */
+#if defined(__AVXVNNI__)
+#  define DS__DPWSSD256(acc, a, b) _mm256_dpwssd_avx_epi32(acc, a, b)
+#else
+#  define DS__DPWSSD256(acc, a, b) _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+#endif
+/* Q32, 2 x 2 on 256-bit vectors: codes <= 31 go through maddubs (pair sums cannot saturate);
+   Q8_0's full-byte codes use the sign trick on q = code - 128, whose sum is exactly what the
+   offset term would correct, so that term is left out. */
+static void ds__qk32_avx2(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t kq = a->kq, nc = kq / 64, ldd = kq / 32, r1 = m0 + DS__MIN(1, nm - 1);
+    const int8_t *x0 = a->q + m0 * kq, *x1 = a->q + r1 * kq;
+    const float *d0 = a->d + m0 * ldd, *d1 = a->d + r1 * ldd;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws;
+    const float *e0 = (const float *)(const void *)(w0 + kq), *e1 = (const float *)(const void *)(w1 + kq);
+    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    __m256 f00 = _mm256_setzero_ps(), f01 = f00, f10 = f00, f11 = f00;
+    float t[4]; int64_t c, b; int i, k;
+    for (c = 0; c < nc; c++) {
+        __m256i q0a = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + 64 * c)), q0b = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + 64 * c + 32));
+        __m256i q1a = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + 64 * c)), q1b = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + 64 * c + 32));
+        __m256 s0 = ds__bcast2_256(e0 + 2 * c), s1 = ds__bcast2_256(e1 + 2 * c);
+        if (!a->w8) {
+#define DS__ROW(m) { const __m256i xa = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + 64 * c)), xb = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + 64 * c + 32)); \
+            const __m256 xd = ds__bcast2_256(d##m + 2 * c); \
+            __m256i i0 = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(q0a, xa), _mm256_maddubs_epi16(q0b, xb)), ones); \
+            __m256i i1 = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(q1a, xa), _mm256_maddubs_epi16(q1b, xb)), ones); \
+            f##m##0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(s0, xd), f##m##0); \
+            f##m##1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(s1, xd), f##m##1); }
+            DS__ROW(0) DS__ROW(1)
+#undef DS__ROW
+        } else {
+            q0a = _mm256_xor_si256(q0a, flip); q0b = _mm256_xor_si256(q0b, flip); q1a = _mm256_xor_si256(q1a, flip); q1b = _mm256_xor_si256(q1b, flip);
+#define DS__SDOT(q, x) _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q)), ones)
+#define DS__ROW(m) { const __m256i xa = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + 64 * c)), xb = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + 64 * c + 32)); \
+            const __m256 xd = ds__bcast2_256(d##m + 2 * c); \
+            f##m##0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(DS__SDOT(q0a, xa), DS__SDOT(q0b, xb))), _mm256_mul_ps(s0, xd), f##m##0); \
+            f##m##1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(DS__SDOT(q1a, xa), DS__SDOT(q1b, xb))), _mm256_mul_ps(s1, xd), f##m##1); }
+            DS__ROW(0) DS__ROW(1)
+#undef DS__ROW
+#undef DS__SDOT
+        }
+    }
+    if (!a->w8) {
+        const float *o0 = e0 + ldd, *o1 = e1 + ldd, *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns;
+        for (b = 0; b < a->ns; b += 8) {
+            __m256 u0 = _mm256_loadu_ps(o0 + b), u1 = _mm256_loadu_ps(o1 + b), v0 = _mm256_loadu_ps(sx0 + b), v1 = _mm256_loadu_ps(sx1 + b);
+            f00 = _mm256_fmadd_ps(u0, v0, f00); f01 = _mm256_fmadd_ps(u1, v0, f01);
+            f10 = _mm256_fmadd_ps(u0, v1, f10); f11 = _mm256_fmadd_ps(u1, v1, f11);
+        }
+    }
+    t[0] = ds__hsum256(f00); t[1] = ds__hsum256(f01); t[2] = ds__hsum256(f10); t[3] = ds__hsum256(f11);
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[2 * i + k];
+}
+
+/* Q256, 2 x 2 on 256-bit vectors: per chunk of 32, maddubs then the two group scales of the
+   chunk (one per 128-bit half, spread by a byte shuffle) through madd / AVX-VNNI. */
+static void ds__qk256_avx2(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t K = a->K, nsb = K / 256, r1 = m0 + DS__MIN(1, nm - 1);
+    const int8_t *x0 = a->q + m0 * K, *x1 = a->q + r1 * K;
+    const float *dx0 = a->d + m0 * nsb, *dx1 = a->d + r1 * nsb, *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws;
+    const int16_t *v0 = (const int16_t *)(const void *)(w0 + K), *v1 = (const int16_t *)(const void *)(w1 + K);
+    const float *dw0 = (const float *)(const void *)(w0 + K + K / 8), *dw1 = (const float *)(const void *)(w1 + K + K / 8);
+    const float *mn0 = dw0 + nsb, *mn1 = dw1 + nsb;
+    const __m256i spread = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    __m256 f00 = _mm256_setzero_ps(), f01 = f00, f10 = f00, f11 = f00;
+    float t[4]; int64_t sb; int c, i, k;
+    for (sb = 0; sb < nsb; sb++) {
+        __m256i i00 = _mm256_setzero_si256(), i01 = i00, i10 = i00, i11 = i00;
+        for (c = 0; c < 8; c++) {
+            const int64_t o = 256 * sb + 32 * c;
+            int32_t g0, g1; __m256i q0, q1, s0, s1;
+            memcpy(&g0, v0 + 16 * sb + 2 * c, 4); memcpy(&g1, v1 + 16 * sb + 2 * c, 4);
+            q0 = _mm256_loadu_si256((const __m256i *)(const void *)(w0 + o)); q1 = _mm256_loadu_si256((const __m256i *)(const void *)(w1 + o));
+            s0 = _mm256_shuffle_epi8(_mm256_set1_epi32(g0), spread); s1 = _mm256_shuffle_epi8(_mm256_set1_epi32(g1), spread);
+#define DS__ROW(m) { const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x##m + o)); \
+            i##m##0 = DS__DPWSSD256(i##m##0, _mm256_maddubs_epi16(q0, xv), s0); i##m##1 = DS__DPWSSD256(i##m##1, _mm256_maddubs_epi16(q1, xv), s1); }
+            DS__ROW(0) DS__ROW(1)
+#undef DS__ROW
+        }
+        {
+            const __m256 n0a = _mm256_loadu_ps(mn0 + 16 * sb), n0b = _mm256_loadu_ps(mn0 + 16 * sb + 8);
+            const __m256 n1a = _mm256_loadu_ps(mn1 + 16 * sb), n1b = _mm256_loadu_ps(mn1 + 16 * sb + 8);
+#define DS__ROW(m) { const __m256 xa = _mm256_loadu_ps(sx##m + 16 * sb), xb = _mm256_loadu_ps(sx##m + 16 * sb + 8); \
+            f##m##0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i##m##0), _mm256_set1_ps(dw0[sb] * dx##m[sb]), _mm256_fmadd_ps(n0a, xa, _mm256_fmadd_ps(n0b, xb, f##m##0))); \
+            f##m##1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i##m##1), _mm256_set1_ps(dw1[sb] * dx##m[sb]), _mm256_fmadd_ps(n1a, xa, _mm256_fmadd_ps(n1b, xb, f##m##1))); }
+            DS__ROW(0) DS__ROW(1)
+#undef DS__ROW
+        }
+    }
+    t[0] = ds__hsum256(f00); t[1] = ds__hsum256(f01); t[2] = ds__hsum256(f10); t[3] = ds__hsum256(f11);
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[2 * i + k];
+}
+#endif
+
+#if defined(DS__HAS_AVX512) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define DS__HAS_AVX512VNNI 1
+#if defined(__GNUC__) && !defined(__clang__) && defined(__cplusplus)
+#  pragma GCC diagnostic push   /* g++ 12 flags the _mm512_undefined_* inside its own intrinsics */
+#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#  pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+/* Q32, 4 x rows x 4 W rows: per chunk of 64, one dpbusd per pair leaves 16 lane sums that
+   alternate between the chunk's two blocks, converted and scaled by (W block scale pair * x block
+   scale pair), each pair one 64-bit broadcast; the offsets join as a plain f32 dot over blocks at
+   the end. 16 accumulators + 4 W code vectors + 4 W scale vectors. */
+static DS__INLINE __m512 ds__bcast2(const float *p) { double v; memcpy(&v, p, 8); return _mm512_castpd_ps(_mm512_set1_pd(v)); }
+static void ds__qk32_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t kq = a->kq, nc = kq / 64, ldd = kq / 32;
+    const int64_t r1 = m0 + DS__MIN(1, nm - 1), r2 = m0 + DS__MIN(2, nm - 1), r3 = m0 + DS__MIN(3, nm - 1);
+    const int8_t *x0 = a->q + m0 * kq, *x1 = a->q + r1 * kq, *x2 = a->q + r2 * kq, *x3 = a->q + r3 * kq;
+    const float *d0 = a->d + m0 * ldd, *d1 = a->d + r1 * ldd, *d2 = a->d + r2 * ldd, *d3 = a->d + r3 * ldd;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws, *w2 = w + DS__MIN(2, nw - 1) * ws, *w3 = w + DS__MIN(3, nw - 1) * ws;
+    float t[16];
+    const float *e0 = (const float *)(const void *)(w0 + kq), *e1 = (const float *)(const void *)(w1 + kq);
+    const float *e2 = (const float *)(const void *)(w2 + kq), *e3 = (const float *)(const void *)(w3 + kq);
+    const __m512i z = _mm512_setzero_si512();
+    __m512 f00 = _mm512_setzero_ps(), f01 = f00, f02 = f00, f03 = f00, f10 = f00, f11 = f00, f12 = f00, f13 = f00;
+    __m512 f20 = f00, f21 = f00, f22 = f00, f23 = f00, f30 = f00, f31 = f00, f32 = f00, f33 = f00;
+    int64_t c, b; int i, k;
+    for (c = 0; c < nc; c++) {
+        __m512i q0 = _mm512_loadu_si512(w0 + 64 * c), q1 = _mm512_loadu_si512(w1 + 64 * c);
+        __m512i q2 = _mm512_loadu_si512(w2 + 64 * c), q3 = _mm512_loadu_si512(w3 + 64 * c);
+        __m512 s0 = ds__bcast2(e0 + 2 * c), s1 = ds__bcast2(e1 + 2 * c), s2 = ds__bcast2(e2 + 2 * c), s3 = ds__bcast2(e3 + 2 * c);
+#define DS__ROW(m) { \
+        __m512i xv = _mm512_loadu_si512(x##m + 64 * c); __m512 xd = ds__bcast2(d##m + 2 * c); \
+        f##m##0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q0, xv)), _mm512_mul_ps(s0, xd), f##m##0); \
+        f##m##1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q1, xv)), _mm512_mul_ps(s1, xd), f##m##1); \
+        f##m##2 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q2, xv)), _mm512_mul_ps(s2, xd), f##m##2); \
+        f##m##3 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, q3, xv)), _mm512_mul_ps(s3, xd), f##m##3); }
+        DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+    }
+    {
+        const float *o0 = e0 + ldd, *o1 = e1 + ldd, *o2 = e2 + ldd, *o3 = e3 + ldd;
+        const float *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns, *sx2 = a->s + r2 * a->ns, *sx3 = a->s + r3 * a->ns;
+        for (b = 0; b < a->ns; b += 16) {
+            __m512 u0 = _mm512_loadu_ps(o0 + b), u1 = _mm512_loadu_ps(o1 + b), u2 = _mm512_loadu_ps(o2 + b), u3 = _mm512_loadu_ps(o3 + b);
+#define DS__ROW(m) { __m512 sv = _mm512_loadu_ps(sx##m + b); \
+            f##m##0 = _mm512_fmadd_ps(u0, sv, f##m##0); f##m##1 = _mm512_fmadd_ps(u1, sv, f##m##1); \
+            f##m##2 = _mm512_fmadd_ps(u2, sv, f##m##2); f##m##3 = _mm512_fmadd_ps(u3, sv, f##m##3); }
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+        }
+    }
+#define DS__ST(m) t[4 * m + 0] = ds__hsum512(f##m##0); t[4 * m + 1] = ds__hsum512(f##m##1); t[4 * m + 2] = ds__hsum512(f##m##2); t[4 * m + 3] = ds__hsum512(f##m##3);
+    DS__ST(0) DS__ST(1) DS__ST(2) DS__ST(3)
+#undef DS__ST
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[4 * i + k];
+}
+
+/* Q256, 4 x rows x 2 W rows: per super-block, per chunk of 64, maddubs (u8 codes x s8 x -> 32
+   int16 pair sums) then dpwssd with the lane scales (vpermw of the 16 group scales) accumulates
+   sum_g sc_g sum(code q) in int32; once per super-block it is converted and scaled by d_w d_x,
+   and the mins join as an f32 dot over the 16 group sums. */
+static void ds__qk256_avx512(const ds__qx *a, int64_t m0, int nm, const uint8_t *w, int64_t ws, int nw, float *y, int64_t ldy) {
+    const int64_t K = a->K, nsb = K / 256, ldd = K / 256;
+    const int64_t r1 = m0 + DS__MIN(1, nm - 1), r2 = m0 + DS__MIN(2, nm - 1), r3 = m0 + DS__MIN(3, nm - 1);
+    const int8_t *x0 = a->q + m0 * K, *x1 = a->q + r1 * K, *x2 = a->q + r2 * K, *x3 = a->q + r3 * K;
+    const float *dx0 = a->d + m0 * ldd, *dx1 = a->d + r1 * ldd, *dx2 = a->d + r2 * ldd, *dx3 = a->d + r3 * ldd;
+    const float *sx0 = a->s + m0 * a->ns, *sx1 = a->s + r1 * a->ns, *sx2 = a->s + r2 * a->ns, *sx3 = a->s + r3 * a->ns;
+    const uint8_t *w0 = w, *w1 = w + DS__MIN(1, nw - 1) * ws;
+    float t[8]; int i, k;
+    const int16_t *v0 = (const int16_t *)(const void *)(w0 + K), *v1 = (const int16_t *)(const void *)(w1 + K);
+    const float *dw0 = (const float *)(const void *)(w0 + K + K / 8), *dw1 = (const float *)(const void *)(w1 + K + K / 8);
+    /* lane i of chunk c takes the scale of group 4c + i/8 */
+    const __m512i p0 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i p1 = _mm512_add_epi16(p0, _mm512_set1_epi16(4)), p2 = _mm512_add_epi16(p1, _mm512_set1_epi16(4)), p3 = _mm512_add_epi16(p2, _mm512_set1_epi16(4));
+    const float *mn0 = dw0 + nsb, *mn1 = dw1 + nsb;
+    __m512 f00 = _mm512_setzero_ps(), f01 = f00, f10 = f00, f11 = f00, f20 = f00, f21 = f00, f30 = f00, f31 = f00;
+    int64_t sb;
+    for (sb = 0; sb < nsb; sb++) {
+        __m512i i00 = _mm512_setzero_si512(), i01 = i00, i10 = i00, i11 = i00, i20 = i00, i21 = i00, i30 = i00, i31 = i00;
+        __m512i g0 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(v0 + 16 * sb)));
+        __m512i g1 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(v1 + 16 * sb)));
+        /* the 4 chunks written out: a rolled loop makes compilers shuffle the accumulators */
+#define DS__ROW(m) { __m512i xv = _mm512_loadu_si512(x##m + o); \
+            i##m##0 = _mm512_dpwssd_epi32(i##m##0, _mm512_maddubs_epi16(q0, xv), s0); \
+            i##m##1 = _mm512_dpwssd_epi32(i##m##1, _mm512_maddubs_epi16(q1, xv), s1); }
+#define DS__CHUNK(c) { const int64_t o = 256 * sb + 64 * c; \
+            __m512i q0 = _mm512_loadu_si512(w0 + o), q1 = _mm512_loadu_si512(w1 + o); \
+            __m512i s0 = _mm512_permutexvar_epi16(p##c, g0), s1 = _mm512_permutexvar_epi16(p##c, g1); \
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3) }
+        DS__CHUNK(0) DS__CHUNK(1) DS__CHUNK(2) DS__CHUNK(3)
+#undef DS__CHUNK
+#undef DS__ROW
+        {
+            __m512 a0 = _mm512_set1_ps(dw0[sb]), a1 = _mm512_set1_ps(dw1[sb]);
+            __m512 n0 = _mm512_loadu_ps(mn0 + 16 * sb), n1 = _mm512_loadu_ps(mn1 + 16 * sb);
+#define DS__ROW(m) { __m512 xd = _mm512_set1_ps(dx##m[sb]), xs = _mm512_loadu_ps(sx##m + 16 * sb); \
+            f##m##0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i##m##0), _mm512_mul_ps(a0, xd), _mm512_fmadd_ps(n0, xs, f##m##0)); \
+            f##m##1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i##m##1), _mm512_mul_ps(a1, xd), _mm512_fmadd_ps(n1, xs, f##m##1)); }
+            DS__ROW(0) DS__ROW(1) DS__ROW(2) DS__ROW(3)
+#undef DS__ROW
+        }
+    }
+#define DS__ST(m) t[2 * m] = ds__hsum512(f##m##0); t[2 * m + 1] = ds__hsum512(f##m##1);
+    DS__ST(0) DS__ST(1) DS__ST(2) DS__ST(3)
+#undef DS__ST
+    for (i = 0; i < nm; i++) for (k = 0; k < nw; k++) y[i * ldy + k] = t[2 * i + k];
+}
+#if defined(__GNUC__) && !defined(__clang__) && defined(__cplusplus)
+#  pragma GCC diagnostic pop
+#endif
+#endif
+
+/* Every integer kernel this build has, preferred last. ctx->q_pick is a test hook: -1 = the last,
+   -2 = none (quantized weights take the f32 GEMM). */
+static const ds__qkernel ds__qkernels[] = {
+    { "c", 1, 1, 1, 1, ds__qk_c, ds__qk_c },
+#if defined(DS__HAS_AVX2)
+    { "avx2", 2, 2, 2, 2, ds__qk32_avx2, ds__qk256_avx2 },
+#endif
+#if defined(DS__HAS_AVX512VNNI)
+    { "avx512vnni", 4, 4, 4, 2, ds__qk32_avx512, ds__qk256_avx512 },
+#endif
+};
+static const ds__qkernel *ds__qkernel_get(const ds_ctx *ctx) {
+    int pick = ctx ? ctx->q_pick : -1, n = DS__ARRLEN(ds__qkernels);
+    if (pick >= 0 && pick < n) return &ds__qkernels[pick];
+    /* without a SIMD integer kernel the f32 GEMM (dequantizing while packing) is the faster way */
+    return pick == -2 || n == 1 ? NULL : &ds__qkernels[n - 1];
+}
+
+typedef struct ds__qjob {
+    float *y; const float *x; ds__qx a; const ds_tensor *w; const float *bias;
+    int64_t M, N, K, rb;           /* rb: bytes per decoded W row */
+    const ds__qkernel *kern;
+    int64_t nmb, mb;                /* work unit = (panel, block of mb x rows); nmb blocks per panel */
+    uint8_t *panels;                /* per thread: DS__QNP decoded rows */
+} ds__qjob;
+
+static void ds__qx_part(void *arg, int64_t m0, int64_t m1, int tid) {
+    const ds__qjob *j = (const ds__qjob *)arg; int64_t m;
+    DS__UNUSED(tid);
+    for (m = m0; m < m1; m++) ds__qx_row(&j->a, m, j->x + m * j->K);
+}
+
+static void ds__qlin_part(void *arg, int64_t u0, int64_t u1, int tid) {
+    const ds__qjob *j = (const ds__qjob *)arg;
+    const int fam = j->a.fam, mr = fam == DS__QF_32 ? j->kern->mr32 : j->kern->mr256, nr = fam == DS__QF_32 ? j->kern->nr32 : j->kern->nr256;
+    const ds__qk_fn kf = fam == DS__QF_32 ? j->kern->k32 : j->kern->k256;
+    const uint64_t wrow = ds__dtype_nbytes(j->w->dtype, j->K);
+    uint8_t *panel = j->panels + (size_t)tid * (size_t)(DS__QNP * j->rb);
+    int64_t u, m0, r, have = -1;
+    for (u = u0; u < u1; u++) {
+        int64_t p = u / j->nmb, n0 = p * DS__QNP, np = DS__MIN((int64_t)DS__QNP, j->N - n0);
+        int64_t m_lo = (u % j->nmb) * j->mb, m_hi = DS__MIN(j->M, m_lo + j->mb);
+        if (p != have)   /* consecutive units of a thread share the panel */
+            for (r = 0, have = p; r < np; r++)
+                ds__qdecode_row(panel + r * j->rb, j->w->dtype, (const uint8_t *)j->w->data + (uint64_t)(n0 + r) * wrow, j->K, j->a.kq, j->a.ns);
+        for (m0 = m_lo; m0 < m_hi; m0 += mr) {
+            int nm = (int)DS__MIN((int64_t)mr, m_hi - m0);
+            float *yt = j->y + m0 * j->N + n0;
+            for (r = 0; r < np; r += nr) {
+                int nw = (int)DS__MIN((int64_t)nr, np - r);
+                kf(&j->a, m0, nm, panel + r * j->rb, j->rb, nw, yt + r, j->N);
+            }
+            if (j->bias) { int mi; for (mi = 0; mi < nm; mi++) for (r = 0; r < np; r++) yt[mi * j->N + r] += j->bias[n0 + r]; }
+        }
+    }
+}
+
+static ds_result ds__linear_q(ds_ctx *ctx, float *y, const float *x, int64_t M, int64_t N, int64_t K, const ds_tensor *w, const float *bias) {
+    ds__qjob j; ds__qx *a = &j.a;
+    memset(&j, 0, sizeof j);
+    j.y = y; j.x = x; j.w = w; j.bias = bias; j.M = M; j.N = N; j.K = K; j.kern = ds__qkernel_get(ctx);
+    a->fam = ds__qfamily(w->dtype); a->w8 = w->dtype == DS_Q8_0; a->K = K;
+    a->kq = a->fam == DS__QF_32 ? (K + 63) / 64 * 64 : K;
+    a->ns = a->fam == DS__QF_32 ? (a->kq / 32 + 15) / 16 * 16 : K / 16;
+    j.rb = (ds__qrow_bytes(a->fam, K, a->kq, a->ns) + 63) / 64 * 64;
+    a->q = (int8_t *)ds__malloc(ctx, (size_t)(M * a->kq));
+    a->d = ds__falloc(ctx, M * (a->fam == DS__QF_32 ? a->kq / 32 : K / 256));
+    a->s = ds__falloc(ctx, M * a->ns);
+    j.panels = (uint8_t *)ds__malloc(ctx, (size_t)ctx->n_threads * (size_t)(DS__QNP * j.rb));
+    if (!a->q || !a->d || !a->s || !j.panels) {
+        ds__free(ctx, a->q); ds__free(ctx, a->d); ds__free(ctx, a->s); ds__free(ctx, j.panels);
+        return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: quantized activations (%lld x %lld)", w->name, (long long)M, (long long)K);
+    }
+    {   /* few panels (small N): also split M, in blocks that keep whole kernel tiles */
+        int64_t panels = (N + DS__QNP - 1) / DS__QNP, nt = ctx->n_threads;
+        j.nmb = panels >= 2 * nt ? 1 : DS__MIN((M + 63) / 64, 2 * nt);
+        j.mb = ((M + j.nmb - 1) / j.nmb + 3) / 4 * 4;
+        j.nmb = (M + j.mb - 1) / j.mb;
+        ds__parallel_for(ctx, M, ds__qx_part, &j);
+        ds__parallel_for(ctx, panels * j.nmb, ds__qlin_part, &j);
+    }
+    ds__free(ctx, a->q); ds__free(ctx, a->d); ds__free(ctx, a->s); ds__free(ctx, j.panels);
+    return DS_SUCCESS;
+}
+
 
 static const float *ds__f32(ds_ctx *ctx, const ds_tensor *t);   /* cached f32 copy (weights section) */
 static int ds__tensor_has_lora(const ds_ctx *ctx, const ds_tensor *w);   /* run-time LoRA terms (>>lora) */
@@ -1524,21 +2983,22 @@ static ds_result ds__lora_linear_add(ds_ctx *ctx, float *y, const float *x, int6
 /* y[M,N] = x[M,K] W^T + b. W: [N, ...] with K = numel/N. b may be NULL. With run-time LoRA terms in use
    (>>lora), W must be a tensor of a ds_weights, whose entry carries them. */
 static ds_result ds__linear(ds_ctx *ctx, float *y, const float *x, int64_t M, const ds_tensor *w, const ds_tensor *b) {
-    ds__lin_job j;
-    int64_t N, K, panels;
-    if (!w || w->ndim < 1) return ds__err(ctx, DS_ERR_INVALID_ARGS, "linear: no weight");
+    int64_t N, K;
+    const float *bias = NULL;
+    if (!w || w->ndim < 1 || (unsigned)w->dtype >= DS_DTYPE_COUNT) return ds__err(ctx, DS_ERR_INVALID_ARGS, "linear: no weight");
     N = w->shape[0]; K = N ? ds_tensor_numel(w) / N : 0;
     if (K % ds__traits[w->dtype].block) return ds__err(ctx, DS_ERR_SHAPE, "%s: row length %lld is not a multiple of the %s block", w->name, (long long)K, ds_dtype_name(w->dtype));
     if (b && ds_tensor_numel(b) != N) return ds__err(ctx, DS_ERR_SHAPE, "%s: bias has %lld values, expected %lld", b->name, (long long)ds_tensor_numel(b), (long long)N);
-    memset(&j, 0, sizeof j);
-    j.y = y; j.x = x; j.M = M; j.N = N; j.K = K; j.w = w; j.K_pad = (K + 15) & ~(int64_t)15;
-    j.bias = b ? ds__f32(ctx, b) : NULL;
-    if (b && !j.bias) return DS_ERR_OUT_OF_MEMORY;
-    j.scratch = ds__falloc(ctx, (int64_t)ctx->n_threads * DS__LIN_NB * j.K_pad);
-    if (!j.scratch) return ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "linear %s: scratch", w->name);
-    panels = (N + DS__LIN_NB - 1) / DS__LIN_NB;
-    ds__parallel_for(ctx, panels, ds__linear_part, &j);
-    ds__free(ctx, j.scratch);
+    if (M <= 0 || N <= 0) return DS_SUCCESS;
+    if (b && !(bias = ds__f32(ctx, b))) return DS_ERR_OUT_OF_MEMORY;
+    if (K == 0) { int64_t m, n; for (m = 0; m < M; m++) for (n = 0; n < N; n++) y[m * N + n] = bias ? bias[n] : 0.0f; }
+    else {
+        ds_result r;
+        if (ds__qfamily(w->dtype) != DS__QF_NONE && ds__qkernel_get(ctx)) r = ds__linear_q(ctx, y, x, M, N, K, w, bias);
+        else if (M < DS__GEMV_M) r = ds__gemv(ctx, y, x, M, N, K, w, bias);
+        else r = ds__gemm_f32(ctx, y, x, M, N, K, w, bias);
+        if (r != DS_SUCCESS) return r;
+    }
     if (ds__tensor_has_lora(ctx, w)) return ds__lora_linear_add(ctx, y, x, M, w);
     return DS_SUCCESS;
 }
@@ -2107,6 +3567,7 @@ typedef struct ds__entry {
     ds_tensor t;
     float    *f32;      /* lazily converted copy (ds__f32), owned */
     void     *aligned;  /* owned copy of data that the file stores misaligned for its type */
+    uint64_t  offset;   /* byte offset of the data in its file */
     int       file;     /* index into ds_weights.files */
     struct ds__lora_patch *lora;   /* LoRA merged copy / run-time terms (>>lora), owned; NULL: none */
 } ds__entry;
@@ -2174,7 +3635,7 @@ static ds_result ds__weights_push(ds_weights *w, int file, const char *name, siz
     if (!e->t.name) return ds__err(w->ctx, DS_ERR_OUT_OF_MEMORY, "tensor name");
     e->t.dtype = dt; e->t.ndim = ndim;
     for (i = 0; i < ndim; i++) e->t.shape[i] = shape[i];
-    e->t.data = f->map.data + off; e->t.nbytes = nbytes; e->file = file;
+    e->t.data = f->map.data + off; e->t.nbytes = nbytes; e->file = file; e->offset = off;
     {   /* kernels read elements through typed pointers: give misaligned data an aligned copy */
         size_t al = ds__traits[dt].is_quant ? 2 : DS__MIN(ds__traits[dt].bytes, (size_t)8);
         if (al > 1 && ((uintptr_t)e->t.data % al) != 0 && nbytes) {
@@ -2198,7 +3659,10 @@ static ds_result ds__weights_meta_push(ds_weights *w, const char *k, size_t kn, 
     }
     w->meta[w->n_meta] = ds__strdup(w->ctx, k, kn);
     w->meta[w->n_meta + 1] = ds__strdup(w->ctx, v, vn);
-    if (!w->meta[w->n_meta] || !w->meta[w->n_meta + 1]) return DS_ERR_OUT_OF_MEMORY;
+    if (!w->meta[w->n_meta] || !w->meta[w->n_meta + 1]) {
+        ds__free(w->ctx, w->meta[w->n_meta]); ds__free(w->ctx, w->meta[w->n_meta + 1]);
+        return DS_ERR_OUT_OF_MEMORY;
+    }
     w->n_meta += 2;
     return DS_SUCCESS;
 }
@@ -2210,7 +3674,7 @@ static const struct { const char *name; ds_dtype dt; } ds__st_dtypes[] = {
 };
 
 /* safetensors: u64 header length N, N bytes of JSON {name: {dtype, shape, data_offsets}, __metadata__}, data. */
-static ds_result ds__safetensors_load(ds_weights *w, int file) {
+static ds_result ds__safetensors_parse(ds_weights *w, int file) {
     const ds__file *f = &w->files[file];
     const uint8_t *d = f->map.data;
     uint64_t hlen = 0, base;
@@ -2300,16 +3764,56 @@ static ds_result ds__safetensors_load(ds_weights *w, int file) {
     return DS_SUCCESS;
 }
 
+
+/* Tensor data ranges of one file must not overlap (safetensors' own validation rule): a hostile
+   header could otherwise alias one tensor onto another's bytes. */
+static int ds__range_cmp(const void *a, const void *b) {
+    const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+static ds_result ds__safetensors_load(ds_weights *w, int file) {
+    int64_t n0 = w->n, i, n;
+    uint64_t *rg;
+    DS__TRY(ds__safetensors_parse(w, file));
+    n = w->n - n0;
+    if (n < 2) return DS_SUCCESS;
+    rg = (uint64_t *)ds__malloc(w->ctx, sizeof(uint64_t) * 2 * (size_t)n);
+    if (!rg) return ds__err(w->ctx, DS_ERR_OUT_OF_MEMORY, "tensor ranges");
+    for (i = 0; i < n; i++) {
+        const ds__entry *e = &w->ents[n0 + i];
+        rg[2 * i] = e->offset; rg[2 * i + 1] = e->offset + e->t.nbytes;
+    }
+    qsort(rg, (size_t)n, 2 * sizeof(uint64_t), ds__range_cmp);
+    for (i = 1; i < n; i++)
+        if (rg[2 * i] < rg[2 * i - 1] && rg[2 * i + 1] > rg[2 * i]) {
+            ds__free(w->ctx, rg);
+            return ds__err(w->ctx, DS_ERR_BAD_FORMAT, "%s: tensor data ranges overlap at byte %llu", w->files[file].path, (unsigned long long)rg[2 * i]);
+        }
+    ds__free(w->ctx, rg);
+    return DS_SUCCESS;
+}
+
 /* Write tensors as safetensors: header JSON padded with spaces to 8 bytes, then raw data.
-   Goes to "<path>.tmp" first and is renamed over <path> only when complete. */
-DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
+   Goes to "<path>.tmp" first and is renamed over <path> only when complete. Streaming: begin()
+   writes the header (offsets follow from the shapes), data() appends the bytes of the tensors in
+   order, in pieces of any size, end() checks the count and renames; for converters that produce
+   one tensor at a time. ds_safetensors_write does all three from t[i].data. */
+typedef struct ds__st_writer {
+    ds_ctx *ctx; FILE *fp; char path[4096], tmp[4100];
+    uint64_t left;      /* data bytes still expected */
+    ds_result r;
+} ds__st_writer;
+
+static ds_result ds__st_write_begin(ds_ctx *ctx, ds__st_writer *s, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
     char *hdr = NULL; size_t hcap = 4096, hlen = 0; uint64_t off = 0; int i;
-    FILE *fp = NULL; char tmp[4096]; ds_result r = DS_SUCCESS;
+    ds_result r = DS_SUCCESS;
 #define DS__HCAT(...) do { int need_ = snprintf(NULL, 0, __VA_ARGS__); \
         while (hlen + (size_t)need_ + 16 > hcap) { char *nh_ = (char *)ds__malloc(ctx, hcap * 2); if (!nh_) { r = DS_ERR_OUT_OF_MEMORY; goto done; } memcpy(nh_, hdr, hlen); ds__free(ctx, hdr); hdr = nh_; hcap *= 2; } \
         hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, __VA_ARGS__); } while (0)
-    if (!path || (n > 0 && !t)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "safetensors_write: bad arguments");
-    if (strlen(path) + 8 > sizeof tmp) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
+    memset(s, 0, sizeof *s);
+    s->ctx = ctx;
+    if (!path || n < 0 || (n > 0 && !t)) return ds__err(ctx, DS_ERR_INVALID_ARGS, "safetensors_write: bad arguments");
+    if (strlen(path) >= sizeof s->path) return ds__err(ctx, DS_ERR_INVALID_ARGS, "path too long");
     hdr = (char *)ds__malloc(ctx, hcap);
     if (!hdr) return DS_ERR_OUT_OF_MEMORY;
     DS__HCAT("{");
@@ -2332,32 +3836,54 @@ DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_w
     }
     DS__HCAT("}");
     while (hlen % 8) hdr[hlen++] = ' ';
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fp = fopen(tmp, "wb");
-    if (!fp) { r = ds__err(ctx, DS_ERR_IO, "%s: cannot create", tmp); goto done; }
+    memcpy(s->path, path, strlen(path) + 1);
+    snprintf(s->tmp, sizeof s->tmp, "%s.tmp", path);
+    s->fp = fopen(s->tmp, "wb");
+    if (!s->fp) { r = ds__err(ctx, DS_ERR_IO, "%s: cannot create", s->tmp); goto done; }
     {
         uint8_t lb[8]; uint64_t hl = hlen;
         for (i = 0; i < 8; i++) lb[i] = (uint8_t)(hl >> (8 * i));
-        if (fwrite(lb, 1, 8, fp) != 8 || fwrite(hdr, 1, hlen, fp) != hlen) { r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
+        if (fwrite(lb, 1, 8, s->fp) != 8 || fwrite(hdr, 1, hlen, s->fp) != hlen) r = ds__err(ctx, DS_ERR_IO, "%s: write failed", s->tmp);
     }
-    for (i = 0; i < n; i++) {
-        int64_t numel = 1; int d; uint64_t nb;
-        for (d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
-        nb = ds__dtype_nbytes(t[i].dtype, numel);
-        if (nb && fwrite(t[i].data, 1, (size_t)nb, fp) != nb) { r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
-    }
-    if (fclose(fp) != 0) { fp = NULL; r = ds__err(ctx, DS_ERR_IO, "%s: write failed", tmp); goto done; }
-    fp = NULL;
-#if defined(_WIN32)
-    remove(path);
-#endif
-    if (rename(tmp, path) != 0) r = ds__err(ctx, DS_ERR_IO, "%s: cannot rename into place", path);
+    s->left = off;
 done:
-    if (fp) fclose(fp);
-    if (r != DS_SUCCESS) remove(tmp);
+    if (r != DS_SUCCESS && s->fp) { fclose(s->fp); s->fp = NULL; remove(s->tmp); }
     ds__free(ctx, hdr);
 #undef DS__HCAT
+    return s->r = r;
+}
+static ds_result ds__st_write_data(ds__st_writer *s, const void *p, uint64_t n) {
+    if (s->r != DS_SUCCESS) return s->r;
+    if (!s->fp) return s->r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: not open");
+    if (n > s->left) return s->r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: %llu bytes more than declared", (unsigned long long)(n - s->left));
+    if (n && fwrite(p, 1, (size_t)n, s->fp) != n) return s->r = ds__err(s->ctx, DS_ERR_IO, "%s: write failed", s->tmp);
+    s->left -= n;
+    return DS_SUCCESS;
+}
+/* Close; the file appears at its path only if every declared byte was written. */
+static ds_result ds__st_write_end(ds__st_writer *s) {
+    ds_result r = s->r;
+    if (!s->fp) return r != DS_SUCCESS ? r : ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: not open");
+    if (r == DS_SUCCESS && s->left) r = ds__err(s->ctx, DS_ERR_INVALID_ARGS, "safetensors_write: %llu bytes missing", (unsigned long long)s->left);
+    if (fclose(s->fp) != 0 && r == DS_SUCCESS) r = ds__err(s->ctx, DS_ERR_IO, "%s: write failed", s->tmp);
+    s->fp = NULL;
+#if defined(_WIN32)
+    if (r == DS_SUCCESS) remove(s->path);
+#endif
+    if (r == DS_SUCCESS && rename(s->tmp, s->path) != 0) r = ds__err(s->ctx, DS_ERR_IO, "%s: cannot rename into place", s->path);
+    if (r != DS_SUCCESS) remove(s->tmp);
     return r;
+}
+
+DS__DEF ds_result ds_safetensors_write(ds_ctx *ctx, const char *path, const ds_write_tensor *t, int n, const char *const *meta_kv) {
+    ds__st_writer s; int i;
+    DS__TRY(ds__st_write_begin(ctx, &s, path, t, n, meta_kv));
+    for (i = 0; i < n; i++) {
+        int64_t numel = 1; int d;
+        for (d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
+        ds__st_write_data(&s, t[i].data, ds__dtype_nbytes(t[i].dtype, numel));
+    }
+    return ds__st_write_end(&s);
 }
 
 // >>gguf
@@ -2565,12 +4091,14 @@ out:
 
 /* --- GGUF writer (v3, alignment 32), streaming one tensor at a time ----------------------
    begin() writes the header and every tensor record (offsets follow from the shapes), then
-   tensor() appends the data of the next tensor in order, end() makes the file appear whole.
+   tensor() appends the data of the next tensor in order (or data() in pieces of any size: a
+   tensor is complete, padded, when its bytes are in), end() makes the file appear whole.
    For the quantize tool: a tensor can be produced, written and freed before the next. */
 typedef struct ds__gguf_kv { const char *key; int type; const char *str; int64_t i; double f; } ds__gguf_kv;   /* type: DS__GGUF_* scalar or STR */
 typedef struct ds__gguf_writer {
     ds_ctx *ctx; FILE *fp; char path[4096], tmp[4100];
     const ds_write_tensor *t; int n, next; uint64_t pos;
+    uint64_t left;      /* bytes still to come of tensor `next` */
     ds_result r;
 } ds__gguf_writer;
 
@@ -2585,6 +4113,15 @@ static void ds__gguf_put_u(ds__gguf_writer *g, uint64_t v, int bytes) {
 }
 static void ds__gguf_put_str(ds__gguf_writer *g, const char *s) { ds__gguf_put_u(g, strlen(s), 8); ds__gguf_put(g, s, strlen(s)); }
 static void ds__gguf_pad(ds__gguf_writer *g) { static const uint8_t z[32] = {0}; ds__gguf_put(g, z, (32 - g->pos % 32) % 32); }
+static uint64_t ds__gguf_tensor_bytes(const ds_write_tensor *t) {
+    int64_t numel = 1; int d;
+    for (d = 0; d < t->ndim; d++) numel *= t->shape[d];
+    return ds__dtype_nbytes(t->dtype, numel);
+}
+/* Pass over empty tensors: the next tensor with data, or the end. */
+static void ds__gguf_skip_empty(ds__gguf_writer *g) {
+    while (g->next < g->n && (g->left = ds__gguf_tensor_bytes(&g->t[g->next])) == 0) g->next++;
+}
 static int ds__gguf_type_of(ds_dtype dt) {
     int k;
     for (k = 0; k < DS__ARRLEN(ds__gguf_types); k++) if (ds__gguf_types[k].dt == (int)dt) return (int)ds__gguf_types[k].id;
@@ -2628,17 +4165,24 @@ static ds_result ds__gguf_write_begin(ds_ctx *ctx, ds__gguf_writer *g, const cha
     }
     ds__gguf_pad(g);
     if (g->r != DS_SUCCESS) { fclose(g->fp); g->fp = NULL; remove(g->tmp); }
+    ds__gguf_skip_empty(g);
+    return g->r;
+}
+/* n more bytes of the current tensor; one call may not run past its end. */
+static ds_result ds__gguf_write_data(ds__gguf_writer *g, const void *data, uint64_t n) {
+    if (!g->fp) return ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: not open");
+    if (g->r != DS_SUCCESS) return g->r;
+    if (g->next >= g->n) return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: more tensors than declared");
+    if (n > g->left) return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: %s: %llu bytes past its end", g->t[g->next].name, (unsigned long long)(n - g->left));
+    ds__gguf_put(g, data, n);
+    g->left -= n;
+    if (g->left == 0) { ds__gguf_pad(g); g->next++; ds__gguf_skip_empty(g); }
     return g->r;
 }
 static ds_result ds__gguf_write_tensor(ds__gguf_writer *g, const void *data) {
-    int64_t numel = 1; int d;
-    if (!g->fp) return ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: not open");
-    if (g->next >= g->n) { g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: more tensors than declared"); return g->r; }
-    for (d = 0; d < g->t[g->next].ndim; d++) numel *= g->t[g->next].shape[d];
-    ds__gguf_put(g, data, ds__dtype_nbytes(g->t[g->next].dtype, numel));
-    ds__gguf_pad(g);
-    g->next++;
-    return g->r;
+    if (g->fp && g->r == DS_SUCCESS && g->next < g->n && g->left != ds__gguf_tensor_bytes(&g->t[g->next]))
+        return g->r = ds__err(g->ctx, DS_ERR_INVALID_ARGS, "gguf_write: %s was begun in pieces", g->t[g->next].name);
+    return ds__gguf_write_data(g, data, g->left);
 }
 /* Close; the file appears at its path only if everything was written. */
 static ds_result ds__gguf_write_end(ds__gguf_writer *g) {
@@ -2654,11 +4198,11 @@ static ds_result ds__gguf_write_end(ds__gguf_writer *g) {
     if (r != DS_SUCCESS) remove(g->tmp);
     return r;
 }
-/* All at once, from t[i].data. */
+/* All at once, from t[i].data (empty tensors take no call: the writer passes over them). */
 static ds_result ds__gguf_write(ds_ctx *ctx, const char *path, const ds__gguf_kv *kv, int n_kv, const ds_write_tensor *t, int n) {
     ds__gguf_writer g; int i;
     DS__TRY(ds__gguf_write_begin(ctx, &g, path, kv, n_kv, t, n));
-    for (i = 0; i < n; i++) ds__gguf_write_tensor(&g, t[i].data);
+    for (i = 0; i < n; i++) if (ds__gguf_tensor_bytes(&t[i])) ds__gguf_write_tensor(&g, t[i].data);
     return ds__gguf_write_end(&g);
 }
 
@@ -6513,6 +8057,8 @@ typedef struct ds__flux_dit {
     ds__flux_double *dbl;              /* [depth]                         */
     ds__flux_single *sgl;              /* [depth_single]                  */
     int64_t max_part;                  /* most rows of one part of a split linear (scratch) */
+    const ds_weights *w;               /* for the residency hooks: the weights, key prefix, layout */
+    char pre[64]; int lay;
 } ds__flux_dit;
 
 /* --- key tables ---------------------------------------------------------------------------- */
@@ -6698,6 +8244,7 @@ static ds_result ds__flux_dit_load(ds_ctx *ctx, const ds_weights *w, const ds_ar
     c->vec_dim = m->vec_in.in;
     c->guidance = m->guid_in.n > 0;
     c->mlp = c->depth ? m->dbl[0].img.mlp0.out : c->depth_single ? m->sgl[0].linear2.in - c->hidden : 0;
+    m->w = w; m->lay = lay; snprintf(m->pre, sizeof m->pre, "%s", pre);
     if (c->hidden % DS__FLUX_HEAD_DIM)
         r = ds__err(ctx, DS_ERR_SHAPE, "%s: hidden size %lld is not a multiple of the head dim 128", m->img_in.w[0]->name, (long long)c->hidden);
     else if (c->in_ch != 64 && c->in_ch != 128 && c->in_ch != 384)
@@ -6951,6 +8498,21 @@ static ds_result ds__flux_single_forward(ds__flux_run *r, const ds__flux_single 
     return DS_SUCCESS;
 }
 
+/* Sequential weight residency (>>memory; no-ops unless the weights were opened for it): before
+   block k of the depth + depth_single blocks, block k-1 is dropped and block k+1 prefetched. */
+static void ds__weights_prefetch(const ds_weights *w, const char *fmt, ...);
+static void ds__weights_release(const ds_weights *w, const char *fmt, ...);
+static void ds__flux_residency(const ds__flux_dit *m, int k) {
+    int j;
+    for (j = k - 1; j <= k + 1; j += 2) {
+        char bp[64];
+        if (j < 0 || j >= m->c.depth + m->c.depth_single) continue;
+        if (j < m->c.depth) snprintf(bp, sizeof bp, ds__flux_double_prefix[m->lay], j);
+        else snprintf(bp, sizeof bp, ds__flux_single_prefix[m->lay], j - m->c.depth);
+        if (j < k) ds__weights_release(m->w, "%s%s", m->pre, bp); else ds__weights_prefetch(m->w, "%s%s", m->pre, bp);
+    }
+}
+
 /* MLPEmbedder: out[H] = out_layer(silu(in_layer(x))) */
 static ds_result ds__flux_mlp_embed(ds__flux_run *r, float *out, const float *x, const ds__flux_lin *in, const ds__flux_lin *o) {
     DS__TRY(ds__flux_linear(r->ctx, r->e1, x, 1, in, r->part));
@@ -7006,14 +8568,18 @@ static ds_result ds__flux_dit_forward(ds_ctx *ctx, const ds__flux_dit *m, const 
     ds__flux_rope_table(r.cs, r.sn, txt_ids, L);
     ds__flux_rope_table(r.cs + L * DS__FLUX_PAIRS, r.sn + L * DS__FLUX_PAIRS, img_ids, N);
 
+    ds__flux_residency(m, -1);
     for (i = 0; i < c->depth && res == DS_SUCCESS; i++) {
         if (ds__aborted(ctx)) { res = DS_ABORTED; goto done; }
+        ds__flux_residency(m, i);
         res = ds__flux_double_forward(&r, &m->dbl[i]);
     }
     for (i = 0; i < c->depth_single && res == DS_SUCCESS; i++) {
         if (ds__aborted(ctx)) { res = DS_ABORTED; goto done; }
+        ds__flux_residency(m, c->depth + i);
         res = ds__flux_single_forward(&r, &m->sgl[i]);
     }
+    ds__flux_residency(m, c->depth + c->depth_single);
     if (res != DS_SUCCESS) goto done;
 
     /* LastLayer on the image tokens: (shift, scale) */
@@ -7800,6 +9366,7 @@ typedef struct ds__wan_dit {
     const ds_tensor *img0_w, *img0_b, *img1, *img1_b, *img3, *img3_b, *img4_w, *img4_b; /* img_emb.proj */
     const ds_tensor *img_pos;                       /* FLF2V only: [1, 514, 1280]              */
     ds__wan_dit_block *blocks;                      /* [layers]                                */
+    const ds_weights *w; char pre[64];              /* for the residency hooks ("blocks.%d.")  */
 } ds__wan_dit;
 
 /* Checkpoint names, one column per layout. Column 0: the original Wan names, which ComfyUI
@@ -7959,6 +9526,7 @@ static ds_result ds__wan_dit_load(ds_ctx *ctx, const ds_weights *w, const ds_arc
     int64_t kpatch, pn;
     ds_result r;
     memset(m, 0, sizeof *m);
+    m->w = w; snprintf(m->pre, sizeof m->pre, "%s", pre);
     DS__TRY(ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_model_keys, nm, m, -1, 0));
     c->img = m->img1 != NULL;   /* an image encoder projection: I2V, and then all of img_emb is needed */
     if (c->img) DS__TRY(ds__wan_dit_find(ctx, w, pre, lay, ds__wan_dit_model_keys, nm, m, -1, 1));
@@ -8199,11 +9767,14 @@ static ds_result ds__wan_dit_forward(ds_ctx *ctx, const ds__wan_dit *m, const fl
             }
     }
 
+    ds__weights_prefetch(m->w, "%sblocks.0.", m->pre);   /* sequential residency (>>memory) */
     for (l = 0; l < c->layers; l++) {
         const ds__wan_dit_block *b = &m->blocks[l];
         const ds__wan_dit_attn *sa = &b->self_attn, *ca = &b->cross_attn;
         const float *modw = ds__f32(ctx, b->modulation);
         if (ds__aborted(ctx)) { r = DS_ABORTED; goto done; }
+        if (l > 0) ds__weights_release(m->w, "%sblocks.%d.", m->pre, l - 1);
+        if (l + 1 < c->layers) ds__weights_prefetch(m->w, "%sblocks.%d.", m->pre, l + 1);
         for (i = 0; i < 6 * D; i++) mod[i] = modw[i] + e0[i];     /* shift, scale, gate (msa), shift, scale, gate (mlp) */
 
         /* self-attention: x += gate_msa * o(attn(rope(norm_q(q)), rope(norm_k(k)), v)) */
@@ -8248,6 +9819,7 @@ static ds_result ds__wan_dit_forward(ds_ctx *ctx, const ds__wan_dit *m, const fl
         }
         ds__wan_dit_res(ctx, xs, q, N, D, mod + 5 * D);
     }
+    ds__weights_release(m->w, "%sblocks.%d.", m->pre, c->layers - 1);
 
     /* head: modulate(norm(x)) with head.modulation + e (shift, scale) -> [N, P] */
     {
@@ -10055,6 +11627,758 @@ DS__DEF ds_result ds_sampler_step(ds_sampler *s, const float *v, float *x) {
     return DS_SUCCESS;
 }
 
+// >>memory
+/* Memory: weight residency and estimates.
+
+   Weights are memory-mapped read-only, so a page of a tensor is read from disk when first touched
+   and stays resident (and counted in RSS) until the mapping goes. With ds_ctx_desc.sequential_weights
+   the DiT forwards call, before block k: prefetch(block k+1) and release(block k-1). Prefetch asks
+   for read-ahead (MADV_WILLNEED: into the page cache, not yet into RSS); release drops the block's
+   pages from the mapping (MADV_DONTNEED: for a read-only file mapping the pages are clean, so this
+   only unmaps them, the next touch reads them again) and from the page cache (POSIX_FADV_DONTNEED).
+   So a step keeps about one block resident: a model larger than RAM runs, at the cost of reading
+   the file once per step (fast next to a step's compute on CPU). The same page dropping keeps
+   ds_convert's reads from piling up.
+   Everything here is advice: a platform without it (Windows: only the drop, as VirtualUnlock of
+   unlocked pages; DS_NO_MMAP: nothing) runs the same, with everything resident. */
+#if !defined(_WIN32) && !defined(DS_NO_MMAP)
+#  if defined(MADV_DONTNEED) && defined(MADV_WILLNEED)
+#    define DS__MADV_DONTNEED MADV_DONTNEED
+#    define DS__MADV_WILLNEED MADV_WILLNEED
+#  elif defined(__linux__) && !defined(__alpha__)
+/* glibc declares madvise only under _DEFAULT_SOURCE, and its POSIX twin posix_madvise ignores
+   POSIX_MADV_DONTNEED, so the Linux call (with the generic advice numbers) is declared here. */
+#    ifdef __cplusplus
+extern "C"
+#    endif
+int madvise(void *addr, size_t len, int advice);
+#    define DS__MADV_WILLNEED 3
+#    define DS__MADV_DONTNEED 4
+#  endif
+#endif
+
+static int ds__weights_sequential(const ds_weights *w) { return w && w->ctx && w->ctx->desc.sequential_weights; }
+
+/* Advise the pages of [lo, hi) of file f: drop (and, with cache, drop from the page cache too) or prefetch. */
+static void ds__pages_advise(const ds__file *f, uint64_t lo, uint64_t hi, int drop, int cache) {
+    if (!f->map.mapped || hi <= lo) return;
+#if defined(_WIN32)
+    if (drop) VirtualUnlock((LPVOID)(f->map.data + lo), (SIZE_T)(hi - lo));   /* unlocked pages: leave the working set */
+    DS__UNUSED(cache);
+#elif defined(DS__MADV_DONTNEED)
+    {
+        long ps = sysconf(_SC_PAGESIZE);
+        uint64_t page = ps > 0 ? (uint64_t)ps : 4096, a = lo / page * page, b = DS__MIN((hi + page - 1) / page * page, f->map.size);
+        madvise((void *)(f->map.data + a), (size_t)(b - a), drop ? DS__MADV_DONTNEED : DS__MADV_WILLNEED);
+#  if defined(POSIX_FADV_DONTNEED)
+        if (drop && cache) {
+            int fd = open(f->path, O_RDONLY);
+            if (fd >= 0) { posix_fadvise(fd, (off_t)a, (off_t)(b - a), POSIX_FADV_DONTNEED); close(fd); }
+        }
+#  else
+        DS__UNUSED(cache);
+#  endif
+    }
+#else
+    DS__UNUSED(lo); DS__UNUSED(hi); DS__UNUSED(drop); DS__UNUSED(cache);
+#endif
+}
+
+/* Drop the pages of n bytes at p (inside one of w's files) from the process. */
+static void ds__weights_drop_range(const ds_weights *w, const void *p, uint64_t n) {
+    int i;
+    for (i = 0; i < w->n_files; i++) {
+        const ds__file *f = &w->files[i];
+        if ((const uint8_t *)p >= f->map.data && (const uint8_t *)p + n <= f->map.data + f->map.size) {
+            ds__pages_advise(f, (uint64_t)((const uint8_t *)p - f->map.data), (uint64_t)((const uint8_t *)p - f->map.data) + n, 1, 0);
+            return;
+        }
+    }
+}
+
+/* Advise every tensor whose name starts with prefix; neighbouring tensors of a file are merged
+   into one range (a block's tensors usually lie together). */
+static void ds__weights_advise_prefix(const ds_weights *w, const char *prefix, int drop) {
+    size_t pl = strlen(prefix);
+    int64_t i; int file = -1; uint64_t lo = 0, hi = 0;
+    for (i = 0; i <= w->n; i++) {
+        const ds__entry *e = i < w->n ? &w->ents[i] : NULL;
+        uint64_t a, b;
+        if (e && (strncmp(e->t.name, prefix, pl) != 0 || !e->t.nbytes)) continue;
+        if (e) { a = (uint64_t)((const uint8_t *)e->t.data - w->files[e->file].map.data); b = a + e->t.nbytes; }
+        else a = b = 0;
+        if (e && e->file == file && a <= hi + 4096 && b + 4096 >= lo) { lo = DS__MIN(lo, a); hi = DS__MAX(hi, b); continue; }
+        if (file >= 0) ds__pages_advise(&w->files[file], lo, hi, drop, drop);
+        if (e) { file = e->file; lo = a; hi = b; }
+    }
+}
+
+/* The hooks the model forwards call between blocks (printf-style prefix, the checkpoint's key
+   prefix included); no-ops unless w was opened with sequential_weights. */
+static void ds__weights_prefetch(const ds_weights *w, const char *fmt, ...) {
+    char p[256]; va_list ap;
+    if (!ds__weights_sequential(w)) return;
+    va_start(ap, fmt); vsnprintf(p, sizeof p, fmt, ap); va_end(ap);
+    ds__weights_advise_prefix(w, p, 0);
+}
+static void ds__weights_release(const ds_weights *w, const char *fmt, ...) {
+    char p[256]; va_list ap;
+    if (!ds__weights_sequential(w)) return;
+    va_start(ap, fmt); vsnprintf(p, sizeof p, fmt, ap); va_end(ap);
+    ds__weights_advise_prefix(w, p, 1);
+}
+
+/* --- estimates ------------------------------------------------------------------------------
+   Weights: the tensor bytes; in sequential mode the tensors outside the blocks plus the largest
+   two consecutive blocks (the running one and the prefetched next, which sits in the page cache).
+   Activations: the forward's own buffer plan, mirrored here from its allocation (keep them in step):
+   FLUX ds__flux_dit_forward's arena, Wan ds__wan_dit_forward's arena and RoPE table, T5's buffer;
+   the VAEs are approximations (their buffers come and go per level: the largest level counts).
+   Scratch: the largest buffer an op allocates inside (a quantized GEMM's int8 copy of its input). */
+static uint64_t ds__mem_blocks(const ds_weights *w, const char *pre, const char *const *fmts, int nf, uint64_t *largest2) {
+    uint64_t in_blocks = 0, prev = 0; int f, k;
+    *largest2 = 0;
+    for (f = 0; f < nf; f++)
+        for (k = 0;; k++) {
+            char p[256]; size_t pl; int64_t i; uint64_t b = 0; int any = 0;
+            pl = (size_t)snprintf(p, sizeof p, "%s", pre);
+            snprintf(p + pl, sizeof p - pl, fmts[f], k);
+            pl = strlen(p);
+            for (i = 0; i < w->n; i++) if (!strncmp(w->ents[i].t.name, p, pl)) { b += w->ents[i].t.nbytes; any = 1; }
+            if (!any) break;
+            in_blocks += b;
+            *largest2 = DS__MAX(*largest2, prev + b);
+            prev = b;
+        }
+    return in_blocks;
+}
+
+DS__DEF ds_result ds_estimate_memory(ds_ctx *ctx, const ds_weights *w, const ds_memory_desc *desc, ds_memory_estimate *out) {
+    ds_memory_desc d; ds_arch_info ai; int64_t i; uint64_t f4 = sizeof(float), act = 0, scr = 0;
+    if (!ctx || !w || !out) return ds__err(ctx, DS_ERR_INVALID_ARGS, "estimate_memory: NULL argument");
+    memset(out, 0, sizeof *out);
+    memset(&d, 0, sizeof d);
+    if (desc) d = *desc;
+    for (i = 0; i < w->n; i++) out->weights_file += w->ents[i].t.nbytes;
+    out->weights_resident = out->weights_file;
+    if (ds_detect_arch(w, &ai) != DS_SUCCESS) return ds__err(ctx, DS_ERR_UNSUPPORTED, "estimate_memory: unknown model");
+    if (d.width < 0 || d.height < 0 || d.frames < 0 || d.text_tokens < 0) return ds__err(ctx, DS_ERR_INVALID_ARGS, "estimate_memory: negative size");
+    switch (ai.arch) {
+    case DS_ARCH_FLUX_DIT: {
+        ds__flux_dit m; int64_t N, L, S, H, F; uint64_t big, blocks; int lay;
+        DS__TRY(ds__flux_dit_load(ctx, w, &ai, &m));
+        lay = strcmp(ai.layout, "diffusers") == 0 ? DS__FLUX_DIFFUSERS : DS__FLUX_BFL;
+        if (!d.width) d.width = 1024;
+        if (!d.height) d.height = 1024;
+        if (!d.text_tokens) d.text_tokens = 512;
+        N = (int64_t)((d.height + 15) / 16) * ((d.width + 15) / 16); L = d.text_tokens; S = N + L;
+        H = m.c.hidden; F = m.c.mlp;
+        act = (uint64_t)(S * H * 3 + S * (H + F) + S * (3 * H + F) + S * 2 * DS__FLUX_PAIRS + DS__FLUX_ROWS * m.max_part + DS__FLUX_TEMB + 16 * H) * f4
+            + (uint64_t)(N * m.c.in_ch * 2 + L * m.c.ctx_dim + 3 * S) * f4;             /* inputs, output */
+        scr = (uint64_t)(S * (H + F)) * 9 / 8;                                        /* int8 copy + scales of linear2's input */
+        out->tokens = S;
+        if (d.sequential) {
+            const char *const fm[2] = { ds__flux_double_prefix[lay], ds__flux_single_prefix[lay] };
+            blocks = ds__mem_blocks(w, ai.prefix, fm, 2, &big);
+            out->weights_resident = out->weights_file - blocks + big;
+        }
+        ds__flux_dit_free(ctx, &m);
+        break;
+    }
+    case DS_ARCH_WAN_DIT: {
+        ds__wan_dit m; const ds__wan_dit_cfg *c = &m.cfg; int64_t Ft, Ht, Wt, N, D, NT = DS__WAN_DIT_TEXT_LEN, NI, P, Kp, FC, n;
+        uint64_t big, blocks;
+        DS__TRY(ds__wan_dit_load(ctx, w, &ai, &m));
+        if (!d.width) d.width = 832;
+        if (!d.height) d.height = 480;
+        if (!d.frames) d.frames = 81;
+        Ft = ((d.frames - 1) / 4 + 1) / c->pt; Ht = d.height / 8 / c->ph; Wt = d.width / 8 / c->pw; N = Ft * Ht * Wt;
+        D = c->dim; NI = c->img ? c->img_tokens : 0; P = (int64_t)c->out_dim * c->pt * c->ph * c->pw; Kp = (int64_t)c->in_dim * c->pt * c->ph * c->pw;
+        FC = DS__MIN(N, DS__MAX((int64_t)1, ((int64_t)1 << 24) / c->ffn_dim));
+        n = 4 * N * D + N * DS__MAX(D, P) + N * Kp + FC * c->ffn_dim + NT * c->text_dim + (NT + NI) * D * 3 + NI * c->clip_dim * 2 + c->freq_dim + 18 * D;
+        act = (uint64_t)n * f4 + (uint64_t)(2 * (Ft * 22 + Ht * 21 + Wt * 21)) * sizeof(double)
+            + (uint64_t)(N * (Kp + P) + NT * c->text_dim + NI * c->clip_dim) * f4;   /* inputs, output */
+        scr = (uint64_t)(N * D) * 9 / 8;
+        out->tokens = N;
+        if (d.sequential) {
+            const char *const fm[1] = { "blocks.%d." };
+            blocks = ds__mem_blocks(w, ai.prefix, fm, 1, &big);
+            out->weights_resident = out->weights_file - blocks + big;
+        }
+        ds__wan_dit_free(ctx, &m);
+        break;
+    }
+    case DS_ARCH_T5: case DS_ARCH_UMT5: {
+        ds__t5 m; int64_t L;
+        DS__TRY(ds__t5_load(ctx, &m, w, ai.prefix));
+        L = d.text_tokens ? d.text_tokens : 512;
+        act = (uint64_t)(L * (2 * m.dim + 4 * m.inner + 2 * m.ffn + 1) + (int64_t)m.heads * L * L + 2 * L * m.dim) * f4;
+        scr = (uint64_t)(L * m.ffn) * 9 / 8;
+        out->tokens = L;
+        break;
+    }
+    case DS_ARCH_CLIP_TEXT: {
+        int64_t L = d.text_tokens ? d.text_tokens : 77, D = 0, F = 0;
+        for (i = 0; i < w->n; i++) {   /* width from the token table, MLP from fc1 (any naming) */
+            const ds_tensor *t = &w->ents[i].t;
+            if (strstr(t->name, "token_embedding.weight") && t->ndim == 2) D = t->shape[1];
+            if (strstr(t->name, "fc1.weight") && t->ndim == 2) F = DS__MAX(F, t->shape[0]);
+        }
+        act = (uint64_t)(L * (8 * D + F) + L * L) * f4;
+        scr = (uint64_t)(L * F) * 9 / 8;
+        out->tokens = L;
+        break;
+    }
+    case DS_ARCH_FLUX_VAE: case DS_ARCH_WAN_VAE: {
+        /* A level's resnet holds its input, a normed copy and the conv output, [C, h, w] each, and
+           the upsample into it a 4x copy; the widest level at full resolution sets the peak (FLUX:
+           ch*mult[1] = 256 channels upsampled to H x W, ~2.5 KB a pixel). Wan's causal cache holds two
+           frames of every conv input, ~14 KB an output pixel for dim 96 (see >>wan_vae). */
+        int64_t Hp = d.height ? d.height : (ai.arch == DS_ARCH_WAN_VAE ? 480 : 1024);
+        int64_t Wp = d.width ? d.width : (ai.arch == DS_ARCH_WAN_VAE ? 832 : 1024), C0 = 0;
+        for (i = 0; i < w->n; i++) {
+            const ds_tensor *t = &w->ents[i].t;
+            if (ds__ends_with(t->name, "decoder.conv_out.weight") || ds__ends_with(t->name, "decoder.head.2.weight")) C0 = t->shape[1];
+        }
+        if (!C0) C0 = 128;
+        out->tokens = Hp * Wp;
+        act = ai.arch == DS_ARCH_WAN_VAE ? (uint64_t)(Hp * Wp) * 14336 * (uint64_t)C0 / 96
+                                         : (uint64_t)(Hp * Wp) * (uint64_t)(5 * C0) * f4 + (uint64_t)(Hp * Wp * 3) * f4;
+        break;
+    }
+    default:
+        return ds__err(ctx, DS_ERR_UNSUPPORTED, "estimate_memory: no plan for %s", ai.name);
+    }
+    out->activations = act; out->scratch = scr;
+    out->peak = out->weights_resident + act + scr;
+    return DS_SUCCESS;
+}
+
+// >>convert
+/* ds_convert (`diffsynth quantize`): a set of weights into one GGUF or safetensors file, written a
+   tensor at a time and, inside a tensor, a few MB of rows at a time; pages read from the input are
+   dropped as they are consumed, so neither the model nor one of its tensors is ever whole in memory.
+
+   Plan, then write. The plan lists the output tensors: a name, a dtype, a shape and the source rows
+   (segments of input tensors). Renaming is data, the models' own key tables read backwards:
+   - FLUX DiT, diffusers -> BFL (ds__flux_*_keys): q|k|v (and the single block's MLP input) are
+     concatenated along the rows into qkv / linear1, norm_out.linear's (scale, shift) halves swapped
+     back into (shift, scale).
+   - Wan DiT, diffusers -> Wan (ds__wan_dit_*_keys): one to one.
+   - FLUX VAE, diffusers -> LDM (ds__flux_vae_layouts): block patterns matched and reprinted, the
+     decoder's up_blocks renumbered, the attention's Linear [C, C] back to a 1x1 conv [C, C, 1, 1].
+   - T5 / umT5 into GGUF: llama.cpp's names (ds__t5_namings "gguf", the T5ENCODER convention).
+   Anything else keeps its name without the checkpoint prefix ("model.diffusion_model."), as
+   city96's GGUFs do. GGUF keys: general.architecture ("flux", "wan", "t5encoder"; our name for other
+   components, for which there is no community convention), general.quantization_version 2 and
+   general.file_type (llama.cpp's ftype; pure K types count as their _S mix).
+
+   What is quantized (facts: city96's convert.py and patched llama-quantize, sd.cpp, llama.cpp):
+   - 1-D tensors (norms, biases) and tensors of <= 1024 values stay float, in desc->keep (F32);
+     so do FLUX's img_in, txt_in, time_in, vector_in, guidance_in and final_layer (never quantized
+     by the patched llama-quantize). Wan's modulation and img_emb.emb_pos are F32 always
+     (convert.py's keys_hiprec), as is any tensor of more than 4 dims (Wan's Conv3d patch embedding:
+     ggml has 4 dims; city96 re-adds it as F32).
+   - Text-encoder embedding tables are gathered by row: sd.cpp gathers only F16, Q8_0, Q5_0, Q5_1,
+     Q4_0, Q4_1 tables (others are blown up to F32 at load), so with a K type they become Q8_0.
+   - A block type needs rows (the last dim) that are whole blocks; otherwise llama.cpp's fallback:
+     Q2_K, Q3_K -> Q4_0 (llama.cpp: IQ4_NL), Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, and rows that
+     do not fit 32 either -> F16. (GGUF rows are ne[0]: a conv weight's row is its kernel width, so
+     conv weights stay float.)
+   - Float targets (F32, F16, BF16) take every float tensor; integer tensors are copied as they are.
+   - F8_E4M3 (safetensors): a straight cast, saturating at +-448 (what "fp8_e4m3fn" checkpoints are);
+     fp8_scaled instead stores w / s with s = max|w| / 448 per 2-D weight and s as the 0-dim F32
+     "<layer>.scale_weight", plus the empty F8_E4M3 marker "scaled_fp8" (ComfyUI's convention; its
+     loader multiplies the weight back by s). This library's ds__linear does not apply scale_weight
+     yet: scaled files are for other runtimes. */
+
+#define DS__CONV_MAX_SEG 4
+typedef struct ds__conv_seg { const ds_tensor *t; int64_t row0, rows; } ds__conv_seg;   /* rows of one input */
+typedef struct ds__conv_item {
+    char            name[192];
+    ds_write_tensor out;            /* out.name -> name; dtype, ndim, shape */
+    ds__conv_seg    seg[DS__CONV_MAX_SEG];
+    int             n_seg;
+    int             scale_of;       /* >= 0: the "scale_weight" of that item (F32 scalar) */
+    int             scaled;         /* stored as w / scale */
+    float           scale;
+} ds__conv_item;
+
+typedef struct ds__conv {
+    ds_ctx *ctx; const ds_weights *w; const ds_convert_desc *d;
+    ds_arch_info ai; int gguf;
+    ds__conv_item *it; int n, cap;
+    unsigned char *used;            /* per input tensor: taken by a rename rule */
+} ds__conv;
+
+static int64_t ds__conv_rows(const ds_tensor *t) { return t->ndim ? t->shape[0] : 1; }
+static int64_t ds__conv_index(const ds__conv *cv, const ds_tensor *t) { return (int64_t)((const ds__entry *)(const void *)t - cv->w->ents); }
+
+/* Append an output tensor made of the rows of parts[0..n) stacked (swap: the two row halves of
+   parts[0] exchanged). Parts must agree on everything but the row count. */
+static ds_result ds__conv_add(ds__conv *cv, const char *name, const ds_tensor *const *parts, int n, int swap) {
+    ds__conv_item *it; int p, k;
+    DS_ASSERT(n >= 1 && n <= DS__CONV_MAX_SEG && (!swap || n == 1));
+    if (cv->n == cv->cap) {
+        int nc = cv->cap ? cv->cap * 2 : 256;
+        ds__conv_item *ni = (ds__conv_item *)ds__malloc(cv->ctx, (size_t)nc * sizeof *ni);
+        if (!ni) return ds__err(cv->ctx, DS_ERR_OUT_OF_MEMORY, "convert: plan of %d tensors", nc);
+        if (cv->n) memcpy(ni, cv->it, (size_t)cv->n * sizeof *ni);
+        ds__free(cv->ctx, cv->it); cv->it = ni; cv->cap = nc;
+    }
+    it = &cv->it[cv->n];
+    memset(it, 0, sizeof *it);
+    if (strlen(name) >= sizeof it->name) return ds__err(cv->ctx, DS_ERR_INVALID_ARGS, "convert: name '%s' is too long", name);
+    memcpy(it->name, name, strlen(name) + 1);
+    it->scale_of = -1;
+    it->out.name = it->name; it->out.dtype = parts[0]->dtype; it->out.ndim = parts[0]->ndim;
+    for (k = 0; k < parts[0]->ndim; k++) it->out.shape[k] = parts[0]->shape[k];
+    for (p = 0; p < n; p++) {
+        const ds_tensor *t = parts[p];
+        if (p) {
+            int ok = t->ndim == parts[0]->ndim && t->ndim >= 1;
+            for (k = 1; ok && k < t->ndim; k++) ok = t->shape[k] == parts[0]->shape[k];
+            if (!ok) return ds__err(cv->ctx, DS_ERR_SHAPE, "convert: %s and %s cannot be stacked into %s", parts[0]->name, t->name, name);
+            it->out.shape[0] += t->shape[0];
+        }
+        it->seg[it->n_seg].t = t; it->seg[it->n_seg].row0 = 0; it->seg[it->n_seg].rows = ds__conv_rows(t); it->n_seg++;
+        cv->used[ds__conv_index(cv, t)] = 1;
+    }
+    if (swap) {   /* n == 1: rows [R/2, R) then [0, R/2) */
+        int64_t R = ds__conv_rows(parts[0]);
+        if (R % 2) return ds__err(cv->ctx, DS_ERR_SHAPE, "convert: %s: %lld rows cannot be split in halves", parts[0]->name, (long long)R);
+        it->seg[0].row0 = R / 2; it->seg[0].rows = R / 2;
+        it->seg[1].t = parts[0]; it->seg[1].row0 = 0; it->seg[1].rows = R / 2;
+        it->n_seg = 2;
+    }
+    cv->n++;
+    return DS_SUCCESS;
+}
+/* One input tensor under a new name, if it exists. */
+static ds_result ds__conv_rename(ds__conv *cv, const char *from, const char *to) {
+    const ds_tensor *t = ds__wopt(cv->w, cv->ai.prefix, "%s", from);
+    return t ? ds__conv_add(cv, to, &t, 1, 0) : DS_SUCCESS;
+}
+
+/* --- rename rules ---------------------------------------------------------------------------- */
+/* FLUX diffusers -> BFL: one table of ds__flux_key (bp: the block prefixes of both layouts). */
+static ds_result ds__conv_flux_keys(ds__conv *cv, const ds__flux_key *keys, int nk, const char *bp_bfl, const char *bp_dif) {
+    int k, wb;
+    for (k = 0; k < nk; k++) {
+        const ds__flux_key *key = &keys[k];
+        char to[192];
+        if (key->kind == 'V') {
+            char from[192];
+            snprintf(from, sizeof from, "%s%s", bp_dif, key->name[DS__FLUX_DIFFUSERS]);
+            snprintf(to, sizeof to, "%s%s", bp_bfl, key->name[DS__FLUX_BFL]);
+            DS__TRY(ds__conv_rename(cv, from, to));
+            continue;
+        }
+        for (wb = 0; wb < 2; wb++) {   /* .weight, .bias */
+            const char *suf = wb ? "bias" : "weight", *s = key->name[DS__FLUX_DIFFUSERS];
+            const ds_tensor *parts[4]; int n = 0, swap = *s == '~', missing = 0;
+            if (swap) s++;
+            for (;;) {
+                const char *e = strchr(s, '|');
+                int len = e ? (int)(e - s) : (int)strlen(s);
+                const ds_tensor *t = ds__wopt(cv->w, cv->ai.prefix, "%s%.*s.%s", bp_dif, len, s, suf);
+                if (t && n < 4) parts[n++] = t; else missing++;
+                if (!e) break;
+                s = e + 1;
+            }
+            if (!n) continue;   /* an absent bias or optional layer: nothing to write */
+            if (missing) return ds__err(cv->ctx, DS_ERR_MISSING_TENSOR, "convert: %s has only some of the parts '%s'", parts[0]->name, key->name[DS__FLUX_DIFFUSERS]);
+            snprintf(to, sizeof to, "%s%s.%s", bp_bfl, key->name[DS__FLUX_BFL], suf);
+            DS__TRY(ds__conv_add(cv, to, parts, n, swap));
+        }
+    }
+    return DS_SUCCESS;
+}
+static ds_result ds__conv_flux(ds__conv *cv) {
+    const int D = DS__FLUX_DIFFUSERS, B = DS__FLUX_BFL;
+    int fam, i;
+    DS__TRY(ds__conv_flux_keys(cv, ds__flux_top_keys, DS__ARRLEN(ds__flux_top_keys), "", ""));
+    for (fam = 0; fam < 2; fam++) {
+        const char *const *pf = fam ? ds__flux_single_prefix : ds__flux_double_prefix;
+        const ds__flux_key *keys = fam ? ds__flux_single_keys : ds__flux_double_keys;
+        int nk = fam ? DS__ARRLEN(ds__flux_single_keys) : DS__ARRLEN(ds__flux_double_keys);
+        int nb = ds__flux_count_blocks(cv->w, cv->ai.prefix, pf[D], &keys[0], D);
+        for (i = 0; i < nb; i++) {
+            char bb[64], bd[64];
+            snprintf(bb, sizeof bb, pf[B], i); snprintf(bd, sizeof bd, pf[D], i);
+            DS__TRY(ds__conv_flux_keys(cv, keys, nk, bb, bd));
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* Wan diffusers -> Wan: name[1] -> name[0] of both tables. */
+static ds_result ds__conv_wan(ds__conv *cv) {
+    int k, l, layers = 0;
+    char from[192], to[192];
+    for (k = 0; k < DS__ARRLEN(ds__wan_dit_model_keys); k++)
+        DS__TRY(ds__conv_rename(cv, ds__wan_dit_model_keys[k].name[1], ds__wan_dit_model_keys[k].name[0]));
+    while (layers < 100000 && ds__wopt(cv->w, cv->ai.prefix, ds__wan_dit_block_keys[0].name[1], layers)) layers++;
+    for (l = 0; l < layers; l++)
+        for (k = 0; k < DS__ARRLEN(ds__wan_dit_block_keys); k++) {
+            snprintf(from, sizeof from, ds__wan_dit_block_keys[k].name[1], l);
+            snprintf(to, sizeof to, ds__wan_dit_block_keys[k].name[0], l);
+            DS__TRY(ds__conv_rename(cv, from, to));
+        }
+    return DS_SUCCESS;
+}
+
+/* Match name against a block pattern of ds__flux_vae_names ("%s": encoder/decoder, "%d": a number)
+   followed by '.'; the values go to s / v, *rest to what follows the dot. */
+static int ds__conv_vae_match(const char *pat, const char *name, char *s, int *v, const char **rest) {
+    int nv = 0;
+    while (*pat) {
+        if (pat[0] == '%' && pat[1] == 'd') {
+            char *e; long x = strtol(name, &e, 10);
+            if (e == name || *name == '-' || *name == '+' || nv >= 2) return 0;
+            v[nv++] = (int)x; name = e; pat += 2;
+        } else if (pat[0] == '%' && pat[1] == 's') {
+            if (!strncmp(name, "encoder", 7)) { strcpy(s, "encoder"); name += 7; }
+            else if (!strncmp(name, "decoder", 7)) { strcpy(s, "decoder"); name += 7; }
+            else return 0;
+            pat += 2;
+        } else if (*pat++ != *name++) return 0;
+    }
+    if (*name != '.') return 0;
+    *rest = name + 1;
+    return 1;
+}
+/* FLUX VAE diffusers -> LDM: each block pattern of the diffusers row of ds__flux_vae_layouts is
+   reprinted with the LDM row (decoder levels renumbered, mid res blocks rebased); the leaf names that
+   differ (attention projections, shortcut) are swapped the same way. */
+static ds_result ds__conv_vae(ds__conv *cv) {
+    const ds__flux_vae_names *F = &ds__flux_vae_layouts[1], *T = &ds__flux_vae_layouts[0];
+    const char *const from[7] = { F->down_block, F->downsample, F->up_block, F->upsample, F->mid_block, F->mid_attn, F->norm_out };
+    const char *const to[7]   = { T->down_block, T->downsample, T->up_block, T->upsample, T->mid_block, T->mid_attn, T->norm_out };
+    const char *const fleaf[6] = { F->attn_norm, F->attn_q, F->attn_k, F->attn_v, F->attn_out, F->shortcut };
+    const char *const tleaf[6] = { T->attn_norm, T->attn_q, T->attn_k, T->attn_v, T->attn_out, T->shortcut };
+    size_t pl = strlen(cv->ai.prefix);
+    int64_t i; int n_up = 0;
+    for (i = 0; i < cv->w->n; i++) {   /* decoder levels, for the reversed numbering */
+        char s[8]; int v[2]; const char *rest, *nm = cv->w->ents[i].t.name;
+        if (!strncmp(nm, cv->ai.prefix, pl) && ds__conv_vae_match(F->up_block, nm + pl, s, v, &rest)) n_up = DS__MAX(n_up, v[0] + 1);
+    }
+    for (i = 0; i < cv->w->n; i++) {
+        const ds_tensor *t = &cv->w->ents[i].t;
+        const char *rest; char s[8], name[192], base[128]; int v[2] = {0, 0}, k, j;
+        if (strncmp(t->name, cv->ai.prefix, pl)) continue;
+        for (k = 0; k < 7 && !ds__conv_vae_match(from[k], t->name + pl, s, v, &rest); k++) {}
+        if (k == 7) continue;   /* conv_in, conv_out, quant convs: the same in both layouts */
+        if (k == 2 || k == 3) v[0] = n_up - 1 - v[0];
+        if (k == 4) v[0] += T->mid_base - F->mid_base;
+        if (strstr(from[k], "%s")) snprintf(base, sizeof base, to[k], s, v[0]);   /* "%s" first, at most one "%d" */
+        else snprintf(base, sizeof base, to[k], v[0], v[1]);
+        for (j = k == 5 ? 0 : 5; j < 6; j++) {   /* attention leaves only under the attention */
+            size_t n = strlen(fleaf[j]);
+            if (!strncmp(rest, fleaf[j], n) && rest[n] == '.') break;
+        }
+        if (j < 6) snprintf(name, sizeof name, "%s.%s%s", base, tleaf[j], rest + strlen(fleaf[j]));
+        else snprintf(name, sizeof name, "%s.%s", base, rest);
+        DS__TRY(ds__conv_add(cv, name, &t, 1, 0));
+        if (k == 5 && j >= 1 && j <= 4 && t->ndim == 2) {   /* Linear [C, C] -> 1x1 conv [C, C, 1, 1] */
+            ds__conv_item *it = &cv->it[cv->n - 1];
+            it->out.ndim = 4; it->out.shape[2] = it->out.shape[3] = 1;
+        }
+    }
+    return DS_SUCCESS;
+}
+
+/* T5 / umT5 (HF or Wan names) -> llama.cpp's GGUF names. */
+static ds_result ds__conv_t5(ds__conv *cv) {
+    static const size_t layer_fields[] = {
+        offsetof(ds__t5_names, ln1), offsetof(ds__t5_names, q), offsetof(ds__t5_names, k), offsetof(ds__t5_names, v),
+        offsetof(ds__t5_names, o), offsetof(ds__t5_names, rel_bias), offsetof(ds__t5_names, ln2),
+        offsetof(ds__t5_names, wi_gate), offsetof(ds__t5_names, wi_up), offsetof(ds__t5_names, wo),
+    };
+    const ds__t5_names *F = NULL, *T = NULL;
+    const ds_tensor *e, *alt;
+    int i, l, k;
+    for (i = 0; i < DS__ARRLEN(ds__t5_namings); i++) {
+        if (!strcmp(ds__t5_namings[i].layout, "gguf")) T = &ds__t5_namings[i];
+        else if (!F && ds__wopt(cv->w, cv->ai.prefix, ds__t5_namings[i].q, 0)) F = &ds__t5_namings[i];
+    }
+    if (!F || !T) return DS_SUCCESS;   /* already llama.cpp names */
+    e = ds__wopt(cv->w, cv->ai.prefix, "%s", F->embed);
+    alt = F->embed_alt ? ds__wopt(cv->w, cv->ai.prefix, "%s", F->embed_alt) : NULL;
+    if (!e) { e = alt; alt = NULL; }
+    if (e) DS__TRY(ds__conv_add(cv, T->embed, &e, 1, 0));
+    if (alt && alt->nbytes == e->nbytes && alt->dtype == e->dtype &&   /* HF's tied copy (shared / encoder.embed_tokens) */
+        !memcmp(alt->data, e->data, (size_t)DS__MIN(e->nbytes, (uint64_t)4096)))
+        cv->used[ds__conv_index(cv, alt)] = 1;
+    DS__TRY(ds__conv_rename(cv, F->final_norm, T->final_norm));
+    for (l = 0; ds__wopt(cv->w, cv->ai.prefix, F->q, l); l++)
+        for (k = 0; k < DS__ARRLEN(layer_fields); k++) {
+            char from[192], to[192];
+            snprintf(from, sizeof from, *(const char *const *)(const void *)((const char *)F + layer_fields[k]), l);
+            snprintf(to, sizeof to, *(const char *const *)(const void *)((const char *)T + layer_fields[k]), l);
+            DS__TRY(ds__conv_rename(cv, from, to));
+        }
+    return DS_SUCCESS;
+}
+
+/* --- dtypes ---------------------------------------------------------------------------------- */
+/* Per-model exceptions, matched on the output name: '^' = at the start, else anywhere.
+   'K': stays float (desc->keep), 'F': F32 always, 'E': an embedding table (gathered by row). */
+typedef struct ds__conv_rule { ds_arch arch; const char *match; char how; } ds__conv_rule;
+static const ds__conv_rule ds__conv_rules[] = {
+    { DS_ARCH_FLUX_DIT, "^img_in.", 'K' },      { DS_ARCH_FLUX_DIT, "^txt_in.", 'K' },
+    { DS_ARCH_FLUX_DIT, "^time_in.", 'K' },     { DS_ARCH_FLUX_DIT, "^vector_in.", 'K' },
+    { DS_ARCH_FLUX_DIT, "^guidance_in.", 'K' }, { DS_ARCH_FLUX_DIT, "^final_layer.", 'K' },
+    { DS_ARCH_WAN_DIT,  "modulation", 'F' },    { DS_ARCH_WAN_DIT,  "emb_pos", 'F' },
+    { DS_ARCH_T5,   "token_embd.", 'E' }, { DS_ARCH_T5,   "shared.", 'E' }, { DS_ARCH_T5,   "embed_tokens.", 'E' },
+    { DS_ARCH_UMT5, "token_embd.", 'E' }, { DS_ARCH_UMT5, "shared.", 'E' }, { DS_ARCH_UMT5, "embed_tokens.", 'E' },
+    { DS_ARCH_UMT5, "token_embedding.", 'E' },
+    /* llama.cpp never quantizes T5's relative position bias (attn_rel_b): it goes straight into the logits */
+    { DS_ARCH_T5,   "attn_rel_b.", 'K' }, { DS_ARCH_T5,   "relative_attention_bias.", 'K' },
+    { DS_ARCH_UMT5, "attn_rel_b.", 'K' }, { DS_ARCH_UMT5, "relative_attention_bias.", 'K' }, { DS_ARCH_UMT5, "pos_embedding.", 'K' },
+    { DS_ARCH_CLIP_TEXT, "token_embedding.", 'E' }, { DS_ARCH_CLIP_TEXT, "position_embedding.", 'E' },
+};
+static char ds__conv_rule_for(ds_arch a, const char *name) {
+    int i;
+    for (i = 0; i < DS__ARRLEN(ds__conv_rules); i++) {
+        const char *m = ds__conv_rules[i].match;
+        if (ds__conv_rules[i].arch != a) continue;
+        if (m[0] == '^' ? !strncmp(name, m + 1, strlen(m + 1)) : strstr(name, m) != NULL) return ds__conv_rules[i].how;
+    }
+    return 0;
+}
+/* The type when rows of `row` values do not fit the block of t. */
+static ds_dtype ds__conv_fallback(ds_dtype t, int64_t row) {
+    while (row % ds__traits[t].block) {
+        switch (t) {
+        case DS_Q2_K: case DS_Q3_K: t = DS_Q4_0; break;
+        case DS_Q4_K: t = DS_Q5_0; break;
+        case DS_Q5_K: t = DS_Q5_1; break;
+        case DS_Q6_K: t = DS_Q8_0; break;
+        default: return DS_F16;
+        }
+    }
+    return t;
+}
+static ds_dtype ds__conv_pick(const ds__conv *cv, const ds__conv_item *it) {
+    const ds_convert_desc *d = cv->d;
+    const ds_dtype src = it->seg[0].t->dtype, t = d->type;
+    int64_t numel = 1, row = it->out.ndim ? it->out.shape[it->out.ndim - 1] : 1; int k; char rule;
+    for (k = 0; k < it->out.ndim; k++) numel *= it->out.shape[k];
+    if (d->same || !ds__traits[src].from_f32) return src;      /* integer tensors stay as they are */
+    if (!ds__traits[t].is_quant && t != DS_F8_E4M3) return t;   /* a float target takes everything */
+    rule = ds__conv_rule_for(cv->ai.arch, it->name);
+    if (rule == 'F' || it->out.ndim > 4) return DS_F32;
+    if (rule == 'K' || it->out.ndim <= 1 || numel <= 1024) return d->keep;
+    if (t == DS_F8_E4M3) return (d->fp8_scaled && it->out.ndim != 2) ? d->keep : t;
+    if (rule == 'E' && t != DS_F16 && t != DS_Q8_0 && t != DS_Q5_0 && t != DS_Q5_1 && t != DS_Q4_0 && t != DS_Q4_1)
+        return ds__conv_fallback(DS_Q8_0, row);
+    return ds__conv_fallback(t, row);
+}
+
+/* llama.cpp's general.file_type of a target type. */
+static int ds__conv_ftype(ds_dtype t) {
+    switch (t) {
+    case DS_F32: return 0;   case DS_F16: return 1;   case DS_Q4_0: return 2;  case DS_Q4_1: return 3;
+    case DS_Q8_0: return 7;  case DS_Q5_0: return 8;  case DS_Q5_1: return 9;  case DS_Q2_K: return 10;
+    case DS_Q3_K: return 11; case DS_Q4_K: return 14; case DS_Q5_K: return 16; case DS_Q6_K: return 18;
+    case DS_BF16: return 32;
+    default: return 1024;   /* LLAMA_FTYPE_GUESSED */
+    }
+}
+
+/* --- writing ----------------------------------------------------------------------------------- */
+typedef struct ds__conv_job {
+    const ds_tensor *src; int64_t e0, n, unit;   /* chunk: n source values from e0, split at `unit` */
+    ds_dtype dt; uint8_t *dst;
+    float *f32; float mul;                        /* f32 scratch of the chunk; values times mul */
+    float *amax;                                  /* per thread: the measuring pass only */
+} ds__conv_job;
+
+static void ds__conv_units(void *arg, int64_t u0, int64_t u1, int tid) {
+    const ds__conv_job *j = (const ds__conv_job *)arg;
+    int64_t a = u0 * j->unit, n = DS__MIN(u1 * j->unit, j->n) - a, i;
+    float *x = j->f32 + a;
+    ds__tensor_to_f32(x, j->src, j->e0 + a, n);
+    if (j->amax) {
+        float m = j->amax[tid];
+        for (i = 0; i < n; i++) { float v = fabsf(x[i]); if (v > m) m = v; }   /* NaN never wins */
+        j->amax[tid] = m;
+        return;
+    }
+    if (j->mul != 1.0f) for (i = 0; i < n; i++) x[i] *= j->mul;
+    ds__traits[j->dt].from_f32(j->dst + ds__dtype_nbytes(j->dt, a), x, n);
+}
+
+typedef struct ds__conv_out { int gguf; ds__gguf_writer g; ds__st_writer s; } ds__conv_out;
+static ds_result ds__conv_put(ds__conv_out *o, const void *p, uint64_t n) {
+    return o->gguf ? ds__gguf_write_data(&o->g, p, n) : ds__st_write_data(&o->s, p, n);
+}
+
+#define DS__CONV_CHUNK ((int64_t)1 << 22)   /* values per pass: 16 MB of f32 */
+
+static int64_t ds__gcd64(int64_t a, int64_t b) { while (b) { int64_t t = a % b; a = b; b = t; } return a; }
+/* The smallest run of values that is whole rows (C values) and whole blocks of both types. */
+static int64_t ds__conv_unit(int64_t C, int64_t bs, int64_t bd) {
+    int64_t u = DS__MAX(C, (int64_t)1);
+    u = u / ds__gcd64(u, bs) * bs;
+    return u / ds__gcd64(u, bd) * bd;
+}
+
+/* Stream one item, segment by segment, a chunk of whole rows (whole blocks of both types) at a
+   time. measure: only find max|w| (into amax). */
+static ds_result ds__conv_item_write(ds__conv *cv, ds__conv_out *o, ds__conv_item *it, float *f32, uint8_t *buf, float *amax, int measure) {
+    ds_ctx *ctx = cv->ctx; int s;
+    for (s = 0; s < it->n_seg; s++) {
+        const ds__conv_seg *sg = &it->seg[s];
+        const ds_tensor *t = sg->t;
+        int64_t R = ds__conv_rows(t), C = R ? ds_tensor_numel(t) / R : 0, e0 = sg->row0 * C, e1 = (sg->row0 + sg->rows) * C, unit, step, e;
+        int64_t bs = ds__traits[t->dtype].block, bd = ds__traits[it->out.dtype].block;
+        int copy = it->out.dtype == t->dtype && !it->scaled && !measure;
+        if (e1 <= e0) continue;
+        unit = ds__conv_unit(C, bs, bd);
+        if (e0 % unit || (e1 - e0) % bs || (e1 - e0) % bd || unit > DS__CONV_CHUNK)
+            return ds__err(ctx, DS_ERR_SHAPE, "convert: %s: rows of %lld values do not split into %s / %s blocks (or are too long)", t->name, (long long)C, ds_dtype_name(t->dtype), ds_dtype_name(it->out.dtype));
+        step = DS__MAX(unit, DS__CONV_CHUNK / unit * unit);
+        for (e = e0; e < e1; e += step) {
+            int64_t n = DS__MIN(step, e1 - e);
+            const uint8_t *src = (const uint8_t *)t->data + ds__dtype_nbytes(t->dtype, e);
+            uint64_t nb = ds__dtype_nbytes(t->dtype, n);
+            if (copy) DS__TRY(ds__conv_put(o, src, nb));
+            else {
+                ds__conv_job j;
+                j.src = t; j.e0 = e; j.n = n; j.unit = unit; j.dt = it->out.dtype; j.dst = buf;
+                j.f32 = f32; j.mul = it->scaled ? 1.0f / it->scale : 1.0f; j.amax = measure ? amax : NULL;
+                ds__parallel_for(ctx, (n + unit - 1) / unit, ds__conv_units, &j);
+                if (!measure) DS__TRY(ds__conv_put(o, buf, ds__dtype_nbytes(it->out.dtype, n)));
+            }
+            ds__weights_drop_range(cv->w, src, nb);   /* read once: let the pages go */
+        }
+    }
+    return DS_SUCCESS;
+}
+
+static ds_result ds__conv_plan(ds__conv *cv) {
+    ds_result r = DS_SUCCESS; int64_t i; size_t pl = strlen(cv->ai.prefix); int k;
+    cv->used = (unsigned char *)ds__calloc(cv->ctx, (size_t)(cv->w->n ? cv->w->n : 1));
+    if (!cv->used) return ds__err(cv->ctx, DS_ERR_OUT_OF_MEMORY, "convert: plan");
+    if (!cv->d->keep_names) {
+        const int dif = !strcmp(cv->ai.layout, "diffusers");
+        if (cv->ai.arch == DS_ARCH_FLUX_DIT && dif) r = ds__conv_flux(cv);
+        else if (cv->ai.arch == DS_ARCH_WAN_DIT && dif) r = ds__conv_wan(cv);
+        else if (cv->ai.arch == DS_ARCH_FLUX_VAE && dif) r = ds__conv_vae(cv);
+        else if ((cv->ai.arch == DS_ARCH_T5 || cv->ai.arch == DS_ARCH_UMT5) && cv->gguf) r = ds__conv_t5(cv);
+        if (r != DS_SUCCESS) return r;
+    }
+    for (i = 0; i < cv->w->n && r == DS_SUCCESS; i++) {   /* the rest: as they are, without the prefix */
+        const ds_tensor *t = &cv->w->ents[i].t;
+        if (cv->used[i]) continue;
+        r = ds__conv_add(cv, strncmp(t->name, cv->ai.prefix, pl) ? t->name : t->name + pl, &t, 1, 0);
+    }
+    for (k = 0; k < cv->n && r == DS_SUCCESS; k++) {   /* names must stay unique */
+        int m;
+        for (m = 0; m < k; m++)
+            if (!strcmp(cv->it[k].name, cv->it[m].name)) { r = ds__err(cv->ctx, DS_ERR_BAD_FORMAT, "convert: two tensors would be named '%s'", cv->it[k].name); break; }
+    }
+    return r;
+}
+
+DS__DEF ds_result ds_convert(ds_ctx *ctx, const ds_weights *w, const char *path, const ds_convert_desc *desc) {
+    ds__conv cv; ds__conv_out o; ds_write_tensor *wt = NULL; float *f32 = NULL, *amax = NULL; uint8_t *buf = NULL;
+    ds_result r; int k, n_scaled = 0, fp8 = 0; double t0 = ds__now();
+    static const uint8_t zero = 0;
+    if (!ctx || !w || !path || !desc) return ds__err(ctx, DS_ERR_INVALID_ARGS, "convert: NULL argument");
+    memset(&cv, 0, sizeof cv); memset(&o, 0, sizeof o);
+    cv.ctx = ctx; cv.w = w; cv.d = desc;
+    cv.gguf = o.gguf = ds__ends_with(path, ".gguf");
+    fp8 = !desc->same && desc->type == DS_F8_E4M3;
+    if (!desc->same) {
+        static const ds_dtype ok[] = { DS_F32, DS_F16, DS_BF16, DS_F8_E4M3, DS_Q4_0, DS_Q4_1, DS_Q5_0, DS_Q5_1, DS_Q8_0,
+                                       DS_Q2_K, DS_Q3_K, DS_Q4_K, DS_Q5_K, DS_Q6_K };
+        for (k = 0; k < DS__ARRLEN(ok) && ok[k] != desc->type; k++) {}
+        if (k == DS__ARRLEN(ok)) return ds__err(ctx, DS_ERR_UNSUPPORTED, "convert: cannot write weights as %s", ds_dtype_name(desc->type));
+    }
+    if (desc->keep != DS_F32 && desc->keep != DS_F16 && desc->keep != DS_BF16)
+        return ds__err(ctx, DS_ERR_INVALID_ARGS, "convert: keep must be F32, F16 or BF16, not %s", ds_dtype_name(desc->keep));
+    if (!desc->same && cv.gguf && desc->type == DS_F8_E4M3) return ds__err(ctx, DS_ERR_UNSUPPORTED, "convert: GGUF has no fp8 type (write .safetensors)");
+    if (!desc->same && !cv.gguf && ds__traits[desc->type].is_quant) return ds__err(ctx, DS_ERR_UNSUPPORTED, "convert: %s needs a .gguf output", ds_dtype_name(desc->type));
+    if (ds_detect_arch(w, &cv.ai) != DS_SUCCESS) { memset(&cv.ai, 0, sizeof cv.ai); cv.ai.name = "unknown"; cv.ai.layout = ""; cv.ai.variant = ""; }
+    if ((r = ds__conv_plan(&cv)) != DS_SUCCESS) goto done;
+    for (k = 0; k < cv.n; k++) {
+        ds__conv_item *it = &cv.it[k];
+        it->out.dtype = ds__conv_pick(&cv, it);
+        if (fp8 && desc->fp8_scaled && it->out.dtype == DS_F8_E4M3) { it->scaled = 1; n_scaled++; }
+    }
+    if (n_scaled) {   /* each scaled weight is followed by its scale; then the marker */
+        ds__conv_item *ni = (ds__conv_item *)ds__malloc(ctx, (size_t)(cv.n + n_scaled + 1) * sizeof *ni);
+        int m = 0;
+        if (!ni) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "convert: plan"); goto done; }
+        for (k = 0; k < cv.n; k++) {
+            ni[m++] = cv.it[k];
+            if (!cv.it[k].scaled) continue;
+            memset(&ni[m], 0, sizeof ni[m]);
+            snprintf(ni[m].name, sizeof ni[m].name, "%.*s.scale_weight",
+                     (int)(ds__ends_with(cv.it[k].name, ".weight") ? strlen(cv.it[k].name) - 7 : strlen(cv.it[k].name)), cv.it[k].name);
+            ni[m].out.dtype = DS_F32; ni[m].out.ndim = 0; ni[m].scale_of = m - 1;
+            m++;
+        }
+        memset(&ni[m], 0, sizeof ni[m]);
+        snprintf(ni[m].name, sizeof ni[m].name, "scaled_fp8");
+        ni[m].out.dtype = DS_F8_E4M3; ni[m].out.ndim = 1; ni[m].out.shape[0] = 0; ni[m].scale_of = -1;
+        m++;
+        ds__free(ctx, cv.it); cv.it = ni; cv.n = cv.cap = m;
+    }
+    wt = (ds_write_tensor *)ds__malloc(ctx, (size_t)(cv.n ? cv.n : 1) * sizeof *wt);
+    f32 = ds__falloc(ctx, DS__CONV_CHUNK + 256);
+    buf = (uint8_t *)ds__malloc(ctx, (size_t)DS__CONV_CHUNK * 4 + 4096);
+    amax = ds__falloc(ctx, ctx->n_threads);
+    if (!wt || !f32 || !buf || !amax) { r = ds__err(ctx, DS_ERR_OUT_OF_MEMORY, "convert: buffers"); goto done; }
+    for (k = 0; k < cv.n; k++) { wt[k] = cv.it[k].out; wt[k].name = cv.it[k].name; }
+    if (o.gguf) {
+        ds__gguf_kv kv[3]; ds_dtype ft = desc->type;
+        const char *arch = cv.ai.arch == DS_ARCH_FLUX_DIT ? "flux" : cv.ai.arch == DS_ARCH_WAN_DIT ? "wan"
+                         : cv.ai.arch == DS_ARCH_T5 || cv.ai.arch == DS_ARCH_UMT5 ? (desc->keep_names ? cv.ai.name : "t5encoder") : cv.ai.name;
+        if (desc->same) {   /* the type holding the most bytes */
+            uint64_t by[DS_DTYPE_COUNT]; memset(by, 0, sizeof by); ft = DS_F32;
+            for (k = 0; k < cv.n; k++) by[cv.it[k].out.dtype] += ds__gguf_tensor_bytes(&wt[k]);
+            for (k = 0; k < DS_DTYPE_COUNT; k++) if (by[k] > by[ft]) ft = (ds_dtype)k;
+        }
+        memset(kv, 0, sizeof kv);
+        kv[0].key = "general.architecture"; kv[0].type = DS__GGUF_STR; kv[0].str = arch;
+        kv[1].key = "general.quantization_version"; kv[1].type = DS__GGUF_U32; kv[1].i = 2;
+        kv[2].key = "general.file_type"; kv[2].type = DS__GGUF_U32; kv[2].i = ds__conv_ftype(ft);
+        r = ds__gguf_write_begin(ctx, &o.g, path, kv, 3, wt, cv.n);
+    } else {
+        const char *meta[] = { "format", "pt", NULL };
+        r = ds__st_write_begin(ctx, &o.s, path, wt, cv.n, meta);
+    }
+    if (r != DS_SUCCESS) goto done;
+    ds__log(ctx, DS_LOG_INFO, "convert: %s (%s, %s) -> %s: %d tensors", cv.ai.name, cv.ai.variant, cv.ai.layout, path, cv.n);
+    for (k = 0; k < cv.n && r == DS_SUCCESS; k++) {
+        ds__conv_item *it = &cv.it[k];
+        if (ds__aborted(ctx)) { r = DS_ABORTED; break; }
+        if (it->scale_of >= 0) { float s = cv.it[it->scale_of].scale; r = ds__conv_put(&o, &s, 4); continue; }
+        if (!it->n_seg) { r = ds__conv_put(&o, &zero, 0); continue; }   /* the empty marker */
+        if (it->scaled) {
+            int th; float m = 0.0f;
+            for (th = 0; th < ctx->n_threads; th++) amax[th] = 0.0f;
+            if ((r = ds__conv_item_write(&cv, &o, it, f32, buf, amax, 1)) != DS_SUCCESS) break;
+            for (th = 0; th < ctx->n_threads; th++) m = DS__MAX(m, amax[th]);
+            it->scale = m > 0.0f ? m / 448.0f : 1.0f;
+        }
+        r = ds__conv_item_write(&cv, &o, it, f32, buf, amax, 0);
+        ds__log(ctx, DS_LOG_DEBUG, "convert: %s %s", it->name, ds_dtype_name(it->out.dtype));
+        if (ctx->desc.progress_cb) ctx->desc.progress_cb(k + 1, cv.n, (float)(ds__now() - t0), ctx->desc.progress_user);
+    }
+    if (r == DS_SUCCESS) r = o.gguf ? ds__gguf_write_end(&o.g) : ds__st_write_end(&o.s);
+    else if (o.gguf ? o.g.fp != NULL : o.s.fp != NULL) {   /* close and remove the partial file */
+        if (o.gguf) { o.g.r = r; ds__gguf_write_end(&o.g); } else { o.s.r = r; ds__st_write_end(&o.s); }
+    }
+done:
+    ds__free(ctx, cv.it); ds__free(ctx, cv.used); ds__free(ctx, wt); ds__free(ctx, f32); ds__free(ctx, buf); ds__free(ctx, amax);
+    return r;
+}
+
 // >>image
 /* 8-bit RGB images (row-major, interleaved) in and out: PNG (write with tEXt chunks; read 8-bit
    gray/RGB/RGBA/palette, non-interlaced), binary PPM, baseline JPEG encoding, and MJPEG AVI video.
@@ -11256,7 +13580,11 @@ DS__DEF ds_result ds_wan_generate(ds_wan *p, const ds_wan_params *params, ds_vid
     if (!i2v && pr.image) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a first-frame image needs an I2V model; this one is T2V");
     if (pr.image && (!pr.image->rgb || pr.image->width <= 0 || pr.image->height <= 0 || pr.image->width > 16384 || pr.image->height > 16384))
         return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: empty or oversized first-frame image");
-    if (i2v && !pr.width && !pr.height) ds__wan_i2v_size(pr.image->width, pr.image->height, &pr.width, &pr.height);
+    if (i2v && !pr.width && !pr.height) {
+        ds__wan_i2v_size(pr.image->width, pr.image->height, &pr.width, &pr.height);
+        if (!pr.width || !pr.height) return ds__err(ctx, DS_ERR_INVALID_ARGS, "wan: a %dx%d first frame is too narrow for Wan's size rule: give width and height",
+                                                     pr.image->width, pr.image->height);
+    }
     if (!pr.width) pr.width = 832;
     if (!pr.height) pr.height = 480;
     if (!pr.frames) pr.frames = 81;

@@ -52,6 +52,7 @@ static void test_hostile(ds_ctx *ctx) {
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}",             /* truncated JSON    */
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", /* too many dims */
         "[1,2,3]",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", /* overlap */
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", /* dup */
     };
     int i;
@@ -61,7 +62,7 @@ static void test_hostile(ds_ctx *ctx) {
         for (k = 0; k < 8; k++) lb[k] = (unsigned char)((unsigned long long)n >> (8 * k));
         fwrite(lb, 1, 8, f); fwrite(hdrs[i], 1, n, f); fwrite(pad, 1, 8, f); fclose(f);
         r = ds_weights_open(ctx, "build/t_hostile.safetensors", &w);
-        if (i == 9) { /* duplicate keys in one header: later entry is rejected or shadows; must not crash */
+        if (i == 10) { /* duplicate keys in one header: later entry is rejected or shadows; must not crash */
             CHECK(1, "duplicate key handled (%s)", ds_result_string(r));
         } else CHECK(r < 0 && w == NULL && ds_ctx_last_error(ctx)[0], "hostile header %d rejected: %s", i, ds_ctx_last_error(ctx));
         ds_weights_close(w);

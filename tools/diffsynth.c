@@ -1,7 +1,8 @@
 /* diffsynth: command-line front end of diffsynth.h.
-     diffsynth info FILE...
-     diffsynth forward --weights F [--weights F...] --inputs IO.safetensors --output OUT.safetensors [--threads N]
+     diffsynth info [--estimate -W 1024 -H 1024] FILE...
+     diffsynth forward --weights F [--weights F...] --inputs IO.safetensors --output OUT.safetensors [--threads N] [--sequential]
                        [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime]
+     diffsynth quantize IN... -o OUT.gguf --type q4_K [--keep f32]
      diffsynth randn --seed S --shape A,B,... [--generator cpu|cuda] --output F.safetensors
    Run `diffsynth help` for every command. */
 #define DIFFSYNTH_IMPLEMENTATION
@@ -13,6 +14,11 @@
 #include <time.h>
 
 typedef struct cli_cmd { const char *name; int (*fn)(int argc, char **argv); const char *usage; } cli_cmd;
+
+static int cli_strcaseeq(const char *a, const char *b) {   /* 0 when equal ignoring ASCII case */
+    for (; *a && *b; a++, b++) if ((*a | 32) != (*b | 32)) return 1;
+    return *a || *b;
+}
 
 static int cli_fail(ds_ctx *ctx, ds_result r, const char *what) {
     fprintf(stderr, "diffsynth: %s: %s (%s)\n", what, ctx ? ds_ctx_last_error(ctx) : "", ds_result_string(r));
@@ -28,10 +34,23 @@ static ds_ctx *cli_ctx(int threads) {
 }
 
 /* --- info ----------------------------------------------------------------------------- */
+static void cli_mb(const char *what, uint64_t bytes) { printf("    %-18s %10.1f MB\n", what, (double)bytes / 1048576.0); }
+
 static int cmd_info(int argc, char **argv) {
-    int i, rc = 0;
+    int i, rc = 0, estimate = 0, n_files = 0;
+    ds_memory_desc md;
     ds_ctx *ctx;
-    if (argc < 1) { fprintf(stderr, "usage: diffsynth info FILE...\n"); return 2; }
+    memset(&md, 0, sizeof md);
+    for (i = 0; i < argc; i++) {   /* options first; the rest are files */
+        if (!strcmp(argv[i], "--estimate")) estimate = 1;
+        else if (!strcmp(argv[i], "-W") && i + 1 < argc) md.width = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-H") && i + 1 < argc) md.height = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--frames") && i + 1 < argc) md.frames = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--text-tokens") && i + 1 < argc) md.text_tokens = atoi(argv[++i]);
+        else argv[n_files++] = argv[i];
+    }
+    argc = n_files;
+    if (argc < 1) { fprintf(stderr, "usage: diffsynth info [--estimate [-W PIXELS] [-H PIXELS] [--frames N] [--text-tokens N]] FILE...\n"); return 2; }
     ctx = cli_ctx(1);
     if (!ctx) return 1;
     for (i = 0; i < argc; i++) {
@@ -60,6 +79,20 @@ static int cmd_info(int argc, char **argv) {
         for (d = 0; d < DS_DTYPE_COUNT; d++)
             if (hist_n[d]) printf(" %s: %lld tensors / %lld values;", ds_dtype_name((ds_dtype)d), (long long)hist_n[d], (long long)hist[d]);
         printf("\n");
+        if (estimate) {   /* memory of one forward, normal and with sequential weights */
+            ds_memory_estimate e[2]; int s;
+            for (s = 0; s < 2 && r == DS_SUCCESS; s++) { md.sequential = s; r = ds_estimate_memory(ctx, w, &md, &e[s]); }
+            if (r != DS_SUCCESS) { cli_fail(ctx, r, "estimate"); rc = 1; }
+            else {
+                printf("  memory estimate (%lld tokens):\n", (long long)e[0].tokens);
+                cli_mb("weights (file)", e[0].weights_file);
+                cli_mb("activations", e[0].activations);
+                cli_mb("scratch", e[0].scratch);
+                cli_mb("peak", e[0].peak);
+                cli_mb("peak, sequential", e[1].peak);
+                cli_mb("  weights then", e[1].weights_resident);
+            }
+        }
         ds_weights_close(w);
     }
     ds_ctx_destroy(ctx);
@@ -89,7 +122,7 @@ static int cli_lora_mode(const char *s, ds_lora_mode *m) {
 
 /* --- forward --------------------------------------------------------------------------- */
 static int cmd_forward(int argc, char **argv) {
-    const char *weights[16], *loras[16]; int n_w = 0, n_l = 0, threads = 0, i, rc = 1;
+    const char *weights[16], *loras[16]; int n_w = 0, n_l = 0, threads = 0, sequential = 0, i, rc = 1;
     ds_lora_mode lora_mode = DS_LORA_AUTO;
     const char *inputs = NULL, *output = NULL;
     ds_ctx *ctx = NULL; ds_weights *w = NULL, *io = NULL; ds_outputs out; ds_result r;
@@ -102,15 +135,20 @@ static int cmd_forward(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lora") && i + 1 < argc) { if (n_l < 16) loras[n_l++] = argv[++i]; else { fprintf(stderr, "too many --lora\n"); return 2; } }
         else if (!strcmp(argv[i], "--lora-mode") && i + 1 < argc) { if (!cli_lora_mode(argv[++i], &lora_mode)) return 2; }
+        else if (!strcmp(argv[i], "--sequential")) sequential = 1;
         else { fprintf(stderr, "diffsynth forward: unknown argument '%s'\n", argv[i]); return 2; }
     }
     if (!n_w || !inputs || !output) {
         fprintf(stderr, "usage: diffsynth forward --weights FILE [--weights FILE...] --inputs IO.safetensors --output OUT.safetensors [--threads N]\n"
-                        "                         [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime]\n");
+                        "                         [--lora FILE[:SCALE]...] [--lora-mode auto|merge|runtime] [--sequential]\n"
+                        "  --sequential: keep only the running DiT block's weights resident (models larger than RAM)\n");
         return 2;
     }
-    ctx = cli_ctx(threads);
-    if (!ctx) return 1;
+    {
+        ds_ctx_desc d; memset(&d, 0, sizeof d);
+        d.n_threads = threads; d.sequential_weights = sequential;
+        if (ds_ctx_create(&d, &ctx) != DS_SUCCESS) { fprintf(stderr, "diffsynth: cannot create a context\n"); return 1; }
+    }
     if ((r = ds_weights_open(ctx, weights[0], &w)) != DS_SUCCESS) { cli_fail(ctx, r, weights[0]); goto done; }
     for (i = 1; i < n_w; i++) if ((r = ds_weights_add(w, weights[i])) != DS_SUCCESS) { cli_fail(ctx, r, weights[i]); goto done; }
     for (i = 0; i < n_l; i++) if (cli_lora_apply(ctx, w, loras[i], lora_mode) != DS_SUCCESS) goto done;
@@ -357,9 +395,69 @@ done:
     return rc;
 }
 
-/* --- commands that land with their issues -------------------------------------------------- */
-static int cmd_todo(const char *what) { fprintf(stderr, "diffsynth %s: not supported yet in this build\n", what); return 1; }
-static int cmd_quantize(int argc, char **argv) { (void)argc; (void)argv; return cmd_todo("quantize"); }
+/* --- quantize -------------------------------------------------------------------------------- */
+static int cli_dtype(const char *s, ds_dtype *out) {   /* "q4_K", "Q8_0", "bf16", "fp8_e4m3" ... */
+    int d;
+    if (!cli_strcaseeq(s, "fp8_e4m3") || !cli_strcaseeq(s, "fp8")) { *out = DS_F8_E4M3; return 1; }
+    for (d = 0; d < DS_DTYPE_COUNT; d++) if (!cli_strcaseeq(s, ds_dtype_name((ds_dtype)d))) { *out = (ds_dtype)d; return 1; }
+    return 0;
+}
+static void cli_progress(int step, int total, float seconds, void *user) {   /* twice a second at most */
+    float *last = (float *)user;
+    if (step < total && seconds - *last < 0.5f) return;
+    *last = seconds;
+    fprintf(stderr, "\r  %d/%d tensors, %.1f s", step, total, seconds);
+    if (step == total) fprintf(stderr, "\n");
+}
+static int cmd_quantize(int argc, char **argv) {
+    const char *in[64], *output = NULL, *type = NULL, *keep = "f32"; int n_in = 0, threads = 0, i, rc = 1;
+    ds_convert_desc cd; ds_ctx_desc xd; ds_ctx *ctx = NULL; ds_weights *w = NULL; ds_result r; float last = -1.0f;
+    memset(&cd, 0, sizeof cd);
+    for (i = 0; i < argc; i++) {
+        if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) output = argv[++i];
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc) type = argv[++i];
+        else if (!strcmp(argv[i], "--keep") && i + 1 < argc) keep = argv[++i];
+        else if (!strcmp(argv[i], "--fp8-scaled")) cd.fp8_scaled = 1;
+        else if (!strcmp(argv[i], "--keep-names")) cd.keep_names = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "diffsynth quantize: unknown argument '%s'\n", argv[i]); return 2; }
+        else if (n_in < 64) in[n_in++] = argv[i];
+        else { fprintf(stderr, "diffsynth quantize: too many inputs\n"); return 2; }
+    }
+    if (!n_in || !output || !type) {
+        fprintf(stderr, "usage: diffsynth quantize IN... -o OUT.gguf|OUT.safetensors --type TYPE [--keep f32|f16|bf16] [--fp8-scaled] [--keep-names] [--threads N]\n"
+                        "  TYPE: q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K (GGUF), fp8_e4m3 (safetensors),\n"
+                        "        f16 bf16 f32 (either), same (every tensor keeps its dtype: convert only)\n"
+                        "  IN: safetensors (or a *.index.json of shards), .pth or GGUF; diffusers FLUX / Wan / FLUX VAE\n"
+                        "      checkpoints come out in the original layout, T5 in llama.cpp's GGUF names\n"
+                        "  --keep: the float type of what is not quantized (norms, biases, embedders); default f32\n"
+                        "  --fp8-scaled: per-tensor scales as ComfyUI's scaled fp8 (scale_weight); default a plain cast\n");
+        return 2;
+    }
+    if (!strcmp(type, "same")) cd.same = 1;
+    else if (!cli_dtype(type, &cd.type)) { fprintf(stderr, "diffsynth quantize: unknown type '%s'\n", type); return 2; }
+    if (!cli_dtype(keep, &cd.keep)) { fprintf(stderr, "diffsynth quantize: unknown --keep type '%s'\n", keep); return 2; }
+    memset(&xd, 0, sizeof xd);
+    xd.n_threads = threads; xd.progress_cb = cli_progress; xd.progress_user = &last;
+    if (ds_ctx_create(&xd, &ctx) != DS_SUCCESS) { fprintf(stderr, "diffsynth: cannot create a context\n"); return 1; }
+    if ((r = ds_weights_open(ctx, in[0], &w)) != DS_SUCCESS) { cli_fail(ctx, r, in[0]); goto done; }
+    for (i = 1; i < n_in; i++) if ((r = ds_weights_add(w, in[i])) != DS_SUCCESS) { cli_fail(ctx, r, in[i]); goto done; }
+    if ((r = ds_convert(ctx, w, output, &cd)) != DS_SUCCESS) { cli_fail(ctx, r, output); goto done; }
+    {
+        ds_weights *o = NULL; int64_t k, bytes = 0, hist[DS_DTYPE_COUNT]; int d;
+        memset(hist, 0, sizeof hist);
+        if ((r = ds_weights_open(ctx, output, &o)) != DS_SUCCESS) { cli_fail(ctx, r, output); goto done; }
+        for (k = 0; k < ds_weights_count(o); k++) { bytes += (int64_t)ds_weights_at(o, k)->nbytes; hist[ds_weights_at(o, k)->dtype]++; }
+        fprintf(stderr, "%s: %lld tensors, %.1f MB of data (", output, (long long)ds_weights_count(o), (double)bytes / 1e6);
+        for (d = 0; d < DS_DTYPE_COUNT; d++) if (hist[d]) fprintf(stderr, " %s: %lld", ds_dtype_name((ds_dtype)d), (long long)hist[d]);
+        fprintf(stderr, " )\n");
+        ds_weights_close(o);
+    }
+    rc = 0;
+done:
+    ds_weights_close(w); ds_ctx_destroy(ctx);
+    return rc;
+}
 
 /* --- wan --------------------------------------------------------------------------------------- */
 static void cli_wan_progress(int step, int total, float seconds, void *user) {
@@ -519,13 +617,13 @@ done:
 
 static int cmd_help(int argc, char **argv);
 static const cli_cmd cli_cmds[] = {
-    { "info",     cmd_info,     "info FILE...                      format, architecture, parameters, dtypes" },
-    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT [--lora F[:S]]   run one component on named inputs" },
+    { "info",     cmd_info,     "info [--estimate -W 1024 -H 1024 [--frames 81]] FILE...   format, architecture, parameters, dtypes, memory" },
+    { "forward",  cmd_forward,  "forward --weights F --inputs IO --output OUT [--lora F[:S]] [--sequential]   run one component on named inputs" },
     { "randn",    cmd_randn,    "randn --seed S --shape A,B --generator cpu|cuda [--cuda-blocks B] --output F   torch.randn noise" },
     { "tokenize", cmd_tokenize, "tokenize --tokenizer FILE [--max N] [--raw] TEXT   print token ids" },
     { "flux",     cmd_flux,     "flux --diffusion-model F --vae F --clip-l F --t5xxl F -p PROMPT -o out.png" },
     { "wan",      cmd_wan,      "wan --diffusion-model F --vae F --t5 F [--t5-tokenizer F] -p PROMPT -o out.avi|out.mp4|dir/" },
-    { "quantize", cmd_quantize, "quantize IN... -o OUT.gguf --type q8_0|q4_K|..." },
+    { "quantize", cmd_quantize, "quantize IN... -o OUT.gguf --type q8_0|q4_K|...|f16|same [--keep f32]   quantize / convert a checkpoint" },
     { "help",     cmd_help,     "help                              this list" },
 };
 
