@@ -62,8 +62,10 @@ DEMO_WAN    := --diffusion-model models/wan_dit.safetensors --vae models/wan_vae
                --t5 models/wan_umt5.safetensors --t5-tokenizer models/t5_spiece.model
 demo: $(BUILD)/diffsynth
 	$(BUILD)/diffsynth flux $(DEMO_FLUX) --text-len 12 -W 64 -H 64 --steps 4 --seed $(DEMO_SEED) -p "$(DEMO_PROMPT)" -o demo.png
-	$(BUILD)/diffsynth wan $(DEMO_WAN) -W 64 -H 64 --frames 5 --steps 8 --shift 1 --cfg 1 -n "" --sampler euler \
-	    --fps 4 --seed $(DEMO_SEED) -p "$(DEMO_CLIP)" -o demo.avi
+	@if [ -f models/wan_dit.safetensors ]; then \
+	    $(BUILD)/diffsynth wan $(DEMO_WAN) -W 64 -H 64 --frames 5 --steps 8 --shift 1 --cfg 1 -n "" --sampler euler \
+	        --fps 4 --seed $(DEMO_SEED) -p "$(DEMO_CLIP)" -o demo.avi; \
+	else echo "demo.avi: skipped, the demo Wan DiT (models/wan_dit.safetensors) is not trained yet (tools/train_demo.py wan)"; fi
 	@echo
 	@echo "demo.png: '$(DEMO_PROMPT)' by the demo FLUX (4.4 MB in models/, trained by tools/train_demo.py)."
 	@echo "The same command runs real FLUX.1 files (schnell: --steps 4; dev: --steps 28 --guidance 3.5):"
